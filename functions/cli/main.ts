@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// The `image-syncer` command: parse flags, read the images file, run the
+// engine, print and report. Exit 0 when every image is copied/exists/planned/
+// valid, 1 on any conflict or failure, 2 on usage errors or an invalid file.
+
+import { readFile } from 'node:fs/promises';
+import { syncImages } from '../engine/sync.ts';
+import type { CopyJob } from '../engine/types.ts';
+import { ConfigError, describeError } from '../errors.ts';
+import { formatDiagnostic } from '../images-file/diagnostics.ts';
+import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
+import { formatReference } from '../reference/reference.ts';
+import { parseTargetPrefix } from '../reference/target.ts';
+import type { Logger } from '../util/logger.ts';
+import { type CliOptions, parseFlags, usage } from './flags.ts';
+import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
+import { type ReportEntry, reportEntry, writeReport } from './report.ts';
+import { createRegistries } from './setup.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURES = 1;
+export const EXIT_USAGE = 2;
+
+export interface CliIO {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+function stderrLogger(stderr: Output, debug: boolean): Logger {
+  const line = (level: string, message: string, fields?: Record<string, unknown>) =>
+    stderr.write(`${level} ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+  return {
+    debug: (m, f) => debug && line('debug', m, f),
+    info: (m, f) => line('info', m, f),
+    warn: (m, f) => line('warn', m, f),
+  };
+}
+
+/** The validate report: every listed entry, valid with its target or invalid with its problems. */
+function validationEntries(check: ImagesFileCheck): ReportEntry[] {
+  const problemsByIndex = new Map<number, string[]>();
+  for (const problem of check.problems) {
+    const index = /^images\[(\d+)\]/.exec(problem.field)?.[1];
+    if (index === undefined) continue;
+    const list = problemsByIndex.get(Number(index)) ?? [];
+    list.push(formatDiagnostic(problem));
+    problemsByIndex.set(Number(index), list);
+  }
+  const validByIndex = new Map(check.entries.map((e) => [e.index, e]));
+  const out: ReportEntry[] = [];
+  for (const item of check.listed) {
+    const valid = validByIndex.get(item.index);
+    const problems = problemsByIndex.get(item.index);
+    if (valid && !problems) {
+      out.push({ source: valid.source, target: formatReference(valid.target), status: 'valid' });
+    } else if (problems) {
+      out.push({
+        source: item.source ?? '',
+        target: '',
+        status: 'invalid',
+        error: problems.join('; '),
+      });
+    }
+  }
+  return out;
+}
+
+async function readImagesFile(options: CliOptions): Promise<{ path: string; bytes: Buffer }> {
+  if (!options.imagesFile)
+    throw new ConfigError('--images-file (-i) is required (or SYNCER_IMAGES_FILE)');
+  try {
+    return { path: options.imagesFile, bytes: await readFile(options.imagesFile) };
+  } catch (cause) {
+    throw new ConfigError(
+      `cannot read images file ${options.imagesFile}: ${(cause as NodeJS.ErrnoException).code ?? cause}`,
+      { cause },
+    );
+  }
+}
+
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseFlags(argv, io.env);
+  } catch (error) {
+    io.stderr.write(`image-syncer: ${describeError(error)}\n`);
+    return EXIT_USAGE;
+  }
+  if (options.help) {
+    io.stdout.write(`${usage()}\n`);
+    return EXIT_OK;
+  }
+  if (options.version) {
+    io.stdout.write('image-syncer 0.1.0\n');
+    return EXIT_OK;
+  }
+  const logger = stderrLogger(io.stderr, options.debug);
+
+  let check: ImagesFileCheck;
+  try {
+    const prefix = parseTargetPrefix(options.targetRepoPrefix);
+    const { path, bytes } = await readImagesFile(options);
+    check = checkImagesFile(path, bytes, prefix);
+  } catch (error) {
+    io.stderr.write(`image-syncer: ${describeError(error)}\n`);
+    return EXIT_USAGE;
+  }
+  for (const warning of check.warnings) io.stderr.write(`warning: ${formatDiagnostic(warning)}\n`);
+
+  if (options.command === 'validate' || check.problems.length > 0) {
+    const entries = validationEntries(check);
+    if (options.command === 'validate')
+      for (const entry of entries) io.stdout.write(`${resultLine(entry)}\n`);
+    for (const problem of check.problems) io.stderr.write(`error: ${formatDiagnostic(problem)}\n`);
+    if (options.report) await writeReport(options.report, { dryRun: true, results: entries });
+    if (check.problems.length > 0) {
+      io.stderr.write(
+        `image-syncer: ${check.file} is invalid (${check.problems.length} problem(s)); nothing was copied\n`,
+      );
+      return EXIT_USAGE;
+    }
+    io.stdout.write(`${entries.length} image(s) valid\n`);
+    return EXIT_OK;
+  }
+
+  const prefix = parseTargetPrefix(options.targetRepoPrefix);
+  let registries: Awaited<ReturnType<typeof createRegistries>>;
+  try {
+    registries = await createRegistries(options, prefix, logger, io.env);
+  } catch (error) {
+    io.stderr.write(`image-syncer: ${describeError(error)}\n`);
+    return EXIT_USAGE;
+  }
+  const jobs: CopyJob[] = check.entries.map((e) => ({
+    source: e.source,
+    sourceRef: e.sourceRef,
+    target: e.target,
+  }));
+  const progress = new ProgressDisplay(io.stdout, io.stderr, jobs.length);
+  const started = performance.now();
+  let results: Awaited<ReturnType<typeof syncImages>>;
+  try {
+    results = await syncImages(jobs, registries, {
+      dryRun: options.dryRun,
+      concurrency: options.concurrency,
+      observer: progress,
+    });
+  } finally {
+    progress.finish();
+    await registries.close();
+  }
+
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ') || 'no images';
+  io.stdout.write(
+    `${options.dryRun ? 'dry run: ' : ''}${summary} (${formatBytes(progress.bytesCopied)} copied in ${seconds} s)\n`,
+  );
+  if (options.report)
+    await writeReport(options.report, {
+      dryRun: options.dryRun,
+      results: results.map(reportEntry),
+    });
+  return results.some((r) => r.status === 'conflict' || r.status === 'failed')
+    ? EXIT_FAILURES
+    : EXIT_OK;
+}
+
+if (import.meta.main) {
+  const code = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+  });
+  process.exitCode = code;
+}

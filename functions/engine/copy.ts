@@ -1,0 +1,158 @@
+// Copying one image, the engine's unit of work:
+//
+//   HEAD source  → its digest (pinned if the job carries one)
+//   HEAD target tag: same digest → `exists`; another digest → `conflict`
+//   dry run      → `planned`
+//   otherwise    → blobs, then child manifests by digest, then the top manifest by tag
+//
+// An existing image costs two HEADs and nothing else: no source GET (Docker Hub
+// counts GETs of manifests as pulls), no write. A tag is never overwritten.
+
+import { describeError, SyncerError } from '../errors.ts';
+import { blobsToCopy } from '../oci/manifest.ts';
+import { formatReference, manifestReference } from '../reference/reference.ts';
+import type { Manifest, RegistryClient } from '../registry/client.ts';
+import { RegistryError } from '../registry/errors.ts';
+import type { Registries } from '../registry/registries.ts';
+import type { BlobTracker } from './blobs.ts';
+import type { Limiter } from './limiter.ts';
+import type { CopyJob, CopyResult, CopyStats } from './types.ts';
+
+/** Indexes that point at indexes are legal; this bounds a malicious chain. */
+const MAX_INDEX_DEPTH = 4;
+
+export interface CopyContext {
+  readonly registries: Registries;
+  readonly blobs: BlobTracker;
+  readonly transfers: Limiter;
+  readonly dryRun: boolean;
+  readonly onBytes?: (delta: number) => void;
+}
+
+function emptyStats(): CopyStats {
+  return { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0, manifestsPut: 0 };
+}
+
+/** A person-readable reason, with the cause named (not found, access denied…). */
+export function failureReason(error: unknown): { error: string; errorCode: string } {
+  const errorCode = error instanceof SyncerError ? error.code : 'INTERNAL';
+  let error_ = describeError(error);
+  if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
+    error_ = `access denied: ${error_}`;
+  }
+  const attempts = (error as { attempts?: number }).attempts;
+  if (attempts !== undefined) error_ += ` (after ${attempts} attempts)`;
+  return { error: error_, errorCode };
+}
+
+export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyResult> {
+  const target = formatReference(job.target);
+  const base = { source: job.source, target };
+  const stats = emptyStats();
+  try {
+    const source = ctx.registries.client(job.sourceRef.registry);
+    const destination = ctx.registries.client(job.target.registry);
+    const sourceRepository = job.sourceRef.repository;
+    const targetRepository = job.target.repository;
+    const targetTag = job.target.tag ?? 'latest';
+
+    const wanted = job.sourceDigest ?? manifestReference(job.sourceRef);
+    const sourceHead = await source.headManifest(sourceRepository, wanted);
+    if (!sourceHead) {
+      return {
+        ...base,
+        status: 'failed',
+        errorCode: 'SOURCE_NOT_FOUND',
+        error: `source not found: ${formatReference({ ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) })}`,
+      };
+    }
+    const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
+
+    const targetHead = await destination.headManifest(targetRepository, targetTag);
+    if (targetHead) {
+      if (targetHead.digest === sourceHead.digest) return { ...base, status: 'exists', ...found };
+      return {
+        ...base,
+        status: 'conflict',
+        ...found,
+        targetDigest: targetHead.digest,
+        errorCode: 'TAG_CONFLICT',
+        error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
+      };
+    }
+    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
+
+    const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
+    const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
+    await copyChildren(tree, manifest, 0);
+    try {
+      await destination.putManifest(targetRepository, targetTag, manifest);
+      stats.manifestsPut++;
+    } catch (error) {
+      // Another copy of the same job may have won the race: if the tag now
+      // holds exactly our digest, the job is done all the same.
+      const now = await destination
+        .headManifest(targetRepository, targetTag)
+        .catch(() => undefined);
+      if (now?.digest !== manifest.digest) throw error;
+    }
+    return {
+      ...base,
+      status: 'copied',
+      digest: manifest.digest,
+      mediaType: manifest.mediaType,
+      stats,
+    };
+  } catch (error) {
+    return { ...base, status: 'failed', ...failureReason(error), stats };
+  }
+}
+
+interface Tree {
+  readonly source: RegistryClient;
+  readonly destination: RegistryClient;
+  readonly sourceRepository: string;
+  readonly targetRepository: string;
+  readonly stats: CopyStats;
+  readonly ctx: CopyContext;
+}
+
+/** Puts everything `manifest` refers to into the target, leaving the manifest itself to the caller. */
+async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Promise<void> {
+  const parsed = manifest.parsed;
+  if (parsed.kind === 'manifest') {
+    // Largest first: the long transfers start early and overlap the short ones.
+    const blobs = blobsToCopy(parsed).sort((a, b) => b.size - a.size);
+    await Promise.all(
+      blobs.map((blob) =>
+        tree.ctx.blobs.ensure(
+          {
+            source: tree.source,
+            sourceRepository: tree.sourceRepository,
+            target: tree.destination,
+            targetRepository: tree.targetRepository,
+            stats: tree.stats,
+            transfers: tree.ctx.transfers,
+            ...(tree.ctx.onBytes && { onBytes: tree.ctx.onBytes }),
+          },
+          blob,
+        ),
+      ),
+    );
+    return;
+  }
+  if (depth >= MAX_INDEX_DEPTH) {
+    throw new SyncerError('INDEX_TOO_DEEP', `index nesting deeper than ${MAX_INDEX_DEPTH} levels`);
+  }
+  // Every child of an index (all platforms, attestations included) is copied,
+  // by digest, before the index: a registry refuses an index whose children it lacks.
+  await Promise.all(
+    parsed.manifests.map(async (child) => {
+      if (await tree.destination.headManifest(tree.targetRepository, child.digest)) return;
+      const childManifest = await tree.source.getManifest(tree.sourceRepository, child.digest);
+      await copyChildren(tree, childManifest, depth + 1);
+      await tree.destination.putManifest(tree.targetRepository, child.digest, childManifest);
+      tree.stats.manifestsPut++;
+    }),
+  );
+}

@@ -1,0 +1,28 @@
+// A run: many copy jobs with bounded concurrency and blobs shared across them.
+// One image failing never stops the others; results come back in job order.
+
+import type { Registries } from '../registry/registries.ts';
+import { BlobTracker } from './blobs.ts';
+import { copyImage } from './copy.ts';
+import { Limiter, mapLimited } from './limiter.ts';
+import { type CopyJob, type CopyResult, DEFAULT_CONCURRENCY, type EngineOptions } from './types.ts';
+
+export async function syncImages(
+  jobs: readonly CopyJob[],
+  registries: Registries,
+  options: EngineOptions = {},
+): Promise<CopyResult[]> {
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const ctx = {
+    registries,
+    blobs: new BlobTracker(),
+    transfers: new Limiter(concurrency),
+    dryRun: options.dryRun ?? false,
+    ...(options.observer?.bytes && { onBytes: options.observer.bytes.bind(options.observer) }),
+  };
+  return mapLimited(jobs, concurrency, async (job, index) => {
+    const result = await copyImage(job, ctx);
+    options.observer?.imageFinished?.(result, index);
+    return result;
+  });
+}

@@ -1,0 +1,56 @@
+// What the engine takes and what it gives back. The status set and the result
+// fields are a contract: the CLI's report and the functions' run records use them.
+
+import type { ImageReference } from '../reference/reference.ts';
+
+export type CopyStatus = 'copied' | 'exists' | 'conflict' | 'failed' | 'planned';
+
+export interface CopyJob {
+  /** The source as the user wrote it, for reports. */
+  readonly source: string;
+  readonly sourceRef: ImageReference;
+  readonly target: ImageReference;
+  /**
+   * A digest the source was resolved to earlier (the fan-out pins one per run),
+   * so every copy of a run moves the same bytes even if the upstream tag moves.
+   */
+  readonly sourceDigest?: string;
+}
+
+export interface CopyStats {
+  blobsCopied: number;
+  blobsMounted: number;
+  blobsPresent: number;
+  bytesCopied: number;
+  manifestsPut: number;
+}
+
+export interface CopyResult {
+  readonly source: string;
+  readonly target: string;
+  readonly status: CopyStatus;
+  /** The source manifest's digest: what the target tag points at after a copy. */
+  readonly digest?: string;
+  readonly mediaType?: string;
+  /** For a conflict, the digest the target tag holds instead. */
+  readonly targetDigest?: string;
+  readonly error?: string;
+  /** A stable code for failures (NOT_FOUND, DENIED, DIGEST_MISMATCH, …). */
+  readonly errorCode?: string;
+  readonly stats?: CopyStats;
+}
+
+export interface SyncObserver {
+  imageFinished?(result: CopyResult, index: number): void;
+  /** Bytes moved (negative when a failed attempt is rolled back). */
+  bytes?(delta: number): void;
+}
+
+export interface EngineOptions {
+  readonly dryRun?: boolean;
+  /** Images copied at once; also the bound on blob transfers at once. */
+  readonly concurrency?: number;
+  readonly observer?: SyncObserver;
+}
+
+export const DEFAULT_CONCURRENCY = 8;

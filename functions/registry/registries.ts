@@ -1,0 +1,91 @@
+// The registry clients of one run: one per registry, sharing a keep-alive
+// connection pool, the credential sources and the retry policy. Options and
+// their defaults live here, in one place.
+
+import { Agent, type Dispatcher } from 'undici';
+import { DOCKER_HUB_ENDPOINT } from '../reference/reference.ts';
+import { type Logger, silentLogger } from '../util/logger.ts';
+import { RegistryClient } from './client.ts';
+import { type CredentialProvider, StaticCredentials } from './credentials.ts';
+import { endpointFor } from './endpoint.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
+import { Transport } from './transport.ts';
+
+export interface RegistriesOptions {
+  readonly credentials?: CredentialProvider;
+  /** Logical registry → base URL (`--registry-endpoint`). */
+  readonly endpoints?: ReadonlyMap<string, string>;
+  readonly insecureRegistries?: readonly string[];
+  readonly retry?: Partial<RetryPolicy>;
+  readonly logger?: Logger;
+  readonly connectTimeoutMs?: number;
+  /** Time to wait for response headers. */
+  readonly headersTimeoutMs?: number;
+  /** Longest silence allowed while a body streams. */
+  readonly bodyTimeoutMs?: number;
+  readonly dispatcher?: Dispatcher;
+  readonly userAgent?: string;
+}
+
+export const DEFAULT_TIMEOUTS = {
+  connectTimeoutMs: 10_000,
+  headersTimeoutMs: 60_000,
+  bodyTimeoutMs: 60_000,
+};
+
+/** Hosts that issue tokens for a registry on another host and may see its credentials. */
+const KNOWN_AUTH_HOSTS: Readonly<Record<string, readonly string[]>> = {
+  [DOCKER_HUB_ENDPOINT]: ['auth.docker.io'],
+};
+
+export class Registries {
+  readonly #options: RegistriesOptions;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #clients = new Map<string, RegistryClient>();
+  readonly retry: RetryPolicy;
+
+  constructor(options: RegistriesOptions = {}) {
+    this.#options = options;
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher =
+      options.dispatcher ??
+      new Agent({
+        keepAliveTimeout: 30_000,
+        connect: { timeout: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectTimeoutMs },
+      });
+  }
+
+  /** The client for a logical registry (`docker.io`, `ghcr.io`, `127.0.0.1:5000`). */
+  client(registry: string): RegistryClient {
+    let client = this.#clients.get(registry);
+    if (!client) {
+      const endpoint = endpointFor(registry, {
+        ...(this.#options.endpoints && { endpoints: this.#options.endpoints }),
+        ...(this.#options.insecureRegistries && {
+          insecureRegistries: this.#options.insecureRegistries,
+        }),
+      });
+      const transport = new Transport({
+        endpoint,
+        credentials: this.#options.credentials ?? new StaticCredentials([]),
+        dispatcher: this.#dispatcher,
+        retry: this.retry,
+        logger: this.#options.logger ?? silentLogger,
+        headersTimeoutMs: this.#options.headersTimeoutMs ?? DEFAULT_TIMEOUTS.headersTimeoutMs,
+        bodyTimeoutMs: this.#options.bodyTimeoutMs ?? DEFAULT_TIMEOUTS.bodyTimeoutMs,
+        insecureRegistries: this.#options.insecureRegistries ?? [],
+        authHosts: KNOWN_AUTH_HOSTS[endpoint.hostname] ?? [],
+        userAgent: this.#options.userAgent ?? 'image-syncer',
+      });
+      client = new RegistryClient(transport, this.retry);
+      this.#clients.set(registry, client);
+    }
+    return client;
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+}

@@ -1,0 +1,179 @@
+// The Docker token flow (distribution's "token authentication specification"):
+// on a Bearer challenge, GET <realm>?service=<service>&scope=<scope>… with Basic
+// credentials when we have some (anonymous otherwise), and send the returned
+// token as `Authorization: Bearer`. Tokens are cached per scope set until just
+// before they expire; concurrent requests for one scope share one fetch.
+
+import { type Dispatcher, request } from 'undici';
+import { SyncerError } from '../errors.ts';
+import type { Logger } from '../util/logger.ts';
+import type { Challenge } from './challenge.ts';
+import type { BasicCredential } from './credentials.ts';
+import { mayUsePlainHttp } from './endpoint.ts';
+import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts';
+import { redactUrl } from './redact.ts';
+import { type RetryPolicy, withRetry } from './retry.ts';
+
+/** Tokens are dropped this long before the registry said they expire. */
+const EXPIRY_MARGIN_MS = 10_000;
+/** The token spec's default lifetime when `expires_in` is missing. */
+const DEFAULT_LIFETIME_S = 60;
+
+interface CachedToken {
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+export interface TokenSourceOptions {
+  readonly dispatcher: Dispatcher;
+  readonly retry: RetryPolicy;
+  readonly logger: Logger;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly insecureRegistries: readonly string[];
+  /**
+   * Whether Basic credentials may go to this realm host. Docker Hub's realm is
+   * auth.docker.io, a different host from the registry, so the caller decides.
+   */
+  readonly mayReceiveCredentials: (realm: URL) => boolean;
+  readonly now?: () => number;
+}
+
+export class TokenSource {
+  readonly #options: TokenSourceOptions;
+  readonly #cache = new Map<string, Promise<CachedToken>>();
+
+  constructor(options: TokenSourceOptions) {
+    this.#options = options;
+  }
+
+  #now(): number {
+    return this.#options.now?.() ?? Date.now();
+  }
+
+  /** Forgets a token the registry refused (a 401 with it), so the next call fetches anew. */
+  invalidate(scopes: readonly string[]): void {
+    this.#cache.delete(scopeKey(scopes));
+  }
+
+  async token(
+    challenge: Challenge,
+    scopes: readonly string[],
+    credential: BasicCredential | undefined,
+  ): Promise<string> {
+    const key = scopeKey(scopes);
+    const cached = this.#cache.get(key);
+    if (cached) {
+      try {
+        const value = await cached;
+        if (value.expiresAt > this.#now()) return value.token;
+      } catch {
+        // A failed fetch is not cached: fall through and fetch again.
+      }
+      if (this.#cache.get(key) === cached) this.#cache.delete(key);
+    }
+    const pending = this.#fetch(challenge, scopes, credential);
+    this.#cache.set(key, pending);
+    pending.catch(() => {
+      if (this.#cache.get(key) === pending) this.#cache.delete(key);
+    });
+    return (await pending).token;
+  }
+
+  async #fetch(
+    challenge: Challenge,
+    scopes: readonly string[],
+    credential: BasicCredential | undefined,
+  ): Promise<CachedToken> {
+    const realmText = challenge.params.realm;
+    if (!realmText)
+      throw new SyncerError('AUTH_CHALLENGE_INVALID', 'Bearer challenge without a realm');
+    let realm: URL;
+    try {
+      realm = new URL(realmText);
+    } catch {
+      throw new SyncerError('AUTH_CHALLENGE_INVALID', `Bearer challenge realm is not a URL`);
+    }
+    if (
+      realm.protocol !== 'https:' &&
+      !(realm.protocol === 'http:' && mayUsePlainHttp(realm.host, this.#options.insecureRegistries))
+    ) {
+      throw new SyncerError(
+        'AUTH_CHALLENGE_INVALID',
+        `refusing token realm ${redactUrl(realm)}: it must be https (plain http only for loopback or insecure registries)`,
+      );
+    }
+    const url = new URL(realm);
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+    for (const scope of scopes) url.searchParams.append('scope', scope);
+
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (credential && this.#options.mayReceiveCredentials(realm)) {
+      headers.authorization = basicAuthorization(credential);
+    }
+    const shown = redactUrl(url);
+    return withRetry(
+      this.#options.retry,
+      async () => {
+        const started = this.#now();
+        let response: Dispatcher.ResponseData;
+        try {
+          response = await request(url, {
+            method: 'GET',
+            headers,
+            dispatcher: this.#options.dispatcher,
+            headersTimeout: this.#options.headersTimeoutMs,
+            bodyTimeout: this.#options.bodyTimeoutMs,
+          });
+        } catch (cause) {
+          throw new RegistryNetworkError('GET', shown, cause);
+        }
+        const text = await response.body.text();
+        this.#options.logger.debug(`GET ${shown} → ${response.statusCode}`, { scopes });
+        if (response.statusCode !== 200) {
+          throw new RegistryError({
+            method: 'GET',
+            url: shown,
+            status: response.statusCode,
+            ...parseErrorBody(text),
+          });
+        }
+        let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+        try {
+          body = JSON.parse(text);
+        } catch (cause) {
+          throw new SyncerError(
+            'AUTH_TOKEN_INVALID',
+            `token endpoint ${shown} did not answer JSON`,
+            { cause },
+          );
+        }
+        const token = typeof body.token === 'string' ? body.token : body.access_token;
+        if (typeof token !== 'string' || token === '') {
+          throw new SyncerError(
+            'AUTH_TOKEN_INVALID',
+            `token endpoint ${shown} answered without a token`,
+          );
+        }
+        const lifetime =
+          typeof body.expires_in === 'number' && body.expires_in > 0
+            ? body.expires_in
+            : DEFAULT_LIFETIME_S;
+        return { token, expiresAt: started + lifetime * 1000 - EXPIRY_MARGIN_MS };
+      },
+      ({ attempt, delayMs, error }) =>
+        this.#options.logger.debug(`token request failed, retrying in ${delayMs} ms`, {
+          attempt,
+          error: (error as Error).message,
+        }),
+    );
+  }
+}
+
+export function scopeKey(scopes: readonly string[]): string {
+  return [...scopes].sort().join(' ');
+}
+
+export function basicAuthorization(credential: BasicCredential): string {
+  return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
+}

@@ -20,23 +20,43 @@ export interface BlobCopyContext {
 }
 
 export class BlobTracker {
-  /** digest → the target repository that holds (or will hold) it. */
-  readonly #placed = new Map<string, Promise<string>>();
+  /** digest → the first target repository that holds (or will hold) it. */
+  readonly #home = new Map<string, Promise<string>>();
+  /** `repository@digest` → the work that puts it there, so it is done once. */
+  readonly #placed = new Map<string, Promise<void>>();
 
-  async ensure(ctx: BlobCopyContext, blob: Descriptor): Promise<void> {
-    const known = this.#placed.get(blob.digest);
-    if (known) {
-      const repository = await known.catch(() => undefined);
-      if (repository === ctx.targetRepository) return;
-      if (repository !== undefined) {
-        await ctx.transfers.run(() => this.#mountOrCopy(ctx, blob, repository));
-        return;
-      }
+  ensure(ctx: BlobCopyContext, blob: Descriptor): Promise<void> {
+    const key = `${ctx.targetRepository}@${blob.digest}`;
+    let placing = this.#placed.get(key);
+    if (!placing) {
+      placing = this.#place(ctx, blob);
+      this.#placed.set(key, placing);
+      // A failure is not remembered: a later image may try again.
+      placing.catch(() => this.#placed.delete(key));
+    }
+    return placing;
+  }
+
+  async #place(ctx: BlobCopyContext, blob: Descriptor): Promise<void> {
+    const home = this.#home.get(blob.digest);
+    const repository = home ? await home.catch(() => undefined) : undefined;
+    if (repository !== undefined && repository !== ctx.targetRepository) {
+      await ctx.transfers.run(() => this.#mountOrCopy(ctx, blob, repository));
+      return;
     }
     const placing = ctx.transfers
-      .run(() => this.#headOrCopy(ctx, blob))
+      .run(() =>
+        // Source and target on one registry: the source repository already
+        // holds the blob, so a mount moves no bytes at all.
+        ctx.source === ctx.target && ctx.sourceRepository !== ctx.targetRepository
+          ? this.#mountOrCopy(ctx, blob, ctx.sourceRepository)
+          : this.#headOrCopy(ctx, blob),
+      )
       .then(() => ctx.targetRepository);
-    this.#placed.set(blob.digest, placing);
+    this.#home.set(blob.digest, placing);
+    placing.catch(() => {
+      if (this.#home.get(blob.digest) === placing) this.#home.delete(blob.digest);
+    });
     await placing;
   }
 

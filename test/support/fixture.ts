@@ -61,8 +61,16 @@ function makePair(source: TestRegistry, target: TestRegistry, dir: string): Pair
       let stdout = '';
       let stderr = '';
       const code = await runCli(args, {
-        stdout: { write: (t: string) => void (stdout += t) },
-        stderr: { write: (t: string) => void (stderr += t) },
+        stdout: {
+          write: (t: string) => {
+            stdout += t;
+          },
+        },
+        stderr: {
+          write: (t: string) => {
+            stderr += t;
+          },
+        },
         env: { DOCKER_CONFIG: dockerConfig, ...env },
       });
       return { code, stdout, stderr };

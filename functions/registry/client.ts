@@ -105,6 +105,7 @@ export class RegistryClient {
         scopes: [pullScope(repository)],
         headers: { accept: MANIFEST_ACCEPT },
         expect: [200],
+        retry: false,
       });
       const bytes = await readManifestBody(response, what);
       const announced = header(response.headers, 'docker-content-digest');
@@ -186,12 +187,13 @@ export class RegistryClient {
     return { mounted: false, location: this.#location(response) };
   }
 
-  async startUpload(repository: string): Promise<string> {
+  async startUpload(repository: string, options: { retry?: boolean } = {}): Promise<string> {
     const response = await this.transport.request({
       method: 'POST',
       url: `/v2/${repository}/blobs/uploads/`,
       scopes: [pushScope(repository)],
       expect: [202],
+      ...(options.retry === false && { retry: false }),
     });
     await response.body.dump();
     return this.#location(response);
@@ -223,7 +225,7 @@ export class RegistryClient {
   ): Promise<void> {
     let location = options.location;
     await withRetry(this.#retry, async () => {
-      const uploadUrl = new URL(location ?? (await this.startUpload(repository)));
+      const uploadUrl = new URL(location ?? (await this.startUpload(repository, { retry: false })));
       location = undefined; // a session is used once; a retry opens a new one
       uploadUrl.searchParams.set('digest', blob.digest);
 
@@ -233,6 +235,7 @@ export class RegistryClient {
         scopes: [pullScope(sourceRepository)],
         expect: [200],
         followRedirects: true,
+        retry: false,
       });
       let transferred = 0;
       const verifier = new DigestVerifier(

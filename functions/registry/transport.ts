@@ -30,6 +30,11 @@ export interface TransportRequest {
   readonly expect: readonly number[];
   /** Follow 3xx answers (blob GETs: Hub and Artifact Registry send blobs from another host). */
   readonly followRedirects?: boolean;
+  /**
+   * False when the caller retries the whole operation itself (a streamed copy,
+   * a GET whose body is verified): retries must not multiply.
+   */
+  readonly retry?: boolean;
 }
 
 export interface TransportResponse {
@@ -233,7 +238,7 @@ export class Transport {
         ...parseErrorBody(text),
       });
     };
-    if (isStream(req.body)) return attempt();
+    if (isStream(req.body) || req.retry === false) return attempt();
     return withRetry(this.#options.retry, attempt, ({ attempt: n, delayMs, error }) =>
       this.#options.logger.debug(
         `retrying ${req.method} ${redactUrl(new URL(req.url, this.#options.endpoint))} in ${delayMs} ms`,

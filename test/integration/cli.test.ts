@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { runCli } from '../../functions/cli/main.ts';
 import { SOURCE_PUSHER, settledLog } from '../support/fixture.ts';
 import { Layout, push } from '../support/images.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -16,23 +15,8 @@ import { startRegistry, type TestRegistry } from '../support/registry.ts';
 const ACCESS_TOKEN = 'ya29.access-token-secret-3';
 const JSON_KEY = '{"private_key":"key-secret-4"}';
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: {
-      write: (t: string) => {
-        stdout += t;
-      },
-    },
-    stderr: {
-      write: (t: string) => {
-        stderr += t;
-      },
-    },
-    env: { DOCKER_CONFIG: '/nonexistent', ...env },
-  });
-  return { code, stdout, stderr };
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runCliCaptured(args, { DOCKER_CONFIG: '/nonexistent', ...env });
 }
 
 describe('CLI', () => {

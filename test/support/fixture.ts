@@ -57,28 +57,31 @@ function makePair(source: TestRegistry, target: TestRegistry, dir: string): Pair
       writeFileSync(path, text);
       return path;
     },
-    async cli(args, env = {}) {
-      let stdout = '';
-      let stderr = '';
-      const code = await runCli(args, {
-        stdout: {
-          write: (t: string) => {
-            stdout += t;
-          },
-        },
-        stderr: {
-          write: (t: string) => {
-            stderr += t;
-          },
-        },
-        env: { DOCKER_CONFIG: dockerConfig, ...env },
-      });
-      return { code, stdout, stderr };
-    },
+    cli: (args, env = {}) => runCliCaptured(args, { DOCKER_CONFIG: dockerConfig, ...env }),
     async stop() {
       await Promise.all([source.stop(), target.stop()]);
     },
   };
+}
+
+/** Runs the CLI in-process, capturing what it prints. */
+export async function runCliCaptured(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: {
+      write: (t: string) => {
+        stdout += t;
+      },
+    },
+    stderr: {
+      write: (t: string) => {
+        stderr += t;
+      },
+    },
+    env,
+  });
+  return { code, stdout, stderr };
 }
 
 /** The registry writes its access log line just after answering; give it a moment. */

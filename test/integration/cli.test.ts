@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { SOURCE_PUSHER, settledLog } from '../support/fixture.ts';
+import { runCliCaptured, SOURCE_PUSHER, settledLog } from '../support/fixture.ts';
 import { Layout, push } from '../support/images.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 

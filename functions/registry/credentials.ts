@@ -149,8 +149,17 @@ export function isGoogleRegistry(host: string): boolean {
  * Application Default Credentials for Artifact Registry and GCR: the registry
  * takes an OAuth access token as the password of the user `oauth2accesstoken`.
  */
+interface AccessTokenSource {
+  getAccessToken(): Promise<string | null | undefined>;
+}
+
 export class GoogleCredentials implements CredentialProvider {
-  #auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
+  #auth: Promise<AccessTokenSource> | undefined;
+
+  /** `auth` replaces ADC (tests; callers holding their own GoogleAuth). */
+  constructor(auth?: AccessTokenSource) {
+    if (auth) this.#auth = Promise.resolve(auth);
+  }
 
   async credentialFor(host: string): Promise<BasicCredential | undefined> {
     if (!isGoogleRegistry(host)) return undefined;

@@ -82,7 +82,12 @@ describe('Google credentials', () => {
   });
   it('sends an access token as the password of oauth2accesstoken', async () => {
     let asked = 0;
-    const creds = new GoogleCredentials({ getAccessToken: async () => (asked++, 'ya29.token') });
+    const creds = new GoogleCredentials({
+      getAccessToken: async () => {
+        asked++;
+        return 'ya29.token';
+      },
+    });
     assert.deepEqual(await creds.credentialFor('europe-docker.pkg.dev'), {
       username: 'oauth2accesstoken',
       password: 'ya29.token',

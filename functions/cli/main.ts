@@ -9,12 +9,12 @@ import type { CopyJob } from '../engine/types.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
-import { formatReference } from '../reference/reference.ts';
+import { entryFromCopy, validationEntries } from '../pipeline/entries.ts';
 import { parseTargetPrefix } from '../reference/target.ts';
 import type { Logger } from '../util/logger.ts';
 import { type CliOptions, parseFlags, usage } from './flags.ts';
 import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
-import { type ReportEntry, reportEntry, writeReport } from './report.ts';
+import { writeReport } from './report.ts';
 import { createRegistries } from './setup.ts';
 
 export const EXIT_OK = 0;
@@ -35,35 +35,6 @@ function stderrLogger(stderr: Output, debug: boolean): Logger {
     info: (m, f) => line('info', m, f),
     warn: (m, f) => line('warn', m, f),
   };
-}
-
-/** The validate report: every listed entry, valid with its target or invalid with its problems. */
-function validationEntries(check: ImagesFileCheck): ReportEntry[] {
-  const problemsByIndex = new Map<number, string[]>();
-  for (const problem of check.problems) {
-    const index = /^images\[(\d+)\]/.exec(problem.field)?.[1];
-    if (index === undefined) continue;
-    const list = problemsByIndex.get(Number(index)) ?? [];
-    list.push(formatDiagnostic(problem));
-    problemsByIndex.set(Number(index), list);
-  }
-  const validByIndex = new Map(check.entries.map((e) => [e.index, e]));
-  const out: ReportEntry[] = [];
-  for (const item of check.listed) {
-    const valid = validByIndex.get(item.index);
-    const problems = problemsByIndex.get(item.index);
-    if (valid && !problems) {
-      out.push({ source: valid.source, target: formatReference(valid.target), status: 'valid' });
-    } else if (problems) {
-      out.push({
-        source: item.source ?? '',
-        target: '',
-        status: 'invalid',
-        error: problems.join('; '),
-      });
-    }
-  }
-  return out;
 }
 
 async function readImagesFile(options: CliOptions): Promise<{ path: string; bytes: Buffer }> {
@@ -161,7 +132,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   if (options.report)
     await writeReport(options.report, {
       dryRun: options.dryRun,
-      results: results.map(reportEntry),
+      results: results.map(entryFromCopy),
     });
   return results.some((r) => r.status === 'conflict' || r.status === 'failed')
     ? EXIT_FAILURES

@@ -14,6 +14,7 @@ import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { Manifest, RegistryClient } from '../registry/client.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { Registries } from '../registry/registries.ts';
+import { isRetryable } from '../registry/retry.ts';
 import type { BlobTracker } from './blobs.ts';
 import type { Limiter } from './limiter.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
@@ -34,7 +35,11 @@ function emptyStats(): CopyStats {
 }
 
 /** A person-readable reason, with the cause named (not found, access denied…). */
-export function failureReason(error: unknown): { error: string; errorCode: string } {
+export function failureReason(error: unknown): {
+  error: string;
+  errorCode: string;
+  retryable: boolean;
+} {
   const errorCode = error instanceof SyncerError ? error.code : 'INTERNAL';
   let error_ = describeError(error);
   if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
@@ -42,7 +47,7 @@ export function failureReason(error: unknown): { error: string; errorCode: strin
   }
   const attempts = (error as { attempts?: number }).attempts;
   if (attempts !== undefined) error_ += ` (after ${attempts} attempts)`;
-  return { error: error_, errorCode };
+  return { error: error_, errorCode, retryable: isRetryable(error) };
 }
 
 export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyResult> {
@@ -63,6 +68,7 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
         ...base,
         status: 'failed',
         errorCode: 'SOURCE_NOT_FOUND',
+        retryable: false,
         error: `source not found: ${formatReference({ ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) })}`,
       };
     }

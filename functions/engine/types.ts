@@ -37,6 +37,8 @@ export interface CopyResult {
   readonly error?: string;
   /** A stable code for failures (NOT_FOUND, DENIED, DIGEST_MISMATCH, …). */
   readonly errorCode?: string;
+  /** For failures: whether trying again later may succeed (network, 429, 5xx). */
+  readonly retryable?: boolean;
   readonly stats?: CopyStats;
 }
 

@@ -70,6 +70,21 @@ export class DockerConfigCredentials implements CredentialProvider {
     this.#path = path;
   }
 
+  /** A config.json given as text (a Secret Manager secret in an environment variable). */
+  static fromText(text: string, label: string): DockerConfigCredentials {
+    let parsed: DockerConfigFile;
+    try {
+      parsed = JSON.parse(text) as DockerConfigFile;
+    } catch (cause) {
+      throw new ConfigError(`${label}: not valid JSON in Docker's config.json form`, { cause });
+    }
+    if (typeof parsed !== 'object' || parsed === null)
+      throw new ConfigError(`${label}: expected a JSON object with "auths"`);
+    const provider = new DockerConfigCredentials(label);
+    provider.#config = Promise.resolve(parsed);
+    return provider;
+  }
+
   #load(): Promise<DockerConfigFile | undefined> {
     this.#config ??= readFile(this.#path, 'utf8').then(
       (text) => {

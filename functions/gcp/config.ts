@@ -1,0 +1,138 @@
+// The functions' configuration: environment variables with the CLI's SYNCER_
+// names where they overlap, plus what only the cloud needs. Read and checked at
+// cold start; a bad or missing value fails the instance with the variable named.
+
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.ts';
+import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
+import { parseEndpointFlag } from '../registry/endpoint.ts';
+
+export interface FunctionConfig {
+  readonly prefix: TargetPrefix;
+  readonly dryRun: boolean;
+  readonly debug: boolean;
+  readonly endpoints: ReadonlyMap<string, string>;
+  readonly insecureRegistries: readonly string[];
+  readonly concurrency: number;
+  readonly retryAttempts: number;
+  readonly project: string | undefined;
+  readonly jobsTopic: string | undefined;
+  readonly runsBucket: string | undefined;
+  readonly imagesFilePatterns: readonly RegExp[];
+  readonly maxDeliveryAttempts: number;
+  readonly pinDigests: boolean;
+  /** Docker config.json text holding source registry credentials (a mounted secret). */
+  readonly sourceCredentials: string | undefined;
+}
+
+export const FUNCTION_NEEDS: Readonly<Record<string, readonly ('jobsTopic' | 'runsBucket')[]>> = {
+  fanOutUpload: ['jobsTopic', 'runsBucket'],
+  fanOutRequest: ['jobsTopic', 'runsBucket'],
+  copyJob: ['runsBucket'],
+  api: ['jobsTopic', 'runsBucket'],
+  planApi: [],
+};
+
+const VARIABLE = { jobsTopic: 'SYNCER_JOBS_TOPIC', runsBucket: 'SYNCER_RUNS_BUCKET' } as const;
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const lower = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+  if (['0', 'false', 'no', 'off'].includes(lower)) return false;
+  throw new ConfigError(`${name}: expected true or false, got "${value}"`);
+}
+
+function int(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`${name}: expected a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+function list(env: NodeJS.ProcessEnv, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
+/** `*.yaml` → a RegExp over the object's base name (or its full name if the pattern has a `/`). */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[^/]*');
+  return new RegExp(glob.includes('/') ? `^${body}$` : `(^|/)${body}$`);
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  functionTarget = env.FUNCTION_TARGET,
+): FunctionConfig {
+  const prefixText = env.SYNCER_TARGET_REPO_PREFIX;
+  if (!prefixText)
+    throw new ConfigError('SYNCER_TARGET_REPO_PREFIX is required: where images are mirrored to');
+  let prefix: TargetPrefix;
+  try {
+    prefix = parseTargetPrefix(prefixText);
+  } catch (error) {
+    throw new ConfigError(`SYNCER_TARGET_REPO_PREFIX: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  let endpoints: Map<string, string>;
+  try {
+    endpoints = new Map(list(env, 'SYNCER_REGISTRY_ENDPOINT').map(parseEndpointFlag));
+  } catch (error) {
+    throw new ConfigError(`SYNCER_REGISTRY_ENDPOINT: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  let sourceCredentials = env.SYNCER_SOURCE_CREDENTIALS || undefined;
+  const credentialsFile = env.SYNCER_SOURCE_CREDENTIALS_FILE;
+  if (!sourceCredentials && credentialsFile) {
+    try {
+      sourceCredentials = readFileSync(credentialsFile, 'utf8');
+    } catch (cause) {
+      throw new ConfigError(`SYNCER_SOURCE_CREDENTIALS_FILE: cannot read ${credentialsFile}`, {
+        cause,
+      });
+    }
+  }
+  const config: FunctionConfig = {
+    prefix,
+    dryRun: bool(env, 'SYNCER_DRY_RUN', false),
+    debug: bool(env, 'SYNCER_DEBUG', false),
+    endpoints,
+    insecureRegistries: list(env, 'SYNCER_INSECURE_REGISTRY'),
+    concurrency: int(env, 'SYNCER_CONCURRENCY', 8, 1, 256),
+    retryAttempts: int(env, 'SYNCER_RETRY_ATTEMPTS', 5, 1, 20),
+    project: env.SYNCER_PROJECT || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined,
+    jobsTopic: env.SYNCER_JOBS_TOPIC || undefined,
+    runsBucket: env.SYNCER_RUNS_BUCKET || undefined,
+    imagesFilePatterns: (list(env, 'SYNCER_IMAGES_FILE_PATTERN').length > 0
+      ? list(env, 'SYNCER_IMAGES_FILE_PATTERN')
+      : ['*.yaml', '*.yml']
+    ).map(globToRegExp),
+    maxDeliveryAttempts: int(env, 'SYNCER_MAX_DELIVERY_ATTEMPTS', 5, 1, 100),
+    pinDigests: bool(env, 'SYNCER_PIN_DIGESTS', true),
+    sourceCredentials,
+  };
+  const needs = functionTarget ? FUNCTION_NEEDS[functionTarget] : undefined;
+  const missing = (needs ?? [])
+    .filter((need) => config[need] === undefined)
+    .map((need) => VARIABLE[need]);
+  if (missing.length > 0)
+    throw new ConfigError(`${missing.join(' and ')} required by the ${functionTarget} function`);
+  return config;
+}

@@ -1,0 +1,174 @@
+// The HTTP function, for the reusable workflow and for people:
+//   POST /plan           images file in the body → the dry-run plan (JSON, or Markdown on Accept: text/markdown)
+//   POST /sync           images file in the body → 202 {runId, jobs}; the copy functions do the work
+//   GET  /runs/{runId}   the run's status: counts, each image, done
+// Deployed twice: `api` serves all three, `planApi` refuses /sync, so the
+// identity pull requests use can be allowed to plan and never to write.
+
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from '@google-cloud/functions-framework';
+import { describeError } from '../errors.ts';
+import { formatDiagnostic } from '../images-file/diagnostics.ts';
+import { MAX_FILE_BYTES } from '../images-file/parse.ts';
+import { markdownTable } from '../pipeline/entries.ts';
+import { fanOut } from '../pipeline/fanout.ts';
+import { isValidRunId } from '../pipeline/job.ts';
+import { planImagesFile } from '../pipeline/plan.ts';
+import { runStatus } from '../pipeline/status.ts';
+import type { Runtime } from './runtime.ts';
+
+const BODY_TYPES = /^(text\/|application\/(x-)?yaml|application\/json|application\/octet-stream)/;
+
+function send(res: Response, status: number, body: unknown): void {
+  res.status(status).set('content-type', 'application/json').send(JSON.stringify(body));
+}
+
+function problem(res: Response, status: number, message: string): void {
+  send(res, status, { error: message });
+}
+
+/** The images file from the body, or an answer saying why there is none. */
+function readBody(req: Request, res: Response): Buffer | undefined {
+  const type = req.get('content-type') ?? '';
+  if (type && !BODY_TYPES.test(type)) {
+    problem(
+      res,
+      415,
+      `content type ${type} is not accepted: send the images file as application/yaml or text/plain`,
+    );
+    return undefined;
+  }
+  const body = (req as Request & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0);
+  if (body.length > MAX_FILE_BYTES) {
+    problem(res, 413, `body is ${body.length} bytes; the limit is ${MAX_FILE_BYTES} (1 MiB)`);
+    return undefined;
+  }
+  if (body.length === 0) {
+    problem(res, 400, 'empty body: send the images file (YAML) as the request body');
+    return undefined;
+  }
+  return body;
+}
+
+function wantsMarkdown(req: Request): boolean {
+  return (req.get('accept') ?? '').includes('text/markdown');
+}
+
+async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
+  const body = readBody(req, res);
+  if (!body) return;
+  const outcome = await planImagesFile('request body', body, {
+    prefix: rt.config.prefix,
+    registries: rt.registries(),
+    concurrency: rt.config.concurrency,
+  });
+  const errors = outcome.errors.map(formatDiagnostic);
+  const status = outcome.valid ? 200 : 422;
+  if (wantsMarkdown(req)) {
+    res
+      .status(status)
+      .set('content-type', 'text/markdown; charset=utf-8')
+      .send(markdownTable('image-syncer plan (dry run)', outcome.results, errors));
+    return;
+  }
+  send(res, status, {
+    dryRun: true,
+    valid: outcome.valid,
+    results: outcome.results,
+    errors,
+    warnings: outcome.warnings.map(formatDiagnostic),
+  });
+}
+
+async function sync(req: Request, res: Response, rt: Runtime): Promise<void> {
+  const requested = String(req.query.runId ?? req.get('x-syncer-run-id') ?? '');
+  if (requested && !isValidRunId(requested))
+    return problem(res, 400, 'malformed runId: 1 to 128 of A-Z a-z 0-9 . _ -');
+  const body = readBody(req, res);
+  if (!body) return;
+  const runId = requested || `http-${randomUUID()}`;
+  const dryRun = rt.config.dryRun || req.query.dryRun === 'true';
+  const { run, outcome } = await fanOut(
+    { runId, file: 'request body', bytes: body, trigger: { type: 'http' }, dryRun },
+    {
+      prefix: rt.config.prefix,
+      store: rt.store(),
+      publisher: rt.publisher(),
+      logger: rt.logger,
+      ...(rt.config.pinDigests && { registries: rt.registries() }),
+    },
+  );
+  const answer = {
+    runId: run.runId,
+    state: run.state,
+    dryRun: run.dryRun,
+    statusUrl: `/runs/${run.runId}`,
+    jobs: run.jobs.map(({ source, target, sourceDigest }) => ({
+      source,
+      target,
+      ...(sourceDigest && { sourceDigest }),
+    })),
+    ...(run.errors && { errors: run.errors.map(formatDiagnostic) }),
+  };
+  send(res, outcome === 'invalid' ? 422 : outcome === 'repeat' ? 200 : 202, answer);
+}
+
+async function status(runId: string, req: Request, res: Response, rt: Runtime): Promise<void> {
+  if (!isValidRunId(runId))
+    return problem(res, 400, 'malformed runId: 1 to 128 of A-Z a-z 0-9 . _ -');
+  const store = rt.store();
+  const run = await store.readRun(runId);
+  if (!run) return problem(res, 404, `no run ${runId}`);
+  const answer = runStatus(run, await store.readResults(runId));
+  if (wantsMarkdown(req)) {
+    res
+      .status(200)
+      .set('content-type', 'text/markdown; charset=utf-8')
+      .send(
+        markdownTable(
+          `image-syncer run ${runId}${answer.done ? '' : ' (in progress)'}`,
+          answer.images,
+          (answer.errors ?? []).map(formatDiagnostic),
+        ),
+      );
+    return;
+  }
+  send(res, 200, answer);
+}
+
+export async function handleHttp(
+  req: Request,
+  res: Response,
+  rt: Runtime,
+  options: { allowSync: boolean },
+): Promise<void> {
+  const path = req.path.replace(/\/+$/, '') || '/';
+  try {
+    if (path === '/plan') {
+      if (req.method !== 'POST')
+        return problem(res, 405, 'use POST /plan with the images file as the body');
+      return await plan(req, res, rt);
+    }
+    if (path === '/sync') {
+      if (req.method !== 'POST')
+        return problem(res, 405, 'use POST /sync with the images file as the body');
+      if (!options.allowSync)
+        return problem(
+          res,
+          403,
+          'this endpoint only plans; /sync is served by the writer function',
+        );
+      return await sync(req, res, rt);
+    }
+    const run = /^\/runs\/([^/]+)$/.exec(path);
+    if (run) {
+      if (req.method !== 'GET') return problem(res, 405, 'use GET /runs/{runId}');
+      return await status(decodeURIComponent(run[1] as string), req, res, rt);
+    }
+    problem(res, 404, 'not found: the routes are POST /plan, POST /sync and GET /runs/{runId}');
+  } catch (error) {
+    // Never a stack trace to the caller; the log has the detail.
+    rt.logger.warn('request failed', { path, error: describeError(error) });
+    if (!res.headersSent) problem(res, 500, 'internal error; see the function logs');
+  }
+}

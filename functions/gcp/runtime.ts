@@ -1,0 +1,74 @@
+// The functions' collaborators, built once per instance from the config:
+// Cloud Storage (run records, uploaded images files), Pub/Sub (jobs), the
+// registry clients with source credentials, and the structured logger.
+
+import { PubSub } from '@google-cloud/pubsub';
+import { Storage } from '@google-cloud/storage';
+import type { JobPublisher } from '../pipeline/fanout.ts';
+import type { RunStore } from '../pipeline/run-store.ts';
+import {
+  CredentialChain,
+  type CredentialProvider,
+  DockerConfigCredentials,
+  GoogleCredentials,
+} from '../registry/credentials.ts';
+import { Registries } from '../registry/registries.ts';
+import type { Logger } from '../util/logger.ts';
+import type { FunctionConfig } from './config.ts';
+import { GcsRunStore } from './gcs-run-store.ts';
+import { cloudLogger } from './logger.ts';
+import { PubSubJobPublisher } from './publisher.ts';
+
+export interface Runtime {
+  readonly config: FunctionConfig;
+  readonly logger: Logger;
+  readonly storage: Storage;
+  /** Throws if the function was deployed without SYNCER_RUNS_BUCKET. */
+  store(): RunStore;
+  /** Throws if the function was deployed without SYNCER_JOBS_TOPIC. */
+  publisher(): JobPublisher;
+  registries(): Registries;
+}
+
+export function createRuntime(
+  config: FunctionConfig,
+  logger: Logger = cloudLogger(undefined, config.debug),
+): Runtime {
+  const storage = new Storage(config.project ? { projectId: config.project } : {});
+  let pubsub: PubSub | undefined;
+  let store: RunStore | undefined;
+  let publisher: JobPublisher | undefined;
+  let registries: Registries | undefined;
+  return {
+    config,
+    logger,
+    storage,
+    store() {
+      if (!config.runsBucket) throw new Error('SYNCER_RUNS_BUCKET is not set');
+      store ??= new GcsRunStore(storage, config.runsBucket);
+      return store;
+    },
+    publisher() {
+      if (!config.jobsTopic) throw new Error('SYNCER_JOBS_TOPIC is not set');
+      pubsub ??= new PubSub(config.project ? { projectId: config.project } : {});
+      publisher ??= new PubSubJobPublisher(pubsub, config.jobsTopic);
+      return publisher;
+    },
+    registries() {
+      const providers: CredentialProvider[] = [];
+      if (config.sourceCredentials)
+        providers.push(
+          DockerConfigCredentials.fromText(config.sourceCredentials, 'SYNCER_SOURCE_CREDENTIALS'),
+        );
+      providers.push(new GoogleCredentials());
+      registries ??= new Registries({
+        credentials: new CredentialChain(providers),
+        endpoints: config.endpoints,
+        insecureRegistries: config.insecureRegistries,
+        retry: { attempts: config.retryAttempts },
+        logger,
+      });
+      return registries;
+    },
+  };
+}

@@ -1,0 +1,171 @@
+// The copy function's core: one job message in, one result record out. Whether
+// Pub/Sub should deliver the message again is the whole question here:
+//
+// - permanent outcomes (copied, exists, planned, conflict, invalid job, source
+//   not found, access denied) are recorded and the message acknowledged;
+// - transient failures (network, 429, 5xx) throw TransientJobError so Pub/Sub
+//   redelivers with backoff; a redelivery is cheap because blobs already in the
+//   target are skipped. On the last attempt the record says the message went to
+//   the dead-letter topic, and the throw sends it there.
+
+import { BlobTracker } from '../engine/blobs.ts';
+import { copyImage } from '../engine/copy.ts';
+import { Limiter } from '../engine/limiter.ts';
+import type { CopyResult } from '../engine/types.ts';
+import { describeError, SyncerError } from '../errors.ts';
+import { formatReference, parseReference } from '../reference/reference.ts';
+import { type TargetPrefix, targetReference } from '../reference/target.ts';
+import type { Registries } from '../registry/registries.ts';
+import type { Logger } from '../util/logger.ts';
+import { InvalidJobError, type JobMessage, jobKey, parseJob } from './job.ts';
+import type { JobResultRecord, RunStore } from './run-store.ts';
+
+export class TransientJobError extends SyncerError {
+  constructor(message: string) {
+    super('TRANSIENT_JOB_FAILURE', message);
+  }
+}
+
+export interface CopyJobDeps {
+  readonly prefix: TargetPrefix;
+  readonly store: RunStore;
+  readonly registries: Registries;
+  readonly logger: Logger;
+  /** The subscription's max delivery attempts; the attempt that reaches it is the last. */
+  readonly maxDeliveryAttempts?: number;
+  /** Deployment-wide dry run: every job only plans. */
+  readonly dryRun?: boolean;
+  readonly concurrency?: number;
+}
+
+export interface Delivery {
+  readonly data: Uint8Array;
+  readonly messageId?: string;
+  /** Pub/Sub's delivery attempt, present when the subscription has a dead-letter policy. */
+  readonly attempt?: number;
+}
+
+/** A new record never demotes a finished one: a duplicate delivery's `exists` keeps the `copied`. */
+async function record(store: RunStore, result: JobResultRecord): Promise<JobResultRecord> {
+  if (result.status === 'exists') {
+    const earlier = await store.readResult(result.runId, result.key);
+    if (earlier?.status === 'copied' && earlier.digest === result.digest) return earlier;
+  }
+  await store.writeResult(result);
+  return result;
+}
+
+export async function handleCopyJob(
+  delivery: Delivery,
+  deps: CopyJobDeps,
+): Promise<JobResultRecord | undefined> {
+  const started = Date.now();
+  const attempt = delivery.attempt;
+  let job: JobMessage;
+  let target: string;
+  let sourceRef: ReturnType<typeof parseReference>;
+  let targetRef: ReturnType<typeof targetReference>;
+  try {
+    job = parseJob(delivery.data);
+    sourceRef = parseReference(job.source);
+    targetRef = targetReference(sourceRef, deps.prefix, job.tag);
+    target = formatReference(targetRef);
+  } catch (error) {
+    const runId = error instanceof InvalidJobError ? error.runId : undefined;
+    deps.logger.warn('invalid job message acknowledged without retry', {
+      runId,
+      messageId: delivery.messageId,
+      error: describeError(error),
+    });
+    if (!runId) return undefined;
+    return record(deps.store, {
+      key: `invalid-${delivery.messageId ?? jobKey(Buffer.from(delivery.data).toString('base64'))}`,
+      runId,
+      source: '',
+      target: '',
+      status: 'invalid',
+      error: describeError(error),
+      errorCode: 'INVALID_JOB',
+      ...(attempt !== undefined && { attempt }),
+      finishedAt: new Date().toISOString(),
+    });
+  }
+
+  const ctx = {
+    registries: deps.registries,
+    blobs: new BlobTracker(),
+    transfers: new Limiter(deps.concurrency ?? 8),
+    dryRun: deps.dryRun === true || job.dryRun === true,
+  };
+  const result: CopyResult = await copyImage(
+    {
+      source: job.source,
+      sourceRef,
+      target: targetRef,
+      ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+    },
+    ctx,
+  );
+  const fields = {
+    runId: job.runId,
+    source: job.source,
+    target,
+    status: result.status,
+    digest: result.digest,
+    bytes: result.stats?.bytesCopied ?? 0,
+    durationMs: Date.now() - started,
+    attempt,
+  };
+  if (result.status === 'failed' && result.retryable) {
+    // Pub/Sub says which attempt this is only when the subscription has a
+    // dead-letter policy and the trigger passes it on; otherwise count here.
+    const previous = await deps.store.readResult(job.runId, jobKey(target));
+    const count = attempt ?? (previous?.retrying ? (previous.attempt ?? 1) : 0) + 1;
+    const last = deps.maxDeliveryAttempts !== undefined && count >= deps.maxDeliveryAttempts;
+    await deps.store.writeResult({
+      ...toRecord(job.runId, target, result, started, count),
+      ...(last ? { deadLettered: true } : { retrying: true }),
+    });
+    deps.logger.warn(
+      last
+        ? 'job failed on its last attempt; dead-lettered'
+        : 'job failed transiently; Pub/Sub will redeliver',
+      {
+        ...fields,
+        attempt: count,
+        error: result.error,
+      },
+    );
+    throw new TransientJobError(result.error ?? 'transient failure');
+  }
+  const saved = await record(deps.store, toRecord(job.runId, target, result, started, attempt));
+  deps.logger.info(`job ${result.status}`, {
+    ...fields,
+    ...(result.error && { error: result.error }),
+  });
+  return saved;
+}
+
+function toRecord(
+  runId: string,
+  target: string,
+  result: CopyResult,
+  started: number,
+  attempt: number | undefined,
+): JobResultRecord {
+  return {
+    key: jobKey(target),
+    runId,
+    source: result.source,
+    target,
+    status: result.status,
+    ...(result.digest !== undefined && { digest: result.digest }),
+    ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
+    ...(result.error !== undefined && { error: result.error }),
+    ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(attempt !== undefined && { attempt }),
+    finishedAt: new Date().toISOString(),
+    durationMs: Date.now() - started,
+    bytes: result.stats?.bytesCopied ?? 0,
+  };
+}

@@ -1,0 +1,88 @@
+// The job message: one image of one run, as the fan-out publishes it and the
+// copy function consumes it (a contract: see README "Job message").
+//
+//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?}
+//
+// A job names no target: the copy function derives the target from its own
+// configured prefix, so no message can make it write anywhere else. Fields it
+// does not know (a `target`, a `prefix`) make the message invalid.
+
+import { createHash } from 'node:crypto';
+import { SyncerError } from '../errors.ts';
+import { isValidDigest } from '../oci/digest.ts';
+import { isValidTag, parseReference } from '../reference/reference.ts';
+
+export const MAX_JOB_BYTES = 16 * 1024;
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const JOB_FIELDS = new Set(['runId', 'source', 'tag', 'sourceDigest', 'dryRun']);
+
+export interface JobMessage {
+  readonly runId: string;
+  readonly source: string;
+  readonly tag?: string;
+  readonly sourceDigest?: string;
+  readonly dryRun?: boolean;
+}
+
+export class InvalidJobError extends SyncerError {
+  /** The run the message claimed to belong to, when it said one that is well formed. */
+  readonly runId: string | undefined;
+
+  constructor(reason: string, runId?: string) {
+    super('INVALID_JOB', `invalid job message: ${reason}`);
+    this.runId = runId;
+  }
+}
+
+export function isValidRunId(runId: string): boolean {
+  return RUN_ID.test(runId);
+}
+
+/** Parses and checks a job message; everything wrong with it is permanent. */
+export function parseJob(data: Uint8Array): JobMessage {
+  if (data.length > MAX_JOB_BYTES)
+    throw new InvalidJobError(`${data.length} bytes; the limit is ${MAX_JOB_BYTES}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch {
+    throw new InvalidJobError('not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidJobError('not a JSON object');
+  const job = value as Record<string, unknown>;
+  const runId = typeof job.runId === 'string' && isValidRunId(job.runId) ? job.runId : undefined;
+  const fail = (reason: string) => new InvalidJobError(reason, runId);
+  for (const key of Object.keys(job)) {
+    if (!JOB_FIELDS.has(key))
+      throw fail(`unknown field "${key}" (a job names no target; the copy function derives it)`);
+  }
+  if (runId === undefined) throw fail('runId missing or malformed');
+  if (typeof job.source !== 'string') throw fail('source missing');
+  try {
+    parseReference(job.source);
+  } catch (error) {
+    throw fail((error as Error).message);
+  }
+  if (job.tag !== undefined && (typeof job.tag !== 'string' || !isValidTag(job.tag)))
+    throw fail('tag malformed');
+  if (
+    job.sourceDigest !== undefined &&
+    (typeof job.sourceDigest !== 'string' || !isValidDigest(job.sourceDigest))
+  ) {
+    throw fail('sourceDigest malformed');
+  }
+  if (job.dryRun !== undefined && typeof job.dryRun !== 'boolean')
+    throw fail('dryRun must be a boolean');
+  return job as unknown as JobMessage;
+}
+
+/** Pub/Sub attributes of a job, for subscription filters and for reading logs. */
+export function jobAttributes(job: JobMessage): Record<string, string> {
+  return { runId: job.runId, source: job.source, dryRun: String(job.dryRun ?? false) };
+}
+
+/** A stable key for one job's result record: the same target always lands on the same object. */
+export function jobKey(target: string): string {
+  return createHash('sha256').update(target).digest('hex').slice(0, 24);
+}

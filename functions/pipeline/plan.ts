@@ -1,0 +1,40 @@
+// POST /plan: a synchronous dry run of a whole images file. Each image is
+// planned, exists or conflict (with the source digest and the target), or
+// invalid; failures to reach a source are reported as failed. Nothing here can
+// write: the engine runs with dryRun set and there is no other path.
+
+import { syncImages } from '../engine/sync.ts';
+import type { Diagnostic } from '../images-file/diagnostics.ts';
+import { checkImagesFile } from '../images-file/parse.ts';
+import type { TargetPrefix } from '../reference/target.ts';
+import type { Registries } from '../registry/registries.ts';
+import { type EntryResult, entryFromCopy, validationEntries } from './entries.ts';
+
+export interface PlanOutcome {
+  readonly valid: boolean;
+  readonly results: readonly EntryResult[];
+  readonly errors: readonly Diagnostic[];
+  readonly warnings: readonly Diagnostic[];
+}
+
+export async function planImagesFile(
+  file: string,
+  bytes: Uint8Array,
+  deps: { prefix: TargetPrefix; registries: Registries; concurrency?: number },
+): Promise<PlanOutcome> {
+  const check = checkImagesFile(file, bytes, deps.prefix);
+  if (check.problems.length > 0) {
+    return {
+      valid: false,
+      results: validationEntries(check),
+      errors: check.problems,
+      warnings: check.warnings,
+    };
+  }
+  const results = await syncImages(
+    check.entries.map((e) => ({ source: e.source, sourceRef: e.sourceRef, target: e.target })),
+    deps.registries,
+    { dryRun: true, ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }) },
+  );
+  return { valid: true, results: results.map(entryFromCopy), errors: [], warnings: check.warnings };
+}

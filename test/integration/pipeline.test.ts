@@ -1,0 +1,510 @@
+// The serverless pipeline end to end: the functions under the real Functions
+// Framework, the real Pub/Sub emulator pushing job messages into the copy
+// function, real docker-registry source and target, and a Cloud Storage test
+// server for run records and uploaded images files.
+
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PubSub, type Subscription } from '@google-cloud/pubsub';
+import { loadConfig } from '../../functions/gcp/config.ts';
+import { storageRunId } from '../../functions/gcp/events.ts';
+import { registerFunctions } from '../../functions/gcp/index.ts';
+import { createRuntime } from '../../functions/gcp/runtime.ts';
+import { MemoryLogger } from '../../functions/util/logger.ts';
+import {
+  type Pair,
+  SOURCE_PUSHER,
+  settledLog,
+  startPair,
+  TARGET_WRITER,
+  writes,
+} from '../support/fixture.ts';
+import { type FunctionServer, sendStorageFinalized, serveFunction } from '../support/functions.ts';
+import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
+import { inspectRaw, Layout, push, sha256 } from '../support/images.ts';
+import { freePort } from '../support/ports.ts';
+import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
+
+const PROJECT = 'image-syncer-test';
+const IMAGES_BUCKET = 'images-bucket';
+const RUNS_BUCKET = 'runs-bucket';
+
+interface Status {
+  done: boolean;
+  state: string;
+  counts: Record<string, number>;
+  images: { source: string; target: string; status: string; digest?: string; error?: string }[];
+  errors?: unknown[];
+}
+
+/** A proxy in front of the source that answers 503 to the first `failures` manifest requests. */
+async function flakyProxy(
+  upstream: string,
+  failures: { left: number },
+): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    if (req.url?.includes('/manifests/') && failures.left > 0) {
+      failures.left--;
+      res
+        .writeHead(503, { 'content-type': 'application/json' })
+        .end('{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}');
+      return;
+    }
+    const target = new URL(req.url ?? '/', upstream);
+    const forward = httpRequest(
+      target,
+      { method: req.method, headers: { ...req.headers, host: target.host } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    req.pipe(forward);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${port}`, server };
+}
+
+describe('serverless pipeline on the emulators', () => {
+  let pair: Pair;
+  let gcs: GcsServer;
+  let emulator: PubSubEmulator;
+  let pubsub: PubSub;
+  let tap: Subscription;
+  let fns: Record<string, FunctionServer>;
+  let proxy: { url: string; server: Server };
+  const proxyFailures = { left: 0 };
+  const logs = new MemoryLogger();
+  let generation = 0;
+  let digests: Record<string, string>;
+
+  const api = (path: string, init?: RequestInit) => fetch(`${fns.api?.url}${path}`, init);
+
+  /** Every job message is also delivered to a pull subscription: the jobs published per run. */
+  const published: { runId: string; source: string; sourceDigest?: string }[] = [];
+  const publishedFor = (runId: string) => published.filter((j) => j.runId === runId);
+
+  async function waitForRun(runId: string, timeoutMs = 60_000): Promise<Status> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const response = await api(`/runs/${runId}`);
+      if (response.status === 200) {
+        const status = (await response.json()) as Status;
+        if (status.done) return status;
+        if (Date.now() > deadline)
+          assert.fail(`run ${runId} not done in time: ${JSON.stringify(status)}`);
+      } else if (Date.now() > deadline) {
+        assert.fail(`run ${runId}: GET /runs answered ${response.status}`);
+      }
+      await sleep(200);
+    }
+  }
+
+  async function upload(name: string, text: string): Promise<string> {
+    const gen = gcs.put(IMAGES_BUCKET, name, text);
+    generation = gen;
+    const response = await sendStorageFinalized(fns.fanOutUpload as FunctionServer, {
+      bucket: IMAGES_BUCKET,
+      name,
+      generation: gen,
+    });
+    assert.equal(response.status, 204, await response.text());
+    return storageRunId(IMAGES_BUCKET, name, String(gen));
+  }
+
+  before(async () => {
+    pair = await startPair();
+    gcs = await startGcsServer();
+    emulator = await startPubSubEmulator();
+    proxy = await flakyProxy(pair.source.url, proxyFailures);
+
+    const layout = new Layout();
+    const base = layout.layer(200_000);
+    const amd64 = layout.image({ layers: [base, 30_000] });
+    const arm64 = layout.image({ layers: [base, 40_000], architecture: 'arm64' });
+    const index = layout.index([amd64, arm64, layout.attestation(amd64)]);
+    layout.tag('multi', index);
+    const single = layout.image({ layers: [20_000] });
+    layout.tag('single', single);
+    const other = layout.image({ layers: [25_000] });
+    layout.tag('other', other);
+    await push(layout, 'multi', `${pair.source.host}/team/multi:v1`, { creds: SOURCE_PUSHER });
+    await push(layout, 'single', `${pair.source.host}/team/single:v1`, { creds: SOURCE_PUSHER });
+    await push(layout, 'other', `${pair.source.host}/team/flaky:v1`, { creds: SOURCE_PUSHER });
+    await push(layout, 'other', `${pair.source.host}/team/conflicting:v1`, {
+      creds: SOURCE_PUSHER,
+    });
+    // The target already holds another image under the conflicting tag.
+    await push(
+      layout,
+      'single',
+      `${pair.target.host}/mirror/${pair.source.host.replace(':', '_')}/team/conflicting:v1`,
+      { creds: TARGET_WRITER },
+    );
+    digests = { multi: index.digest, single: single.digest, other: other.digest };
+
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+    process.env.STORAGE_EMULATOR_HOST = gcs.url;
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    const env = {
+      SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
+      SYNCER_PROJECT: PROJECT,
+      SYNCER_JOBS_TOPIC: 'jobs',
+      SYNCER_RUNS_BUCKET: RUNS_BUCKET,
+      SYNCER_RETRY_ATTEMPTS: '1',
+      SYNCER_REGISTRY_ENDPOINT: `flaky.example=${proxy.url}`,
+      SYNCER_INSECURE_REGISTRY: '',
+      SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
+        auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
+      }),
+    };
+    registerFunctions(createRuntime(loadConfig(env), logs));
+    fns = {};
+    for (const name of ['fanOutUpload', 'fanOutRequest', 'copyJob', 'api', 'planApi'])
+      fns[name] = await serveFunction(name);
+
+    pubsub = new PubSub({ projectId: PROJECT });
+    const [jobs] = await pubsub.createTopic('jobs');
+    await jobs.createSubscription('jobs-push', {
+      pushConfig: { pushEndpoint: `${fns.copyJob?.url}/projects/${PROJECT}/topics/jobs` },
+      ackDeadlineSeconds: 60,
+      retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
+    });
+    [tap] = await jobs.createSubscription('jobs-tap');
+    tap.on('message', (message) => {
+      try {
+        published.push(JSON.parse(message.data.toString()));
+      } catch {
+        published.push({ runId: '', source: message.data.toString() });
+      }
+      message.ack();
+    });
+    const [requests] = await pubsub.createTopic('requests');
+    await requests.createSubscription('requests-push', {
+      pushConfig: { pushEndpoint: `${fns.fanOutRequest?.url}/projects/${PROJECT}/topics/requests` },
+    });
+  });
+
+  after(async () => {
+    await tap?.close();
+    await pubsub?.close();
+    await Promise.all(Object.values(fns ?? {}).map((f) => f.close()));
+    proxy?.server.closeAllConnections();
+    proxy?.server.close();
+    await Promise.all([pair?.stop(), gcs?.close(), emulator?.stop()]);
+  });
+
+  it('uploads → fan-out → every image copied and recorded, run done', async () => {
+    const file = [
+      'images:',
+      `- source: ${pair.source.host}/team/multi:v1`,
+      `- source: ${pair.source.host}/team/single:v1`,
+      `- source: ${pair.source.host}/team/conflicting:v1`,
+      `- source: ${pair.source.host}/team/absent:v1`,
+      '',
+    ].join('\n');
+    const runId = await upload('team-a/external-images.yaml', file);
+    const status = await waitForRun(runId);
+    const byName = Object.fromEntries(status.images.map((i) => [i.source.split('/').at(-1), i]));
+    assert.equal(byName['multi:v1']?.status, 'copied');
+    assert.equal(byName['multi:v1']?.digest, digests.multi);
+    assert.equal(byName['single:v1']?.status, 'copied');
+    assert.equal(byName['conflicting:v1']?.status, 'conflict');
+    assert.equal(byName['absent:v1']?.status, 'failed');
+    assert.match(byName['absent:v1']?.error ?? '', /source not found/);
+    assert.deepEqual(status.counts, { copied: 2, conflict: 1, failed: 1 });
+    const hostPath = pair.source.host.replace(':', '_');
+    assert.equal(
+      sha256(
+        await inspectRaw(`${pair.target.host}/mirror/${hostPath}/team/multi:v1`, TARGET_WRITER),
+      ),
+      digests.multi,
+    );
+    // A conflict and a missing source are permanent: acknowledged once, never redelivered.
+    await sleep(3_000);
+    assert.equal(fns.copyJob?.calls.failures, 0);
+    assert.equal(fns.copyJob?.calls.count, 4);
+  });
+
+  it('a redelivered upload event starts no second run; a new upload of the same file copies nothing', async () => {
+    const name = 'team-a/external-images.yaml';
+    const before = publishedFor(storageRunId(IMAGES_BUCKET, name, String(generation))).length;
+    const again = await sendStorageFinalized(fns.fanOutUpload as FunctionServer, {
+      bucket: IMAGES_BUCKET,
+      name,
+      generation,
+    });
+    assert.equal(again.status, 204);
+    await sleep(1_000);
+    assert.equal(
+      publishedFor(storageRunId(IMAGES_BUCKET, name, String(generation))).length,
+      before,
+      'no job published twice',
+    );
+
+    pair.target.clearLog();
+    const runId = await upload(name, String(gcs.get(IMAGES_BUCKET, name)));
+    const status = await waitForRun(runId);
+    assert.deepEqual(status.counts, { exists: 2, conflict: 1, failed: 1 });
+    assert.deepEqual(writes(await settledLog(pair.target)), []);
+    // Jobs carry the digest the fan-out pinned.
+    const pinned = publishedFor(runId).find((j) => j.source.endsWith('/team/multi:v1'));
+    assert.equal(pinned?.sourceDigest, digests.multi);
+  });
+
+  it('an invalid file publishes no job and records its errors with line and field', async () => {
+    pair.target.clearLog();
+    const runId = await upload(
+      'team-b/external-images.yaml',
+      `images:\n- source: ${pair.source.host}/team/single:v1\n- source: ${pair.source.host}/team/Bad:v1\n`,
+    );
+    const status = await waitForRun(runId);
+    assert.equal(status.state, 'invalid');
+    assert.match(JSON.stringify(status.errors), /"line":3,"field":"images\[1\]\.source"/);
+    await sleep(500);
+    assert.deepEqual(publishedFor(runId), []);
+    assert.deepEqual(writes(await settledLog(pair.target)), []);
+  });
+
+  it('ignores objects that are not images files', async () => {
+    const calls = fns.fanOutUpload?.calls.count ?? 0;
+    const gen = gcs.put(IMAGES_BUCKET, 'notes/readme.txt', 'hello');
+    const response = await sendStorageFinalized(fns.fanOutUpload as FunctionServer, {
+      bucket: IMAGES_BUCKET,
+      name: 'notes/readme.txt',
+      generation: gen,
+    });
+    assert.equal(response.status, 204);
+    assert.equal(fns.fanOutUpload?.calls.count, calls + 1);
+    assert.ok(logs.lines.some((l) => l.message === 'object is not an images file; ignored'));
+    assert.equal(
+      (await api(`/runs/${storageRunId(IMAGES_BUCKET, 'notes/readme.txt', String(gen))}`)).status,
+      404,
+    );
+  });
+
+  it('a transient registry failure is redelivered by Pub/Sub and then succeeds', async () => {
+    // The fan-out's HEAD and the copy's first HEAD both meet a 503 (one attempt each, by config).
+    proxyFailures.left = 2;
+    const failuresBefore = fns.copyJob?.calls.failures ?? 0;
+    const runId = await upload(
+      'team-c/external-images.yaml',
+      'images:\n- source: flaky.example/team/flaky:v1\n',
+    );
+    const status = await waitForRun(runId);
+    assert.equal(status.images[0]?.status, 'copied', JSON.stringify(status));
+    assert.equal(
+      status.images[0]?.target,
+      `${pair.target.host}/mirror/flaky.example/team/flaky:v1`,
+    );
+    assert.equal(proxyFailures.left, 0);
+    assert.equal(
+      (fns.copyJob?.calls.failures ?? 0) - failuresBefore,
+      1,
+      'one failed delivery, then the redelivery',
+    );
+    assert.equal(
+      sha256(
+        await inspectRaw(`${pair.target.host}/mirror/flaky.example/team/flaky:v1`, TARGET_WRITER),
+      ),
+      digests.other,
+    );
+  });
+
+  it('two deliveries of one job leave one correct image and a copied record', async () => {
+    const jobs = pubsub.topic('jobs');
+    const job = Buffer.from(
+      JSON.stringify({
+        runId: 'dup-run',
+        source: `${pair.source.host}/team/single:v1`,
+        tag: 'dup',
+      }),
+    );
+    const calls = fns.copyJob?.calls.count ?? 0;
+    await Promise.all([jobs.publishMessage({ data: job }), jobs.publishMessage({ data: job })]);
+    const deadline = Date.now() + 30_000;
+    while ((fns.copyJob?.calls.count ?? 0) < calls + 2 && Date.now() < deadline) await sleep(100);
+    await sleep(500);
+    const hostPath = pair.source.host.replace(':', '_');
+    assert.equal(
+      sha256(
+        await inspectRaw(`${pair.target.host}/mirror/${hostPath}/team/single:dup`, TARGET_WRITER),
+      ),
+      digests.single,
+    );
+    const records = gcs.list(RUNS_BUCKET, 'runs/dup-run/results/');
+    assert.equal(records.length, 1);
+    const record = JSON.parse(String(gcs.get(RUNS_BUCKET, records[0] as string)));
+    assert.equal(record.status, 'copied');
+  });
+
+  it('acknowledges job messages that are not valid jobs, without redelivery', async () => {
+    const jobs = pubsub.topic('jobs');
+    const failures = fns.copyJob?.calls.failures ?? 0;
+    const calls = fns.copyJob?.calls.count ?? 0;
+    await jobs.publishMessage({ data: Buffer.from('not json') });
+    await jobs.publishMessage({
+      data: Buffer.from(
+        JSON.stringify({ runId: 'evil-run', source: 'alpine:3', target: 'elsewhere.io/x:1' }),
+      ),
+    });
+    await sleep(2_500);
+    assert.equal(fns.copyJob?.calls.count, calls + 2);
+    assert.equal(fns.copyJob?.calls.failures, failures);
+    const record = JSON.parse(
+      String(gcs.get(RUNS_BUCKET, gcs.list(RUNS_BUCKET, 'runs/evil-run/')[0] as string)),
+    );
+    assert.equal(record.status, 'invalid');
+    assert.match(record.error, /unknown field "target"/);
+  });
+
+  it('POST /plan answers the dry-run plan and never writes', async () => {
+    pair.target.clearLog();
+    const file = [
+      'images:',
+      `- source: ${pair.source.host}/team/multi:v1`,
+      `- source: ${pair.source.host}/team/single:v1`,
+      '  tag: fresh',
+      `- source: ${pair.source.host}/team/conflicting:v1`,
+      '',
+    ].join('\n');
+    const plan = (await (
+      await fetch(`${fns.planApi?.url}/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml' },
+        body: file,
+      })
+    ).json()) as {
+      results: { status: string; digest?: string }[];
+    };
+    assert.deepEqual(
+      plan.results.map((r) => r.status),
+      ['exists', 'planned', 'conflict'],
+    );
+    assert.equal(plan.results[1]?.digest, digests.single);
+    const markdown = await fetch(`${fns.planApi?.url}/plan`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', accept: 'text/markdown' },
+      body: file,
+    });
+    assert.match(markdown.headers.get('content-type') ?? '', /text\/markdown/);
+    assert.match(await markdown.text(), /\| planned \| `.*team\/single:v1` \|/);
+    const invalid = await fetch(`${fns.planApi?.url}/plan`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'images:\n- source: A\n',
+    });
+    assert.equal(invalid.status, 422);
+    assert.equal(
+      ((await invalid.json()) as { results: { status: string }[] }).results[0]?.status,
+      'invalid',
+    );
+    const refused = await fetch(`${fns.planApi?.url}/sync`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: file,
+    });
+    assert.equal(refused.status, 403);
+    assert.deepEqual(writes(await settledLog(pair.target)), []);
+  });
+
+  it('POST /sync starts a run that GET /runs follows to the end', async () => {
+    const response = await api('/sync?runId=ci-42', {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: `images:\n- source: ${pair.source.host}/team/single:v1\n  tag: via-http\n`,
+    });
+    assert.equal(response.status, 202);
+    const body = (await response.json()) as { runId: string; jobs: { target: string }[] };
+    assert.equal(body.runId, 'ci-42');
+    assert.match(body.jobs[0]?.target ?? '', /team\/single:via-http$/);
+    const status = await waitForRun('ci-42');
+    assert.deepEqual(status.counts, { copied: 1 });
+    const markdown = await api('/runs/ci-42', { headers: { accept: 'text/markdown' } });
+    assert.match(await markdown.text(), /\*\*1\*\* copied/);
+  });
+
+  it('a request message from CI naming a gs:// file runs under its runId', async () => {
+    gcs.put(
+      IMAGES_BUCKET,
+      'ci/images.yaml',
+      `images:\n- source: ${pair.source.host}/team/single:v1\n  tag: via-pubsub\n`,
+    );
+    await pubsub.topic('requests').publishMessage({
+      data: Buffer.from(JSON.stringify({ imagesFile: `gs://${IMAGES_BUCKET}/ci/images.yaml` })),
+      attributes: { runId: 'ci-pubsub-7' },
+    });
+    const status = await waitForRun('ci-pubsub-7');
+    assert.deepEqual(status.counts, { copied: 1 });
+  });
+
+  it('logs structured lines that follow a run and never hold a secret', () => {
+    const copied = logs.lines.find((l) => l.message === 'job copied');
+    assert.ok(
+      copied?.fields?.runId &&
+        copied.fields.target &&
+        copied.fields.digest &&
+        typeof copied.fields.durationMs === 'number',
+      JSON.stringify(copied),
+    );
+    const secret = TARGET_WRITER.split(':')[1] as string;
+    const encoded = Buffer.from(TARGET_WRITER).toString('base64');
+    const all = JSON.stringify(logs.lines);
+    assert.ok(!all.includes(secret) && !all.includes(encoded), 'no credential in any log line');
+    const records = gcs
+      .list(RUNS_BUCKET, 'runs/')
+      .map((name) => String(gcs.get(RUNS_BUCKET, name)))
+      .join('\n');
+    assert.ok(
+      !records.includes(secret) && !records.includes(encoded),
+      'no credential in any run record',
+    );
+  });
+
+  it('answers bad HTTP input with a 4xx and a message, never a stack trace', async () => {
+    const cases: [string, RequestInit, number, RegExp][] = [
+      [
+        '/plan',
+        { method: 'POST', headers: { 'content-type': 'image/png' }, body: 'x' },
+        415,
+        /content type image\/png/,
+      ],
+      [
+        '/plan',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: 'x'.repeat(1024 * 1024 + 1),
+        },
+        413,
+        /limit is 1048576/,
+      ],
+      [
+        '/plan',
+        { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '' },
+        400,
+        /empty body/,
+      ],
+      ['/plan', { method: 'GET' }, 405, /use POST/],
+      ['/runs/..%2Fsecret', {}, 400, /malformed runId/],
+      ['/runs/no-such-run', {}, 404, /no run no-such-run/],
+      ['/nowhere', {}, 404, /routes are/],
+      [
+        '/sync?runId=bad id',
+        { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'images: []' },
+        400,
+        /malformed runId/,
+      ],
+    ];
+    for (const [path, init, status, pattern] of cases) {
+      const response = await api(path, init);
+      const text = await response.text();
+      assert.equal(response.status, status, `${path}: ${text}`);
+      assert.match(text, pattern);
+      assert.doesNotMatch(text, /at .*\.ts:\d+/);
+    }
+  });
+});

@@ -1,0 +1,200 @@
+// A Cloud Storage stand-in for STORAGE_EMULATOR_HOST, implementing only the
+// JSON API routes image-syncer uses (multipart and media upload, media
+// download, metadata, list, delete), with the API's shapes and status codes.
+// Objects carry generations, so "download at the event's generation" is real.
+
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { freePort } from './ports.ts';
+
+interface StoredObject {
+  readonly bucket: string;
+  readonly name: string;
+  readonly generation: number;
+  readonly contentType: string;
+  readonly data: Buffer;
+  readonly created: string;
+}
+
+export interface GcsServer {
+  readonly url: string;
+  readonly requests: { method: string; path: string }[];
+  /** Puts an object directly (as a user's upload would) and returns its generation. */
+  put(bucket: string, name: string, data: Buffer | string, contentType?: string): number;
+  get(bucket: string, name: string): Buffer | undefined;
+  list(bucket: string, prefix?: string): string[];
+  close(): Promise<void>;
+}
+
+function resource(o: StoredObject) {
+  return {
+    kind: 'storage#object',
+    id: `${o.bucket}/${o.name}/${o.generation}`,
+    selfLink: `/storage/v1/b/${o.bucket}/o/${encodeURIComponent(o.name)}`,
+    name: o.name,
+    bucket: o.bucket,
+    generation: String(o.generation),
+    metageneration: '1',
+    contentType: o.contentType,
+    size: String(o.data.length),
+    md5Hash: createHash('md5').update(o.data).digest('base64'),
+    timeCreated: o.created,
+    updated: o.created,
+  };
+}
+
+function error(res: ServerResponse, code: number, message: string): void {
+  res.writeHead(code, { 'content-type': 'application/json' }).end(
+    JSON.stringify({
+      error: {
+        code,
+        message,
+        errors: [{ message, reason: code === 404 ? 'notFound' : 'invalid' }],
+      },
+    }),
+  );
+}
+
+function parseMultipart(
+  body: Buffer,
+  contentType: string,
+): { metadata: Record<string, unknown>; media: Buffer } {
+  const boundary = /boundary="?([^";]+)"?/.exec(contentType)?.[1];
+  if (!boundary) throw new Error('no boundary');
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts: Buffer[] = [];
+  let start = body.indexOf(delimiter);
+  while (start >= 0) {
+    const next = body.indexOf(delimiter, start + delimiter.length);
+    if (next < 0) break;
+    parts.push(body.subarray(start + delimiter.length, next));
+    start = next;
+  }
+  const content = parts.map((part) => {
+    const headerEnd = part.indexOf('\r\n\r\n');
+    return part.subarray(headerEnd + 4, part.length - 2); // drop the CRLF before the next delimiter
+  });
+  return {
+    metadata: JSON.parse(content[0]?.toString('utf8') ?? '{}'),
+    media: content[1] ?? Buffer.alloc(0),
+  };
+}
+
+export async function startGcsServer(): Promise<GcsServer> {
+  const objects = new Map<string, StoredObject>();
+  const history = new Map<string, StoredObject>(); // bucket/name#generation → object
+  const requests: { method: string; path: string }[] = [];
+  let generation = 1_700_000_000_000_000;
+
+  const store = (bucket: string, name: string, data: Buffer, contentType: string): StoredObject => {
+    const object = {
+      bucket,
+      name,
+      generation: ++generation,
+      contentType,
+      data,
+      created: new Date().toISOString(),
+    };
+    objects.set(`${bucket}/${name}`, object);
+    history.set(`${bucket}/${name}#${object.generation}`, object);
+    return object;
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    // With STORAGE_EMULATOR_HOST the client leaves out the /storage/v1 part.
+    url.pathname = url.pathname.replace(
+      /^\/(upload\/|download\/)?b\//,
+      (_m, kind: string | undefined) => `/${kind ?? ''}storage/v1/b/`,
+    );
+    requests.push({ method: req.method ?? '', path: url.pathname + url.search });
+    let match = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(url.pathname);
+    if (match && req.method === 'POST') {
+      const bucket = decodeURIComponent(match[1] as string);
+      const type = url.searchParams.get('uploadType');
+      let name = url.searchParams.get('name') ?? '';
+      let data = body;
+      let contentType = req.headers['content-type'] ?? 'application/octet-stream';
+      if (type === 'multipart') {
+        const parsed = parseMultipart(body, contentType);
+        name = String(parsed.metadata.name ?? name);
+        contentType = String(parsed.metadata.contentType ?? 'application/octet-stream');
+        data = parsed.media;
+      } else if (type !== 'media') {
+        return error(res, 400, `uploadType ${type} not supported by this test server`);
+      }
+      const ifGenerationMatch = url.searchParams.get('ifGenerationMatch');
+      const existing = objects.get(`${bucket}/${name}`);
+      if (ifGenerationMatch !== null && String(existing?.generation ?? 0) !== ifGenerationMatch) {
+        return error(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+      }
+      const object = store(bucket, name, data, contentType);
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(resource(object)));
+    }
+    match = /^\/(?:download\/)?storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(url.pathname);
+    if (match) {
+      const bucket = decodeURIComponent(match[1] as string);
+      const name = decodeURIComponent(match[2] as string);
+      const wanted = url.searchParams.get('generation');
+      const object = wanted
+        ? history.get(`${bucket}/${name}#${wanted}`)
+        : objects.get(`${bucket}/${name}`);
+      if (req.method === 'DELETE') {
+        if (!objects.delete(`${bucket}/${name}`)) return error(res, 404, 'No such object');
+        return void res.writeHead(204).end();
+      }
+      if (!object) return error(res, 404, `No such object: ${bucket}/${name}`);
+      if (url.searchParams.get('alt') === 'media') {
+        return void res
+          .writeHead(200, {
+            'content-type': object.contentType,
+            'content-length': String(object.data.length),
+            'x-goog-generation': String(object.generation),
+          })
+          .end(object.data);
+      }
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(resource(object)));
+    }
+    match = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(url.pathname);
+    if (match && req.method === 'GET') {
+      const bucket = decodeURIComponent(match[1] as string);
+      const prefix = url.searchParams.get('prefix') ?? '';
+      const items = [...objects.values()]
+        .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map(resource);
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ kind: 'storage#objects', items }));
+    }
+    error(res, 501, `${req.method} ${url.pathname} is not implemented by this test server`);
+  };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    put: (bucket, name, data, contentType = 'application/x-yaml') =>
+      store(bucket, name, Buffer.from(data), contentType).generation,
+    get: (bucket, name) => objects.get(`${bucket}/${name}`)?.data,
+    list: (bucket, prefix = '') =>
+      [...objects.values()]
+        .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
+        .map((o) => o.name),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -80,14 +80,45 @@ export const FLAGS: readonly FlagSpec[] = [
     arg: 'FILE',
     help: 'write a JSON report of every image to FILE',
   },
+  {
+    name: 'url',
+    kind: 'string',
+    arg: 'URL',
+    help: 'remote: the HTTP function (api for sync, planApi for plan)',
+  },
+  {
+    name: 'run-id',
+    kind: 'string',
+    arg: 'ID',
+    help: 'remote: the run id (sync: optional, makes retries idempotent; status: required)',
+  },
+  {
+    name: 'timeout',
+    kind: 'string',
+    arg: 'SECONDS',
+    help: 'remote sync: how long to wait for the run to finish',
+    default: '900',
+  },
+  {
+    name: 'id-token',
+    kind: 'string',
+    arg: 'TOKEN',
+    help: 'remote: Google ID token for the function (default: from Application Default Credentials)',
+  },
   { name: 'help', short: 'h', kind: 'boolean', help: 'show this help' },
   { name: 'version', kind: 'boolean', help: 'print the version' },
 ];
 
-export type Command = 'sync' | 'validate';
+export type Command = 'sync' | 'validate' | 'remote';
+export type RemoteCommand = 'plan' | 'sync' | 'status';
 
 export interface CliOptions {
   readonly command: Command;
+  readonly remoteCommand?: RemoteCommand;
+  readonly url?: string;
+  readonly runId?: string;
+  readonly timeoutSeconds: number;
+  readonly idToken?: string;
   readonly imagesFile?: string;
   readonly targetRepoPrefix: string;
   readonly targetRepoAuthKey?: string;
@@ -180,10 +211,21 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   }
 
   const command = positional[0] ?? 'sync';
-  if (command !== 'sync' && command !== 'validate') {
-    throw new ConfigError(`unknown command "${command}": expected sync (the default) or validate`);
+  if (command !== 'sync' && command !== 'validate' && command !== 'remote') {
+    throw new ConfigError(
+      `unknown command "${command}": expected sync (the default), validate or remote`,
+    );
   }
-  if (positional.length > 1) throw new ConfigError(`unexpected argument "${positional[1]}"`);
+  let remoteCommand: RemoteCommand | undefined;
+  if (command === 'remote') {
+    const sub = positional[1];
+    if (sub !== 'plan' && sub !== 'sync' && sub !== 'status') {
+      throw new ConfigError('remote needs a command: remote plan|sync|status --url URL');
+    }
+    remoteCommand = sub;
+  }
+  const extra = positional[command === 'remote' ? 2 : 1];
+  if (extra !== undefined) throw new ConfigError(`unexpected argument "${extra}"`);
 
   const str = (name: string): string | undefined => values.get(name) as string | undefined;
   const concurrencyText = str('concurrency') ?? '8';
@@ -197,8 +239,18 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     const value = str(name);
     return value === undefined ? {} : { [key]: value };
   };
+  const timeoutText = str('timeout') ?? '900';
+  const timeoutSeconds = Number(timeoutText);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    throw new ConfigError(`--timeout: expected a number of seconds, got "${timeoutText}"`);
+  }
   return {
     command,
+    ...(remoteCommand && { remoteCommand }),
+    ...optional('url', 'url'),
+    ...optional('runId', 'run-id'),
+    timeoutSeconds,
+    ...optional('idToken', 'id-token'),
     ...optional('imagesFile', 'images-file'),
     targetRepoPrefix: str('target-repo-prefix') ?? DEFAULT_TARGET_PREFIX,
     ...optional('targetRepoAuthKey', 'target-repo-auth-key'),
@@ -218,6 +270,8 @@ export function usage(): string {
   const lines = [
     'Usage: image-syncer [sync] -i FILE [flags]     copy every image of FILE into the target',
     '       image-syncer validate -i FILE [flags]   check FILE offline and show each target',
+    '       image-syncer remote plan|sync -i FILE --url URL   plan or run through the deployed HTTP function',
+    '       image-syncer remote status --run-id ID --url URL  show a run of the deployed functions',
     '',
     'Flags (each also SYNCER_<FLAG> in the environment, e.g. --dry-run = SYNCER_DRY_RUN):',
   ];

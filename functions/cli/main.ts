@@ -14,6 +14,7 @@ import { parseTargetPrefix } from '../reference/target.ts';
 import type { Logger } from '../util/logger.ts';
 import { type CliOptions, parseFlags, usage } from './flags.ts';
 import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
+import { runRemote } from './remote.ts';
 import { writeReport } from './report.ts';
 import { createRegistries } from './setup.ts';
 
@@ -67,6 +68,14 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     return EXIT_OK;
   }
   const logger = stderrLogger(io.stderr, options.debug);
+  if (options.command === 'remote') {
+    try {
+      return await runRemote(options, io);
+    } catch (error) {
+      io.stderr.write(`image-syncer: ${describeError(error)}\n`);
+      return error instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURES;
+    }
+  }
 
   let check: ImagesFileCheck;
   try {

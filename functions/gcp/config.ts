@@ -20,6 +20,8 @@ export interface FunctionConfig {
   readonly runsBucket: string | undefined;
   readonly imagesFilePatterns: readonly RegExp[];
   readonly maxDeliveryAttempts: number;
+  /** A copy still running after this long gives up its delivery so Pub/Sub redelivers it (under the 540 s limit). */
+  readonly jobDeadlineSeconds: number;
   readonly pinDigests: boolean;
   /** Docker config.json text holding source registry credentials (a mounted secret). */
   readonly sourceCredentials: string | undefined;
@@ -125,6 +127,7 @@ export function loadConfig(
       : ['*.yaml', '*.yml']
     ).map(globToRegExp),
     maxDeliveryAttempts: int(env, 'SYNCER_MAX_DELIVERY_ATTEMPTS', 5, 1, 100),
+    jobDeadlineSeconds: int(env, 'SYNCER_JOB_DEADLINE_SECONDS', 480, 1, 3600),
     pinDigests: bool(env, 'SYNCER_PIN_DIGESTS', true),
     sourceCredentials,
   };

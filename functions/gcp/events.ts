@@ -4,7 +4,7 @@
 // return to acknowledge, throw to have the event delivered again.
 
 import { createHash } from 'node:crypto';
-import { handleCopyJob } from '../pipeline/copy-job.ts';
+import { handleCopyJob, TransientJobError } from '../pipeline/copy-job.ts';
 import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
 import { downloadObject } from './gcs-run-store.ts';
@@ -152,7 +152,22 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
     rt.logger.warn('job event without message data; acknowledged', { eventId: event.id });
     return;
   }
-  await handleCopyJob(
+  // An event function has 540 s. A copy that would outlast that gives up its
+  // delivery first: the blobs it already put in the target stay there, so the
+  // redelivery resumes with a HEAD for each instead of a transfer.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new TransientJobError(
+            `job still running after ${rt.config.jobDeadlineSeconds} s; Pub/Sub will redeliver it`,
+          ),
+        ),
+      rt.config.jobDeadlineSeconds * 1000,
+    );
+  });
+  const copy = handleCopyJob(
     {
       data: Buffer.from(message.data, 'base64'),
       ...((message.messageId ?? event.id) !== undefined && {
@@ -170,4 +185,17 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       concurrency: rt.config.concurrency,
     },
   );
+  try {
+    await Promise.race([copy, deadline]);
+  } catch (error) {
+    if (error instanceof TransientJobError && error.message.includes('still running')) {
+      rt.logger.warn('job deadline reached; handing the message back to Pub/Sub', {
+        messageId: message.messageId,
+      });
+      copy.catch(() => {});
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -4,6 +4,7 @@
 // server for run records and uploaded images files.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +16,7 @@ import { createRuntime } from '../../functions/gcp/runtime.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
 import {
   type Pair,
+  runCliCaptured,
   SOURCE_PUSHER,
   settledLog,
   startPair,
@@ -74,6 +76,8 @@ describe('serverless pipeline on the emulators', () => {
   let emulator: PubSubEmulator;
   let pubsub: PubSub;
   let tap: Subscription;
+  let deadLetterTap: Subscription;
+  const deadLettered: { runId: string; source: string }[] = [];
   let fns: Record<string, FunctionServer>;
   let proxy: { url: string; server: Server };
   const proxyFailures = { left: 0 };
@@ -168,10 +172,17 @@ describe('serverless pipeline on the emulators', () => {
 
     pubsub = new PubSub({ projectId: PROJECT });
     const [jobs] = await pubsub.createTopic('jobs');
+    const [deadLetters] = await pubsub.createTopic('jobs-dead-letter');
+    [deadLetterTap] = await deadLetters.createSubscription('jobs-dead-letter-keep');
+    deadLetterTap.on('message', (message) => {
+      deadLettered.push(JSON.parse(message.data.toString()));
+      message.ack();
+    });
     await jobs.createSubscription('jobs-push', {
       pushConfig: { pushEndpoint: `${fns.copyJob?.url}/projects/${PROJECT}/topics/jobs` },
       ackDeadlineSeconds: 60,
       retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
+      deadLetterPolicy: { deadLetterTopic: deadLetters.name, maxDeliveryAttempts: 5 },
     });
     [tap] = await jobs.createSubscription('jobs-tap');
     tap.on('message', (message) => {
@@ -190,6 +201,7 @@ describe('serverless pipeline on the emulators', () => {
 
   after(async () => {
     await tap?.close();
+    await deadLetterTap?.close();
     await pubsub?.close();
     await Promise.all(Object.values(fns ?? {}).map((f) => f.close()));
     proxy?.server.closeAllConnections();
@@ -312,6 +324,30 @@ describe('serverless pipeline on the emulators', () => {
       ),
       digests.other,
     );
+  });
+
+  it('a job that keeps failing goes to the dead-letter topic after the last attempt, and the run says so', async () => {
+    proxyFailures.left = 1_000;
+    try {
+      const runId = await upload(
+        'team-d/external-images.yaml',
+        'images:\n- source: flaky.example/team/flaky:v1\n  tag: doomed\n',
+      );
+      const status = await waitForRun(runId, 90_000);
+      const image = status.images[0] as { status: string; error?: string; deadLettered?: boolean };
+      assert.equal(image.status, 'failed');
+      assert.equal(image.deadLettered, true);
+      assert.match(image.error ?? '', /answered 503/);
+      const deadline = Date.now() + 20_000;
+      while (!deadLettered.some((j) => j.runId === runId) && Date.now() < deadline)
+        await sleep(200);
+      assert.ok(
+        deadLettered.some((j) => j.runId === runId),
+        'the message reached the dead-letter topic',
+      );
+    } finally {
+      proxyFailures.left = 0;
+    }
   });
 
   it('two deliveries of one job leave one correct image and a copied record', async () => {
@@ -439,6 +475,67 @@ describe('serverless pipeline on the emulators', () => {
     });
     const status = await waitForRun('ci-pubsub-7');
     assert.deepEqual(status.counts, { copied: 1 });
+  });
+
+  it('remote plan, sync and status drive the HTTP functions and write the job summary', async () => {
+    const file = pair.writeFile(
+      'remote.yaml',
+      `images:\n- source: ${pair.source.host}/team/single:v1\n  tag: via-remote\n- source: ${pair.source.host}/team/conflicting:v1\n`,
+    );
+    const summary = `${pair.dir}/step-summary.md`;
+    const env = { GITHUB_STEP_SUMMARY: summary };
+    const plan = await runCliCaptured(
+      ['remote', 'plan', '-i', file, '--url', fns.planApi?.url as string],
+      env,
+    );
+    assert.equal(plan.code, 1, plan.stdout + plan.stderr);
+    assert.match(plan.stdout, /^planned +.*team\/single:v1 → .*single:via-remote/m);
+    assert.match(plan.stdout, /^CONFLICT .*team\/conflicting:v1/m);
+
+    const sync = await runCliCaptured(
+      ['remote', 'sync', '-i', file, '--url', fns.api?.url as string, '--run-id', 'remote-1'],
+      env,
+    );
+    assert.equal(sync.code, 1, sync.stdout + sync.stderr);
+    assert.match(sync.stdout, /^copied +.*single:via-remote/m);
+    const status = await runCliCaptured(
+      ['remote', 'status', '--run-id', 'remote-1', '--url', fns.api?.url as string],
+      {},
+    );
+    assert.equal(status.code, 1);
+    assert.match(status.stdout, /^copied +/m);
+
+    const clean = pair.writeFile(
+      'remote-clean.yaml',
+      `images:\n- source: ${pair.source.host}/team/single:v1\n  tag: via-remote\n`,
+    );
+    const again = await runCliCaptured(
+      ['remote', 'sync', '-i', clean, '--url', fns.api?.url as string],
+      env,
+    );
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /^exists +/m);
+
+    const markdown = readFileSync(summary, 'utf8');
+    assert.equal(markdown.match(/^### image-syncer/gm)?.length, 3);
+    assert.match(markdown, /\| conflict \| `.*conflicting:v1` \|/);
+
+    const invalid = pair.writeFile('remote-bad.yaml', 'images:\n- source: Nope\n');
+    assert.equal(
+      (
+        await runCliCaptured(
+          ['remote', 'plan', '-i', invalid, '--url', fns.planApi?.url as string],
+          {},
+        )
+      ).code,
+      2,
+    );
+    const refused = await runCliCaptured(
+      ['remote', 'sync', '-i', clean, '--url', fns.planApi?.url as string],
+      {},
+    );
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /answered 403: this endpoint only plans/);
   });
 
   it('logs structured lines that follow a run and never hold a secret', () => {

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './ports.ts';
 
 export const EMULATOR =
+  process.env.PUBSUB_EMULATOR_BIN ??
   '/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator';
 
 export interface PubSubEmulator {

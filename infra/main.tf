@@ -1,0 +1,30 @@
+locals {
+  services = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "eventarc.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+    "sts.googleapis.com",
+  ]
+
+  repository_id   = var.use_existing_repository ? data.google_artifact_registry_repository.existing[0].repository_id : google_artifact_registry_repository.mirror[0].repository_id
+  repository_name = var.use_existing_repository ? data.google_artifact_registry_repository.existing[0].name : google_artifact_registry_repository.mirror[0].name
+  target_prefix   = "${var.repository_location}-docker.pkg.dev/${var.project_id}/${var.repository_id}/${var.target_path == "" ? "" : "${var.target_path}/"}"
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+resource "google_project_service" "services" {
+  for_each           = toset(local.services)
+  project            = var.project_id
+  service            = each.value
+  disable_on_destroy = false
+}

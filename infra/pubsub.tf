@@ -1,0 +1,67 @@
+# requests: CI publishes an images file (or a gs:// reference) here.
+resource "google_pubsub_topic" "requests" {
+  project    = var.project_id
+  name       = "${var.name}-requests"
+  depends_on = [google_project_service.services]
+}
+
+# jobs: one message per image, from the fan-out to the copy function.
+resource "google_pubsub_topic" "jobs" {
+  project    = var.project_id
+  name       = "${var.name}-jobs"
+  depends_on = [google_project_service.services]
+}
+
+# Jobs that failed on every attempt end here, kept for inspection.
+resource "google_pubsub_topic" "dead_letter" {
+  project    = var.project_id
+  name       = "${var.name}-jobs-dead-letter"
+  depends_on = [google_project_service.services]
+}
+
+resource "google_pubsub_subscription" "dead_letter_keep" {
+  project                    = var.project_id
+  name                       = "${var.name}-jobs-dead-letter-keep"
+  topic                      = google_pubsub_topic.dead_letter.id
+  message_retention_duration = "604800s"
+  ack_deadline_seconds       = 60
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# The copy function's trigger: a push subscription with the function's own
+# retry backoff and dead-letter policy (an Eventarc trigger cannot carry either).
+resource "google_pubsub_subscription" "jobs_push" {
+  project              = var.project_id
+  name                 = "${var.name}-jobs-push"
+  topic                = google_pubsub_topic.jobs.id
+  ack_deadline_seconds = 600
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.copy.service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.dead_letter_publisher,
+    google_cloud_run_service_iam_member.push_invokes_copy,
+  ]
+}

@@ -1,0 +1,278 @@
+// The Terraform in infra/, checked offline: terraform cannot run here, so every
+// .tf file is parsed with HashiCorp's HCL parser (compiled to WASM) and the
+// invariants that matter are asserted against the parsed configuration and
+// against the code it deploys.
+
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
+import { parse } from '@cdktf/hcl2json';
+import { FUNCTION_NEEDS } from '../../functions/gcp/config.ts';
+
+type Block = Record<string, unknown>;
+interface Config {
+  resource: Record<string, Record<string, Block[]>>;
+  locals: Block;
+  variable: Record<string, Block[]>;
+  output: Record<string, Block[]>;
+}
+
+const INFRA = new URL('../../infra/', import.meta.url);
+const CODE = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+async function load(): Promise<Config> {
+  const merged: Config = { resource: {}, locals: {}, variable: {}, output: {} };
+  for (const file of readdirSync(INFRA).filter((f) => f.endsWith('.tf'))) {
+    const parsed = (await parse(file, readFileSync(new URL(file, INFRA), 'utf8'))) as Record<
+      string,
+      unknown
+    >;
+    for (const [type, byName] of Object.entries(
+      (parsed.resource ?? {}) as Record<string, Record<string, Block[]>>,
+    )) {
+      merged.resource[type] = { ...merged.resource[type], ...byName };
+    }
+    for (const locals of (parsed.locals ?? []) as Block[]) Object.assign(merged.locals, locals);
+    Object.assign(merged.variable, parsed.variable ?? {});
+    Object.assign(merged.output, parsed.output ?? {});
+  }
+  return merged;
+}
+
+const one = (blocks: unknown): Block => (blocks as Block[])[0] as Block;
+/** A Terraform reference as hcl2json writes it: `${expression}`. */
+const ref = (expression: string): string => `\${${expression}}`;
+
+/** Variable names set by a Terraform map expression or object: `NAME = …`. */
+function envNames(expression: unknown, locals: Block): string[] {
+  const text = typeof expression === 'string' ? expression : JSON.stringify(expression);
+  const names = [...text.matchAll(/"?\b([A-Z][A-Z0-9_]{2,})"?\s*[=:]/g)].map((m) => m[1] as string);
+  if (text.includes('local.common_env')) names.push(...Object.keys(locals.common_env as Block));
+  return names;
+}
+
+describe('Terraform (offline)', () => {
+  let tf: Config;
+  let functions: Record<string, Block>;
+  before(async () => {
+    tf = await load();
+    functions = Object.fromEntries(
+      Object.entries(tf.resource.google_cloudfunctions2_function ?? {}).map(([name, blocks]) => [
+        name,
+        one(blocks),
+      ]),
+    );
+  });
+
+  it('creates the mirror repository with immutable tags', () => {
+    const repo = one(tf.resource.google_artifact_registry_repository?.mirror);
+    assert.equal(repo.format, 'DOCKER');
+    assert.equal(one(repo.docker_config).immutable_tags, true);
+  });
+
+  it('deploys every entry point the code exports, on nodejs24', () => {
+    const registered = [
+      ...CODE('functions/gcp/register.ts').matchAll(/functions\.(?:cloudEvent|http)\('(\w+)'/g),
+    ].map((m) => m[1]);
+    const entryPoints = Object.values(functions).map((f) => one(f.build_config).entry_point);
+    assert.deepEqual([...entryPoints].sort(), [...registered].sort());
+    for (const f of Object.values(functions)) assert.equal(one(f.build_config).runtime, 'nodejs24');
+    const pkg = JSON.parse(CODE('package.json'));
+    assert.equal(pkg.main, 'dist/gcp/index.js', 'the built module is what the runtime loads');
+    assert.equal(pkg.scripts['gcp-build'], 'npm run build');
+  });
+
+  it('sets only variables the code reads, and every one each function needs', () => {
+    const read = new Set(
+      [
+        ...CODE('functions/gcp/config.ts').matchAll(/'(SYNCER_[A-Z_]+)'|env\.(SYNCER_[A-Z_]+)/g),
+      ].map((m) => m[1] ?? m[2]),
+    );
+    const required: Record<string, string> = {
+      jobsTopic: 'SYNCER_JOBS_TOPIC',
+      runsBucket: 'SYNCER_RUNS_BUCKET',
+    };
+    for (const [name, f] of Object.entries(functions)) {
+      const service = one(f.service_config);
+      const names = envNames(service.environment_variables, tf.locals);
+      assert.ok(names.length >= 3, `${name}: found the variables (${names.join(', ')})`);
+      for (const env of names.filter((n) => n.startsWith('SYNCER_')))
+        assert.ok(read.has(env), `${name} sets ${env}, which the code never reads`);
+      const entryPoint = one(f.build_config).entry_point as string;
+      const needs = [
+        'SYNCER_TARGET_REPO_PREFIX',
+        ...(FUNCTION_NEEDS[entryPoint] ?? []).map((n) => required[n] as string),
+      ];
+      for (const env of needs)
+        assert.ok(names.includes(env), `${name} (${entryPoint}) lacks ${env}`);
+      const secrets = JSON.stringify(service.dynamic ?? {});
+      if (secrets !== '{}') assert.match(secrets, /for_each.*local\.secret_env/);
+    }
+    assert.match(JSON.stringify(tf.locals.secret_env), /SYNCER_SOURCE_CREDENTIALS/);
+    assert.ok(read.has('SYNCER_SOURCE_CREDENTIALS'));
+  });
+
+  it('gives each function a service account of its own', () => {
+    const accounts = Object.values(functions).map(
+      (f) => one(f.service_config).service_account_email,
+    );
+    const byName = Object.fromEntries(
+      Object.entries(functions).map(([n, f]) => [n, one(f.service_config).service_account_email]),
+    );
+    assert.equal(
+      byName.fanout_upload,
+      byName.fanout_request,
+      'the two fan-out adapters share the fan-out identity',
+    );
+    const distinct = new Set(accounts);
+    assert.equal(distinct.size, accounts.length - 1);
+    for (const account of accounts)
+      assert.match(String(account), /^\$\{google_service_account\.\w+\.email\}$/);
+  });
+
+  it('grants nothing to allUsers or allAuthenticatedUsers', () => {
+    const all = readdirSync(INFRA)
+      .filter((f) => f.endsWith('.tf'))
+      .map((f) => readFileSync(new URL(f, INFRA), 'utf8'))
+      .join('\n');
+    assert.doesNotMatch(all, /allUsers|allAuthenticatedUsers/);
+  });
+
+  it('lets the copy function write to the mirror repository and nowhere else', () => {
+    const members = Object.entries(tf.resource)
+      .filter(([type]) => type.endsWith('_iam_member'))
+      .flatMap(([type, byName]) =>
+        Object.entries(byName).map(([name, blocks]): Block => ({ type, name, ...one(blocks) })),
+      );
+    const copy = members.filter((m) => String(m.member).includes('google_service_account.copy.'));
+    assert.deepEqual(copy.map((m) => `${m.type} ${m.role}`).sort(), [
+      'google_artifact_registry_repository_iam_member roles/artifactregistry.writer',
+      'google_storage_bucket_iam_member roles/storage.objectUser',
+    ]);
+    assert.equal(
+      copy.find((m) => m.type === 'google_storage_bucket_iam_member')?.bucket,
+      ref('google_storage_bucket.runs.name'),
+    );
+    // The optional secret is the only other grant, read access to that one secret.
+    const secret = one(tf.resource.google_secret_manager_secret_iam_member?.source_credentials);
+    assert.equal(secret.role, 'roles/secretmanager.secretAccessor');
+    assert.match(String(secret.for_each), /copy\s*=\s*google_service_account\.copy\.member/);
+    const writer = copy.find((m) => m.role === 'roles/artifactregistry.writer');
+    assert.equal(writer?.repository, ref('local.repository_id'));
+    const writers = members.filter(
+      (m) =>
+        m.role === 'roles/artifactregistry.writer' || m.role === 'roles/artifactregistry.admin',
+    );
+    assert.deepEqual(
+      writers.map((m) => m.name),
+      ['copy_writes_mirror'],
+      'no other identity can write the mirror',
+    );
+    assert.ok(
+      !members.some(
+        (m) =>
+          m.type === 'google_project_iam_member' &&
+          String(m.member).includes('google_service_account.copy.'),
+      ),
+      'no project-wide role for the copy account',
+    );
+  });
+
+  it('never lets the reader identity invoke sync', () => {
+    const invokers = Object.entries(tf.resource.google_cloud_run_service_iam_member ?? {}).map(
+      ([name, blocks]): Block => ({ name, ...one(blocks) }),
+    );
+    const ofApi = invokers.filter(
+      (i) => i.service === ref('google_cloudfunctions2_function.api.name'),
+    );
+    assert.deepEqual(
+      ofApi.map((i) => i.member),
+      [ref('google_service_account.github_writer.member')],
+    );
+    const reader = invokers.filter((i) => String(i.member).includes('github_reader'));
+    assert.deepEqual(
+      reader.map((i) => i.service),
+      [ref('google_cloudfunctions2_function.plan.name')],
+    );
+    const federation = one(tf.resource.google_service_account_iam_member?.reader_federation);
+    assert.match(String(federation.member), /attribute\.event_name\/pull_request_target$/);
+    const provider = one(tf.resource.google_iam_workload_identity_pool_provider?.github);
+    assert.match(
+      String(provider.attribute_condition),
+      /assertion\.repository_owner == '\$\{var\.github_organization\}'/,
+    );
+    assert.match(
+      String(provider.attribute_condition),
+      /job_workflow_ref == '.*image-syncer\.yml@\$\{var\.workflow_ref\}'/,
+    );
+  });
+
+  it('wires the dead-letter topic, retry backoff and delivery attempts to the copy function', () => {
+    const push = one(tf.resource.google_pubsub_subscription?.jobs_push);
+    assert.equal(
+      one(push.dead_letter_policy).dead_letter_topic,
+      ref('google_pubsub_topic.dead_letter.id'),
+    );
+    assert.equal(
+      one(push.dead_letter_policy).max_delivery_attempts,
+      ref('var.max_delivery_attempts'),
+    );
+    assert.ok(one(push.retry_policy).minimum_backoff && one(push.retry_policy).maximum_backoff);
+    assert.equal(
+      one(push.push_config).push_endpoint,
+      ref('google_cloudfunctions2_function.copy.service_config[0].uri'),
+    );
+    assert.match(
+      String(one(functions.copy?.service_config).environment_variables),
+      /SYNCER_MAX_DELIVERY_ATTEMPTS\s*=\s*tostring\(var\.max_delivery_attempts\)/,
+    );
+    assert.equal(
+      (one(functions.copy?.build_config).environment_variables as Block)
+        .GOOGLE_FUNCTION_SIGNATURE_TYPE,
+      'cloudevent',
+    );
+    const keep = one(tf.resource.google_pubsub_subscription?.dead_letter_keep);
+    assert.equal(keep.topic, ref('google_pubsub_topic.dead_letter.id'));
+    for (const name of ['fanout_upload', 'fanout_request'])
+      assert.equal(one(functions[name]?.event_trigger).retry_policy, 'RETRY_POLICY_RETRY');
+    assert.equal(
+      one(functions.fanout_upload?.event_trigger).event_type,
+      'google.cloud.storage.object.v1.finalized',
+    );
+    assert.equal(
+      one(functions.fanout_request?.event_trigger).pubsub_topic,
+      ref('google_pubsub_topic.requests.id'),
+    );
+  });
+
+  it('keeps the buckets private, versioned, and ages out run records', () => {
+    for (const name of ['images', 'runs']) {
+      const bucket = one(tf.resource.google_storage_bucket?.[name]);
+      assert.equal(bucket.uniform_bucket_level_access, true);
+      assert.equal(bucket.public_access_prevention, 'enforced');
+      assert.equal(one(bucket.versioning).enabled, true);
+    }
+    const runs = one(tf.resource.google_storage_bucket?.runs);
+    assert.equal(one(one(runs.lifecycle_rule).condition).age, ref('var.run_record_retention_days'));
+  });
+
+  it('documents every variable and output, with types', () => {
+    for (const [name, blocks] of Object.entries(tf.variable)) {
+      const v = one(blocks);
+      assert.ok(v.description, `variable ${name} has no description`);
+      assert.ok(v.type, `variable ${name} has no type`);
+    }
+    for (const [name, blocks] of Object.entries(tf.output))
+      assert.ok(one(blocks).description, `output ${name}`);
+    for (const needed of [
+      'api_url',
+      'plan_url',
+      'workload_identity_provider',
+      'github_reader_service_account',
+      'github_writer_service_account',
+      'target_prefix',
+    ]) {
+      assert.ok(tf.output[needed], `output ${needed}`);
+    }
+  });
+});

@@ -29,8 +29,11 @@ export interface CliIO {
 }
 
 function stderrLogger(stderr: Output, debug: boolean): Logger {
+  const started = performance.now();
   const line = (level: string, message: string, fields?: Record<string, unknown>) =>
-    stderr.write(`${level} ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+    stderr.write(
+      `${level}${level === 'debug' ? ` +${Math.round(performance.now() - started)}ms` : ''} ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`,
+    );
   return {
     debug: (m, f) => debug && line('debug', m, f),
     info: (m, f) => line('info', m, f),

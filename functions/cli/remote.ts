@@ -6,10 +6,10 @@
 
 import { appendFile, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import { ConfigError, describeError, SyncerError } from '../errors.ts';
 import { type EntryResult, hasProblems, markdownTable } from '../pipeline/entries.ts';
 import { isLoopbackHost } from '../registry/endpoint.ts';
+import { httpRequest, sharedDispatcher } from '../registry/http.ts';
 import { redactUrl } from '../registry/redact.ts';
 import type { CliOptions } from './flags.ts';
 import { type Output, resultLine } from './progress.ts';
@@ -56,14 +56,14 @@ async function call(
   body?: Buffer,
 ): Promise<Answer> {
   const auth = await authorization(url, options);
-  const response = await request(url, {
+  const response = await httpRequest(sharedDispatcher(), url, {
     method,
     headers: {
       accept: 'application/json',
       ...(body && { 'content-type': 'application/yaml' }),
       ...(auth && { authorization: auth }),
     },
-    body: body ?? null,
+    ...(body !== undefined && { body }),
     headersTimeout: 300_000,
     bodyTimeout: 300_000,
   });

@@ -25,11 +25,16 @@ export class BlobTracker {
   /** `repository@digest` → the work that puts it there, so it is done once. */
   readonly #placed = new Map<string, Promise<void>>();
 
-  ensure(ctx: BlobCopyContext, blob: Descriptor): Promise<void> {
+  /**
+   * Puts `blob` in the target repository. `priority` orders waiting transfers:
+   * the engine gives every blob of a manifest the size of that manifest's
+   * largest blob, so the image on the critical path moves first, whole.
+   */
+  ensure(ctx: BlobCopyContext, blob: Descriptor, priority = blob.size): Promise<void> {
     const key = `${ctx.targetRepository}@${blob.digest}`;
     let placing = this.#placed.get(key);
     if (!placing) {
-      placing = this.#place(ctx, blob);
+      placing = this.#place(ctx, blob, priority);
       this.#placed.set(key, placing);
       // A failure is not remembered: a later image may try again.
       placing.catch(() => this.#placed.delete(key));
@@ -37,20 +42,22 @@ export class BlobTracker {
     return placing;
   }
 
-  async #place(ctx: BlobCopyContext, blob: Descriptor): Promise<void> {
+  async #place(ctx: BlobCopyContext, blob: Descriptor, priority: number): Promise<void> {
     const home = this.#home.get(blob.digest);
     const repository = home ? await home.catch(() => undefined) : undefined;
     if (repository !== undefined && repository !== ctx.targetRepository) {
-      await ctx.transfers.run(() => this.#mountOrCopy(ctx, blob, repository));
+      await ctx.transfers.run(() => this.#mountOrCopy(ctx, blob, repository), priority);
       return;
     }
     const placing = ctx.transfers
-      .run(() =>
-        // Source and target on one registry: the source repository already
-        // holds the blob, so a mount moves no bytes at all.
-        ctx.source === ctx.target && ctx.sourceRepository !== ctx.targetRepository
-          ? this.#mountOrCopy(ctx, blob, ctx.sourceRepository)
-          : this.#headOrCopy(ctx, blob),
+      .run(
+        () =>
+          // Source and target on one registry: the source repository already
+          // holds the blob, so a mount moves no bytes at all.
+          ctx.source === ctx.target && ctx.sourceRepository !== ctx.targetRepository
+            ? this.#mountOrCopy(ctx, blob, ctx.sourceRepository)
+            : this.#headOrCopy(ctx, blob),
+        priority,
       )
       .then(() => ctx.targetRepository);
     this.#home.set(blob.digest, placing);

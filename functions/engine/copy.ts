@@ -129,6 +129,7 @@ async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Prom
   if (parsed.kind === 'manifest') {
     // Largest first: the long transfers start early and overlap the short ones.
     const blobs = blobsToCopy(parsed).sort((a, b) => b.size - a.size);
+    const priority = blobs[0]?.size ?? 0;
     await Promise.all(
       blobs.map((blob) =>
         tree.ctx.blobs.ensure(
@@ -142,6 +143,7 @@ async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Prom
             ...(tree.ctx.onBytes && { onBytes: tree.ctx.onBytes }),
           },
           blob,
+          priority,
         ),
       ),
     );

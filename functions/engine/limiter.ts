@@ -1,10 +1,17 @@
-// A counting semaphore: at most `limit` tasks run at once, the rest wait in
-// arrival order. Used to bound images in flight and blob transfers in flight.
+// A counting semaphore: at most `limit` tasks run at once; the rest wait,
+// highest priority first (then in arrival order). Blob transfers use their size
+// as priority, so the longest transfer of a run starts as early as it can and
+// the short ones fill the other slots around it.
+
+interface Waiter {
+  readonly priority: number;
+  readonly resolve: () => void;
+}
 
 export class Limiter {
   readonly #limit: number;
   #active = 0;
-  readonly #waiting: (() => void)[] = [];
+  readonly #waiting: Waiter[] = [];
 
   constructor(limit: number) {
     if (!Number.isInteger(limit) || limit < 1)
@@ -12,9 +19,14 @@ export class Limiter {
     this.#limit = limit;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(task: () => Promise<T>, priority = 0): Promise<T> {
     if (this.#active >= this.#limit) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      await new Promise<void>((resolve) => {
+        // Insert after every waiter of equal or higher priority.
+        let at = this.#waiting.length;
+        while (at > 0 && (this.#waiting[at - 1] as Waiter).priority < priority) at--;
+        this.#waiting.splice(at, 0, { priority, resolve });
+      });
     } else {
       this.#active++;
     }
@@ -22,7 +34,7 @@ export class Limiter {
       return await task();
     } finally {
       const next = this.#waiting.shift();
-      if (next) next();
+      if (next) next.resolve();
       else this.#active--;
     }
   }

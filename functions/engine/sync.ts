@@ -7,6 +7,8 @@ import { copyImage } from './copy.ts';
 import { Limiter, mapLimited } from './limiter.ts';
 import { type CopyJob, type CopyResult, DEFAULT_CONCURRENCY, type EngineOptions } from './types.ts';
 
+const IMAGES_PER_TRANSFER_SLOT = 4;
+
 export async function syncImages(
   jobs: readonly CopyJob[],
   registries: Registries,
@@ -20,7 +22,10 @@ export async function syncImages(
     dryRun: options.dryRun ?? false,
     ...(options.observer?.bytes && { onBytes: options.observer.bytes.bind(options.observer) }),
   };
-  return mapLimited(jobs, concurrency, async (job, index) => {
+  // Images are cheap to look at (a few small requests) and expensive to copy
+  // (blobs): many are examined at once, and the transfer limiter above bounds
+  // what actually moves, largest blobs first across the whole run.
+  return mapLimited(jobs, concurrency * IMAGES_PER_TRANSFER_SLOT, async (job, index) => {
     const result = await copyImage(job, ctx);
     options.observer?.imageFinished?.(result, index);
     return result;

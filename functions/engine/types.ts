@@ -50,7 +50,7 @@ export interface SyncObserver {
 
 export interface EngineOptions {
   readonly dryRun?: boolean;
-  /** Images copied at once; also the bound on blob transfers at once. */
+  /** Blob transfers at once; four times as many images are examined at once. */
   readonly concurrency?: number;
   readonly observer?: SyncObserver;
 }

@@ -225,11 +225,11 @@ export class RegistryClient {
   ): Promise<void> {
     let location = options.location;
     await withRetry(this.#retry, async () => {
-      const uploadUrl = new URL(location ?? (await this.startUpload(repository, { retry: false })));
-      location = undefined; // a session is used once; a retry opens a new one
-      uploadUrl.searchParams.set('digest', blob.digest);
-
-      const download = await source.transport.request({
+      // Open the upload session and start the download at once: one round
+      // trip less per blob. A session is used once; a retry opens a new one.
+      const session = location ?? this.startUpload(repository, { retry: false });
+      location = undefined;
+      const downloading = source.transport.request({
         method: 'GET',
         url: `/v2/${sourceRepository}/blobs/${blob.digest}`,
         scopes: [pullScope(sourceRepository)],
@@ -237,6 +237,16 @@ export class RegistryClient {
         followRedirects: true,
         retry: false,
       });
+      const [opened, fetched] = await Promise.allSettled([session, downloading]);
+      if (opened.status === 'rejected' || fetched.status === 'rejected') {
+        if (fetched.status === 'fulfilled') fetched.value.body.destroy();
+        throw opened.status === 'rejected'
+          ? opened.reason
+          : (fetched as PromiseRejectedResult).reason;
+      }
+      const uploadUrl = new URL(opened.value);
+      uploadUrl.searchParams.set('digest', blob.digest);
+      const download = fetched.value;
       let transferred = 0;
       const verifier = new DigestVerifier(
         `blob ${sourceRepository}@${blob.digest}`,

@@ -2,12 +2,13 @@
 // connection pool, the credential sources and the retry policy. Options and
 // their defaults live here, in one place.
 
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { DOCKER_HUB_ENDPOINT } from '../reference/reference.ts';
 import { type Logger, silentLogger } from '../util/logger.ts';
 import { RegistryClient } from './client.ts';
 import { type CredentialProvider, StaticCredentials } from './credentials.ts';
 import { endpointFor } from './endpoint.ts';
+import { Agent } from './http.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { Transport } from './transport.ts';
 

@@ -4,13 +4,14 @@
 // token as `Authorization: Bearer`. Tokens are cached per scope set until just
 // before they expire; concurrent requests for one scope share one fetch.
 
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { SyncerError } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Challenge } from './challenge.ts';
 import type { BasicCredential } from './credentials.ts';
 import { mayUsePlainHttp } from './endpoint.ts';
 import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts';
+import { httpRequest } from './http.ts';
 import { redactUrl } from './redact.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
 
@@ -118,10 +119,9 @@ export class TokenSource {
         const started = this.#now();
         let response: Dispatcher.ResponseData;
         try {
-          response = await request(url, {
+          response = await httpRequest(this.#options.dispatcher, url, {
             method: 'GET',
             headers,
-            dispatcher: this.#options.dispatcher,
             headersTimeout: this.#options.headersTimeoutMs,
             bodyTimeout: this.#options.bodyTimeoutMs,
           });

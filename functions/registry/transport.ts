@@ -4,13 +4,14 @@
 // It knows nothing of manifests or blobs; operations.ts builds on it.
 
 import type { Readable } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { SyncerError } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { type Challenge, parseChallenge } from './challenge.ts';
 import type { CredentialProvider } from './credentials.ts';
 import { hostnameOf } from './endpoint.ts';
 import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts';
+import { httpRequest } from './http.ts';
 import { redactUrl } from './redact.ts';
 import { parseRetryAfter, type RetryPolicy, withRetry } from './retry.ts';
 import { basicAuthorization, TokenSource } from './token.ts';
@@ -140,11 +141,10 @@ export class Transport {
     const started = performance.now();
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(url, {
+      response = await httpRequest(this.#options.dispatcher, url, {
         method,
         headers: { 'user-agent': this.#options.userAgent, ...headers },
-        body: body ?? null,
-        dispatcher: this.#options.dispatcher,
+        ...(body !== undefined && { body }),
         headersTimeout: this.#options.headersTimeoutMs,
         bodyTimeout: this.#options.bodyTimeoutMs,
       });

@@ -47,7 +47,7 @@ describe('CLI', () => {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(
       run.stderr,
-      /debug HEAD http:\/\/127\.0\.0\.1:\d+\/v2\/team\/app\/manifests\/v1 → 200/,
+      /debug \+\d+ms HEAD http:\/\/127\.0\.0\.1:\d+\/v2\/team\/app\/manifests\/v1 → 200/,
     );
     assert.ok(!`${run.stdout}${run.stderr}`.includes(ACCESS_TOKEN), 'the token is never printed');
     const tokenAuth = source.tokenServer?.requests.map((r) => r.authorization).filter(Boolean);

@@ -40,9 +40,36 @@ export interface TokenSourceOptions {
   readonly now?: () => number;
 }
 
+/** Scopes per token request when priming: keeps the realm URL to a few KiB. */
+const PRIME_CHUNK = 40;
+
+/** `repository:a/b:pull,push` → `repository:a/b` → {pull, push}. */
+function grants(scopes: readonly string[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const scope of scopes) {
+    const cut = scope.lastIndexOf(':');
+    const resource = scope.slice(0, cut);
+    const actions = out.get(resource) ?? new Set<string>();
+    for (const action of scope.slice(cut + 1).split(',')) actions.add(action);
+    out.set(resource, actions);
+  }
+  return out;
+}
+
+function covers(broad: Map<string, Set<string>>, scopes: readonly string[]): boolean {
+  for (const [resource, actions] of grants(scopes)) {
+    const held = broad.get(resource);
+    if (!held) return false;
+    for (const action of actions) if (!held.has(action)) return false;
+  }
+  return true;
+}
+
 export class TokenSource {
   readonly #options: TokenSourceOptions;
   readonly #cache = new Map<string, Promise<CachedToken>>();
+  /** Tokens fetched for many repositories at once (prime), by what they were asked for. */
+  #broad: { covers: Map<string, Set<string>>; token: Promise<CachedToken> }[] = [];
 
   constructor(options: TokenSourceOptions) {
     this.#options = options;
@@ -55,6 +82,31 @@ export class TokenSource {
   /** Forgets a token the registry refused (a 401 with it), so the next call fetches anew. */
   invalidate(scopes: readonly string[]): void {
     this.#cache.delete(scopeKey(scopes));
+    this.#broad = this.#broad.filter((entry) => !covers(entry.covers, scopes));
+  }
+
+  /**
+   * Fetches tokens for many scopes in a few requests (the token spec allows
+   * several `scope` parameters), so a run over hundreds of repositories asks
+   * the auth server a handful of times instead of once per repository. A
+   * token server may grant less than asked; a request it then refuses gets a
+   * 401, which invalidates the broad token and falls back to a token of its own.
+   */
+  async prime(
+    challenge: Challenge,
+    scopes: readonly string[],
+    credential: BasicCredential | undefined,
+  ): Promise<void> {
+    const wanted = [...new Set(scopes)];
+    const fetches: Promise<CachedToken>[] = [];
+    for (let i = 0; i < wanted.length; i += PRIME_CHUNK) {
+      const chunk = wanted.slice(i, i + PRIME_CHUNK);
+      const token = this.#fetch(challenge, chunk, credential);
+      this.#broad.push({ covers: grants(chunk), token });
+      fetches.push(token);
+    }
+    const results = await Promise.allSettled(fetches);
+    this.#broad = this.#broad.filter((_, index) => results[index]?.status !== 'rejected');
   }
 
   async token(
@@ -63,6 +115,15 @@ export class TokenSource {
     credential: BasicCredential | undefined,
   ): Promise<string> {
     const key = scopeKey(scopes);
+    for (const entry of this.#broad) {
+      if (!covers(entry.covers, scopes)) continue;
+      try {
+        const value = await entry.token;
+        if (value.expiresAt > this.#now()) return value.token;
+      } catch {
+        // Fall through to a token of its own.
+      }
+    }
     const cached = this.#cache.get(key);
     if (cached) {
       try {

@@ -123,6 +123,14 @@ export class Transport {
     return this.#challenge;
   }
 
+  /** Fetches bearer tokens for many scopes up front (no-op for Basic or anonymous registries). */
+  async prime(scopes: readonly string[]): Promise<void> {
+    const challenge = await this.#ping();
+    if (challenge?.scheme !== 'bearer' || scopes.length === 0) return;
+    const credential = await this.#options.credentials.credentialFor(this.#options.endpoint.host);
+    await this.#tokens.prime(challenge, scopes, credential);
+  }
+
   async #authorization(scopes: readonly string[]): Promise<string | undefined> {
     const challenge = await this.#ping();
     if (!challenge) return undefined;

@@ -197,6 +197,52 @@ describe('transport', () => {
     );
   });
 
+  it('primes one token for many repositories, and falls back per repository on a 401', async () => {
+    const tokenServer = await serve((req, res) => {
+      const scopes = new URL(req.url ?? '/', 'http://x').searchParams.getAll('scope');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ token: `t:${scopes.join(' ')}`, expires_in: 300 }));
+    });
+    const server = await serve((req, res) => {
+      const auth = req.headers.authorization ?? '';
+      // The registry honours a token only if it names the repository asked for.
+      const repo = /^\/v2\/(.+)\/manifests\//.exec(req.url ?? '')?.[1];
+      if (
+        repo &&
+        auth.includes(`repository:${repo}:pull`) &&
+        !(repo === 'c/d' && auth.includes('a/b'))
+      ) {
+        return void res
+          .writeHead(200, {
+            'docker-content-digest': manifestDigest,
+            'content-type': 'application/vnd.oci.image.manifest.v1+json',
+            'content-length': '10',
+          })
+          .end();
+      }
+      res
+        .writeHead(401, {
+          'www-authenticate': `Bearer realm="${tokenServer.url}/token",service="svc"`,
+        })
+        .end();
+    });
+    const client = registries().client(server.host);
+    await client.transport.prime([
+      'repository:a/b:pull',
+      'repository:c/d:pull',
+      'repository:e/f:pull',
+    ]);
+    assert.equal(tokenServer.transcript.length, 1, 'one token request for three repositories');
+    await client.headManifest('a/b', 'v1');
+    await client.headManifest('e/f', 'v1');
+    assert.equal(tokenServer.transcript.length, 1, 'the primed token served them');
+    // This registry refuses the broad token for c/d: a token of its own is fetched.
+    assert.ok(await client.headManifest('c/d', 'v1'));
+    assert.equal(tokenServer.transcript.length, 2);
+    assert.match(tokenServer.transcript[1]?.path ?? '', /scope=repository%3Ac%2Fd%3Apull$/);
+  });
+
   it('follows a blob redirect to another host without the Authorization header', async () => {
     const blob = randomBytes(100_000);
     const blobDigest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;

@@ -68,10 +68,21 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'allow plain HTTP to this host (repeatable); loopback hosts always may',
   },
   {
+    name: 'allowed-registry',
+    kind: 'list',
+    arg: 'HOST',
+    help: 'only mirror from these registries (repeatable; host, host:port or *.suffix); default any',
+  },
+  {
+    name: 'allow-private-networks',
+    kind: 'boolean',
+    help: 'allow loopback, private and link-local destinations (the default for the CLI; =false refuses them)',
+  },
+  {
     name: 'concurrency',
     kind: 'string',
     arg: 'N',
-    help: 'images, and blob transfers, in flight at once',
+    help: 'blob transfers in flight at once (four times as many images are examined at once)',
     default: '8',
   },
   {
@@ -127,6 +138,8 @@ export interface CliOptions {
   readonly debug: boolean;
   readonly registryEndpoints: readonly string[];
   readonly insecureRegistries: readonly string[];
+  readonly allowedRegistries: readonly string[];
+  readonly allowPrivateNetworks: boolean;
   readonly concurrency: number;
   readonly report?: string;
   readonly help: boolean;
@@ -259,6 +272,8 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     debug: values.get('debug') === true,
     registryEndpoints: (values.get('registry-endpoint') as string[] | undefined) ?? [],
     insecureRegistries: (values.get('insecure-registry') as string[] | undefined) ?? [],
+    allowedRegistries: (values.get('allowed-registry') as string[] | undefined) ?? [],
+    allowPrivateNetworks: values.get('allow-private-networks') !== false,
     concurrency,
     ...optional('report', 'report'),
     help: values.get('help') === true,

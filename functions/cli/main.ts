@@ -11,12 +11,13 @@ import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
 import { entryFromCopy, validationEntries } from '../pipeline/entries.ts';
 import { parseTargetPrefix } from '../reference/target.ts';
+import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Logger } from '../util/logger.ts';
 import { type CliOptions, parseFlags, usage } from './flags.ts';
 import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
 import { runRemote } from './remote.ts';
 import { writeReport } from './report.ts';
-import { createRegistries } from './setup.ts';
+import { cliPolicy, createRegistries } from './setup.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURES = 1;
@@ -84,7 +85,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   try {
     const prefix = parseTargetPrefix(options.targetRepoPrefix);
     const { path, bytes } = await readImagesFile(options);
-    check = checkImagesFile(path, bytes, prefix);
+    const policy = cliPolicy(options);
+    check = checkImagesFile(path, bytes, prefix, {
+      isRegistryAllowed: (registry) => isRegistryAllowed(policy, registry),
+    });
   } catch (error) {
     io.stderr.write(`image-syncer: ${describeError(error)}\n`);
     return EXIT_USAGE;

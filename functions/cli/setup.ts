@@ -14,6 +14,7 @@ import {
   StaticCredentials,
 } from '../registry/credentials.ts';
 import { endpointFor, parseEndpointFlag } from '../registry/endpoint.ts';
+import type { NetworkPolicy } from '../registry/network-policy.ts';
 import { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CliOptions } from './flags.ts';
@@ -34,6 +35,14 @@ export async function targetCredential(options: CliOptions): Promise<BasicCreden
   return undefined;
 }
 
+/** The CLI runs on a person's own machine: everything is allowed unless they say otherwise. */
+export function cliPolicy(options: CliOptions): NetworkPolicy {
+  return {
+    privateNetworks: options.allowPrivateNetworks,
+    ...(options.allowedRegistries.length > 0 && { allowedRegistries: options.allowedRegistries }),
+  };
+}
+
 export async function createRegistries(
   options: CliOptions,
   prefix: TargetPrefix,
@@ -49,5 +58,11 @@ export async function createRegistries(
     new DockerConfigCredentials(dockerConfigPath(env)),
     new GoogleCredentials(),
   ]);
-  return new Registries({ credentials, endpoints, insecureRegistries, logger });
+  return new Registries({
+    credentials,
+    endpoints,
+    insecureRegistries,
+    logger,
+    policy: cliPolicy(options),
+  });
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { parseEndpointFlag } from '../registry/endpoint.ts';
+import { DEFAULT_ALLOWED_REGISTRIES, type NetworkPolicy } from '../registry/network-policy.ts';
 
 export interface FunctionConfig {
   readonly prefix: TargetPrefix;
@@ -25,6 +26,8 @@ export interface FunctionConfig {
   readonly pinDigests: boolean;
   /** Docker config.json text holding source registry credentials (a mounted secret). */
   readonly sourceCredentials: string | undefined;
+  /** Allowed source registries and non-public destinations: closed by default. */
+  readonly policy: NetworkPolicy;
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<string, readonly ('jobsTopic' | 'runsBucket')[]>> = {
@@ -75,6 +78,27 @@ export function globToRegExp(glob: string): RegExp {
     .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
     .join('[^/]*');
   return new RegExp(glob.includes('/') ? `^${body}$` : `(^|/)${body}$`);
+}
+
+/**
+ * SYNCER_ALLOWED_REGISTRIES: comma-separated registries (`host`, `*.suffix`),
+ * `*` for any; default the public registries people mirror from.
+ * SYNCER_ALLOW_PRIVATE_NETWORKS: `false` (default), `true`, or a list of
+ * `host`, `host:port` or CIDR entries that may be reached although not public.
+ */
+function networkPolicy(env: NodeJS.ProcessEnv): NetworkPolicy {
+  const registries = list(env, 'SYNCER_ALLOWED_REGISTRIES');
+  const privateText = (env.SYNCER_ALLOW_PRIVATE_NETWORKS ?? '').trim();
+  let privateNetworks: boolean | string[];
+  if (privateText === '' || /^(false|0|no|off)$/i.test(privateText)) privateNetworks = false;
+  else if (/^(true|1|yes|on)$/i.test(privateText)) privateNetworks = true;
+  else privateNetworks = list(env, 'SYNCER_ALLOW_PRIVATE_NETWORKS');
+  return {
+    privateNetworks,
+    ...(registries.includes('*')
+      ? {}
+      : { allowedRegistries: registries.length > 0 ? registries : DEFAULT_ALLOWED_REGISTRIES }),
+  };
 }
 
 export function loadConfig(
@@ -130,6 +154,7 @@ export function loadConfig(
     jobDeadlineSeconds: int(env, 'SYNCER_JOB_DEADLINE_SECONDS', 480, 1, 3600),
     pinDigests: bool(env, 'SYNCER_PIN_DIGESTS', true),
     sourceCredentials,
+    policy: networkPolicy(env),
   };
   const needs = functionTarget ? FUNCTION_NEEDS[functionTarget] : undefined;
   const missing = (needs ?? [])

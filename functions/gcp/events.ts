@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { handleCopyJob, TransientJobError } from '../pipeline/copy-job.ts';
 import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
+import { isRegistryAllowed } from '../registry/network-policy.ts';
 import { downloadObject } from './gcs-run-store.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -42,12 +43,14 @@ export function storageRunId(bucket: string, name: string, generation: string | 
   return deterministicRunId('gcs', bucket, name, generation ?? '');
 }
 
-function fanOutDeps(rt: Runtime) {
+/** What every fan-out adapter hands the core. */
+export function fanOutDeps(rt: Runtime) {
   return {
     prefix: rt.config.prefix,
     store: rt.store(),
     publisher: rt.publisher(),
     logger: rt.logger,
+    isRegistryAllowed: (registry: string) => isRegistryAllowed(rt.config.policy, registry),
     ...(rt.config.pinDigests && { registries: rt.registries() }),
   };
 }

@@ -15,6 +15,7 @@ import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
 import { planImagesFile } from '../pipeline/plan.ts';
 import { runStatus } from '../pipeline/status.ts';
+import { fanOutDeps } from './events.ts';
 import type { Runtime } from './runtime.ts';
 
 const BODY_TYPES = /^(text\/|application\/(x-)?yaml|application\/json|application\/octet-stream)/;
@@ -90,13 +91,7 @@ async function sync(req: Request, res: Response, rt: Runtime): Promise<void> {
   const dryRun = rt.config.dryRun || req.query.dryRun === 'true';
   const { run, outcome } = await fanOut(
     { runId, file: 'request body', bytes: body, trigger: { type: 'http' }, dryRun },
-    {
-      prefix: rt.config.prefix,
-      store: rt.store(),
-      publisher: rt.publisher(),
-      logger: rt.logger,
-      ...(rt.config.pinDigests && { registries: rt.registries() }),
-    },
+    fanOutDeps(rt),
   );
   const answer = {
     runId: run.runId,

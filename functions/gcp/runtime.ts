@@ -67,6 +67,7 @@ export function createRuntime(
         insecureRegistries: config.insecureRegistries,
         retry: { attempts: config.retryAttempts },
         logger,
+        policy: config.policy,
       });
       return registries;
     },

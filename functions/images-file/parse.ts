@@ -97,9 +97,19 @@ function scalarText(node: Scalar): string | undefined {
   return undefined;
 }
 
+export interface CheckOptions {
+  /** Whether a source registry may be mirrored from (the network policy's allow-list). */
+  readonly isRegistryAllowed?: (registry: string) => boolean;
+}
+
 /** Parses and validates; throws ImagesFileError with every problem if there is any. */
-export function parseImagesFile(file: string, bytes: Uint8Array, prefix: TargetPrefix): ImagesFile {
-  const check = checkImagesFile(file, bytes, prefix);
+export function parseImagesFile(
+  file: string,
+  bytes: Uint8Array,
+  prefix: TargetPrefix,
+  options: CheckOptions = {},
+): ImagesFile {
+  const check = checkImagesFile(file, bytes, prefix, options);
   if (check.problems.length > 0) throw new ImagesFileError(check.problems);
   return { file, entries: check.entries, warnings: check.warnings };
 }
@@ -108,6 +118,7 @@ export function checkImagesFile(
   file: string,
   bytes: Uint8Array,
   prefix: TargetPrefix,
+  options: CheckOptions = {},
 ): ImagesFileCheck {
   const problems: Diagnostic[] = [];
   const warnings: Diagnostic[] = [];
@@ -351,6 +362,15 @@ export function checkImagesFile(
         line: sourceLine,
         field: `${at}.source`,
         message: describeError(error),
+      });
+      return;
+    }
+    if (options.isRegistryAllowed && !options.isRegistryAllowed(sourceRef.registry)) {
+      problems.push({
+        file,
+        line: sourceLine,
+        field: `${at}.source`,
+        message: `registry ${sourceRef.registry} is not on this deployment's allow-list of source registries`,
       });
       return;
     }

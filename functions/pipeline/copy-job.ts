@@ -15,6 +15,7 @@ import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
+import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
 import { InvalidJobError, type JobMessage, jobKey, parseJob } from './job.ts';
@@ -68,6 +69,12 @@ export async function handleCopyJob(
   try {
     job = parseJob(delivery.data);
     sourceRef = parseReference(job.source);
+    if (!isRegistryAllowed(deps.registries.policy, sourceRef.registry)) {
+      throw new InvalidJobError(
+        `registry ${sourceRef.registry} is not on this deployment's allow-list of source registries`,
+        job.runId,
+      );
+    }
     targetRef = targetReference(sourceRef, deps.prefix, job.tag);
     target = formatReference(targetRef);
   } catch (error) {

@@ -36,6 +36,8 @@ export interface FanOutDeps {
   /** Resolves sources to digests to pin them; absent, jobs go out unpinned. */
   readonly registries?: Registries;
   readonly concurrency?: number;
+  /** The deployment's allow-list of source registries. */
+  readonly isRegistryAllowed?: (registry: string) => boolean;
 }
 
 export interface FanOutOutcome {
@@ -81,7 +83,9 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     // A redelivery after a partial publish: the same pinned jobs go out again.
     run = existing;
   } else {
-    const check = checkImagesFile(input.file, input.bytes, deps.prefix);
+    const check = checkImagesFile(input.file, input.bytes, deps.prefix, {
+      ...(deps.isRegistryAllowed && { isRegistryAllowed: deps.isRegistryAllowed }),
+    });
     const base = {
       runId: input.runId,
       createdAt: new Date().toISOString(),

@@ -7,6 +7,7 @@ import { syncImages } from '../engine/sync.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile } from '../images-file/parse.ts';
 import type { TargetPrefix } from '../reference/target.ts';
+import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
 import { type EntryResult, entryFromCopy, validationEntries } from './entries.ts';
 
@@ -22,7 +23,10 @@ export async function planImagesFile(
   bytes: Uint8Array,
   deps: { prefix: TargetPrefix; registries: Registries; concurrency?: number },
 ): Promise<PlanOutcome> {
-  const check = checkImagesFile(file, bytes, deps.prefix);
+  const policy = deps.registries.policy;
+  const check = checkImagesFile(file, bytes, deps.prefix, {
+    isRegistryAllowed: (registry) => isRegistryAllowed(policy, registry),
+  });
   if (check.problems.length > 0) {
     return {
       valid: false,

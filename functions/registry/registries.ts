@@ -9,6 +9,12 @@ import { RegistryClient } from './client.ts';
 import { type CredentialProvider, StaticCredentials } from './credentials.ts';
 import { endpointFor } from './endpoint.ts';
 import { Agent } from './http.ts';
+import {
+  checkDestination,
+  guardedLookup,
+  type NetworkPolicy,
+  OPEN_POLICY,
+} from './network-policy.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { Transport } from './transport.ts';
 
@@ -26,6 +32,8 @@ export interface RegistriesOptions {
   readonly bodyTimeoutMs?: number;
   readonly dispatcher?: Dispatcher;
   readonly userAgent?: string;
+  /** Where connections may go (default: anywhere, as a person's CLI). */
+  readonly policy?: NetworkPolicy;
 }
 
 export const DEFAULT_TIMEOUTS = {
@@ -45,16 +53,22 @@ export class Registries {
   readonly #ownsDispatcher: boolean;
   readonly #clients = new Map<string, RegistryClient>();
   readonly retry: RetryPolicy;
+  readonly policy: NetworkPolicy;
 
   constructor(options: RegistriesOptions = {}) {
     this.#options = options;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.policy = options.policy ?? OPEN_POLICY;
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
       options.dispatcher ??
       new Agent({
         keepAliveTimeout: 30_000,
-        connect: { timeout: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectTimeoutMs },
+        connect: {
+          timeout: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectTimeoutMs,
+          // Every connection (registry, token realm, redirect) resolves through the policy.
+          ...(this.policy.privateNetworks !== true && { lookup: guardedLookup(this.policy) }),
+        },
       });
   }
 
@@ -79,6 +93,7 @@ export class Registries {
         insecureRegistries: this.#options.insecureRegistries ?? [],
         authHosts: KNOWN_AUTH_HOSTS[endpoint.hostname] ?? [],
         userAgent: this.#options.userAgent ?? 'image-syncer',
+        guard: (url) => checkDestination(this.policy, url),
       });
       client = new RegistryClient(transport, this.retry);
       this.#clients.set(registry, client);

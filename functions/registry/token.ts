@@ -11,6 +11,7 @@ import type { Challenge } from './challenge.ts';
 import type { BasicCredential } from './credentials.ts';
 import { mayUsePlainHttp } from './endpoint.ts';
 import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts';
+import { BlockedDestinationError } from './network-policy.ts';
 import { httpRequest } from './http.ts';
 import { redactUrl } from './redact.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
@@ -37,6 +38,7 @@ export interface TokenSourceOptions {
    * auth.docker.io, a different host from the registry, so the caller decides.
    */
   readonly mayReceiveCredentials: (realm: URL) => boolean;
+  readonly guard?: (url: URL) => void;
   readonly now?: () => number;
 }
 
@@ -178,6 +180,7 @@ export class TokenSource {
       this.#options.retry,
       async () => {
         const started = this.#now();
+        this.#options.guard?.(url);
         let response: Dispatcher.ResponseData;
         try {
           response = await httpRequest(this.#options.dispatcher, url, {
@@ -187,6 +190,7 @@ export class TokenSource {
             bodyTimeout: this.#options.bodyTimeoutMs,
           });
         } catch (cause) {
+          if (cause instanceof BlockedDestinationError) throw cause;
           throw new RegistryNetworkError('GET', shown, cause);
         }
         const text = await response.body.text();

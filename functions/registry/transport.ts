@@ -9,8 +9,8 @@ import { SyncerError } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { type Challenge, parseChallenge } from './challenge.ts';
 import type { CredentialProvider } from './credentials.ts';
-import { hostnameOf } from './endpoint.ts';
 import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts';
+import { BlockedDestinationError } from './network-policy.ts';
 import { httpRequest } from './http.ts';
 import { redactUrl } from './redact.ts';
 import { parseRetryAfter, type RetryPolicy, withRetry } from './retry.ts';
@@ -59,6 +59,8 @@ export interface TransportOptions {
   /** Hosts besides the registry's own that may receive its Basic credentials at a token realm. */
   readonly authHosts: readonly string[];
   readonly userAgent: string;
+  /** Throws BlockedDestinationError for a URL the network policy forbids. */
+  readonly guard?: (url: URL) => void;
 }
 
 const MAX_REDIRECTS = 5;
@@ -76,7 +78,6 @@ export class Transport {
 
   constructor(options: TransportOptions) {
     this.#options = options;
-    const registryHost = hostnameOf(options.endpoint.host).toLowerCase();
     this.#tokens = new TokenSource({
       dispatcher: options.dispatcher,
       retry: options.retry,
@@ -84,10 +85,12 @@ export class Transport {
       headersTimeoutMs: options.headersTimeoutMs,
       bodyTimeoutMs: options.bodyTimeoutMs,
       insecureRegistries: options.insecureRegistries,
-      mayReceiveCredentials: (realm) => {
-        const realmHost = realm.hostname.toLowerCase();
-        return realmHost === registryHost || options.authHosts.includes(realmHost);
-      },
+      // The realm may see the registry's credentials only on the registry's
+      // own origin or a known auth host of it (auth.docker.io for Hub).
+      mayReceiveCredentials: (realm) =>
+        realm.host.toLowerCase() === options.endpoint.host.toLowerCase() ||
+        options.authHosts.includes(realm.hostname.toLowerCase()),
+      ...(options.guard && { guard: options.guard }),
     });
   }
 
@@ -147,6 +150,7 @@ export class Transport {
     body: Buffer | Readable | undefined,
   ): Promise<TransportResponse> {
     const started = performance.now();
+    this.#options.guard?.(url);
     let response: Dispatcher.ResponseData;
     try {
       response = await httpRequest(this.#options.dispatcher, url, {
@@ -257,6 +261,12 @@ export class Transport {
       ),
     );
   }
+}
+
+/** A refused destination is final; anything else at the socket level may pass. */
+export function networkError(method: string, url: URL, cause: unknown): Error {
+  if (cause instanceof BlockedDestinationError) return cause;
+  return new RegistryNetworkError(method, redactUrl(url), cause);
 }
 
 function withAuth(

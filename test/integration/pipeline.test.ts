@@ -161,6 +161,14 @@ describe('serverless pipeline on the emulators', () => {
       SYNCER_RETRY_ATTEMPTS: '1',
       SYNCER_REGISTRY_ENDPOINT: `flaky.example=${proxy.url}`,
       SYNCER_INSECURE_REGISTRY: '',
+      // The test registries are on loopback: allow exactly them, and their sources.
+      SYNCER_ALLOWED_REGISTRIES: `${pair.source.host},flaky.example`,
+      SYNCER_ALLOW_PRIVATE_NETWORKS: [
+        pair.source.host,
+        pair.target.host,
+        new URL(pair.source.tokenServer?.url as string).host,
+        new URL(proxy.url).host,
+      ].join(','),
       SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
         auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
       }),

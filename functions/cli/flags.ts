@@ -68,6 +68,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'allow plain HTTP to this host (repeatable); loopback hosts always may',
   },
   {
+    name: 'registry-auth-host',
+    kind: 'list',
+    arg: 'REGISTRY=HOST',
+    help: "a token host on another origin that may receive REGISTRY's credentials (repeatable)",
+  },
+  {
     name: 'allowed-registry',
     kind: 'list',
     arg: 'HOST',
@@ -139,6 +145,7 @@ export interface CliOptions {
   readonly registryEndpoints: readonly string[];
   readonly insecureRegistries: readonly string[];
   readonly allowedRegistries: readonly string[];
+  readonly registryAuthHosts: readonly string[];
   readonly allowPrivateNetworks: boolean;
   readonly concurrency: number;
   readonly report?: string;
@@ -273,6 +280,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     registryEndpoints: (values.get('registry-endpoint') as string[] | undefined) ?? [],
     insecureRegistries: (values.get('insecure-registry') as string[] | undefined) ?? [],
     allowedRegistries: (values.get('allowed-registry') as string[] | undefined) ?? [],
+    registryAuthHosts: (values.get('registry-auth-host') as string[] | undefined) ?? [],
     allowPrivateNetworks: values.get('allow-private-networks') !== false,
     concurrency,
     ...optional('report', 'report'),

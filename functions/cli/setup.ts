@@ -13,7 +13,7 @@ import {
   GoogleCredentials,
   StaticCredentials,
 } from '../registry/credentials.ts';
-import { endpointFor, parseEndpointFlag } from '../registry/endpoint.ts';
+import { endpointFor, parseAuthHosts, parseEndpointFlag } from '../registry/endpoint.ts';
 import type { NetworkPolicy } from '../registry/network-policy.ts';
 import { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
@@ -58,11 +58,13 @@ export async function createRegistries(
     new DockerConfigCredentials(dockerConfigPath(env)),
     new GoogleCredentials(),
   ]);
+  const authHosts = parseAuthHosts(options.registryAuthHosts);
   return new Registries({
     credentials,
     endpoints,
     insecureRegistries,
     logger,
     policy: cliPolicy(options),
+    authHosts,
   });
 }

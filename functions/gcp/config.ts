@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
-import { parseEndpointFlag } from '../registry/endpoint.ts';
+import { parseAuthHosts, parseEndpointFlag } from '../registry/endpoint.ts';
 import { DEFAULT_ALLOWED_REGISTRIES, type NetworkPolicy } from '../registry/network-policy.ts';
 
 export interface FunctionConfig {
@@ -28,6 +28,8 @@ export interface FunctionConfig {
   readonly sourceCredentials: string | undefined;
   /** Allowed source registries and non-public destinations: closed by default. */
   readonly policy: NetworkPolicy;
+  /** Token hosts on another origin that may receive a registry's credentials. */
+  readonly authHosts: ReadonlyMap<string, readonly string[]>;
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<string, readonly ('jobsTopic' | 'runsBucket')[]>> = {
@@ -86,6 +88,16 @@ export function globToRegExp(glob: string): RegExp {
  * SYNCER_ALLOW_PRIVATE_NETWORKS: `false` (default), `true`, or a list of
  * `host`, `host:port` or CIDR entries that may be reached although not public.
  */
+function authHosts(env: NodeJS.ProcessEnv): Map<string, string[]> {
+  try {
+    return parseAuthHosts(list(env, 'SYNCER_REGISTRY_AUTH_HOST'));
+  } catch (error) {
+    throw new ConfigError(`SYNCER_REGISTRY_AUTH_HOST: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
 function networkPolicy(env: NodeJS.ProcessEnv): NetworkPolicy {
   const registries = list(env, 'SYNCER_ALLOWED_REGISTRIES');
   const privateText = (env.SYNCER_ALLOW_PRIVATE_NETWORKS ?? '').trim();
@@ -155,6 +167,7 @@ export function loadConfig(
     pinDigests: bool(env, 'SYNCER_PIN_DIGESTS', true),
     sourceCredentials,
     policy: networkPolicy(env),
+    authHosts: authHosts(env),
   };
   const needs = functionTarget ? FUNCTION_NEEDS[functionTarget] : undefined;
   const missing = (needs ?? [])

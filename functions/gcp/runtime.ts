@@ -68,6 +68,7 @@ export function createRuntime(
         retry: { attempts: config.retryAttempts },
         logger,
         policy: config.policy,
+        authHosts: config.authHosts,
       });
       return registries;
     },

@@ -61,6 +61,32 @@ export function parseEndpointFlag(value: string): [string, string] {
   return [registry, `${parsed.protocol}//${parsed.host}`];
 }
 
+/** Parses `REGISTRY=HOST[:PORT]`, as given to --registry-auth-host. */
+export function parseAuthHostFlag(value: string): [string, string] {
+  const eq = value.indexOf('=');
+  const host = value
+    .slice(eq + 1)
+    .trim()
+    .toLowerCase();
+  if (eq <= 0 || host === '' || host.includes('/')) {
+    throw new ConfigError(
+      `--registry-auth-host "${value}": expected REGISTRY=HOST or REGISTRY=HOST:PORT`,
+    );
+  }
+  let registry = value.slice(0, eq).trim().toLowerCase();
+  if (isDockerHub(registry)) registry = DOCKER_HUB;
+  return [registry, host];
+}
+
+/** Every `REGISTRY=HOST` of a repeatable flag, grouped by registry. */
+export function parseAuthHosts(values: readonly string[]): Map<string, string[]> {
+  const byRegistry = new Map<string, string[]>();
+  for (const [registry, host] of values.map(parseAuthHostFlag)) {
+    byRegistry.set(registry, [...(byRegistry.get(registry) ?? []), host]);
+  }
+  return byRegistry;
+}
+
 /** The base URL (`scheme://host[:port]`) for a logical registry. */
 export function endpointFor(registry: string, options: EndpointOptions = {}): URL {
   const configured = options.endpoints?.get(registry);

@@ -34,6 +34,12 @@ export interface RegistriesOptions {
   readonly userAgent?: string;
   /** Where connections may go (default: anywhere, as a person's CLI). */
   readonly policy?: NetworkPolicy;
+  /**
+   * Token hosts (`host` or `host:port`) allowed to receive a registry's
+   * credentials although they are not the registry's own origin, by logical
+   * registry (`--registry-auth-host`). Known ones (Docker Hub, GitLab) are built in.
+   */
+  readonly authHosts?: ReadonlyMap<string, readonly string[]>;
 }
 
 export const DEFAULT_TIMEOUTS = {
@@ -45,6 +51,7 @@ export const DEFAULT_TIMEOUTS = {
 /** Hosts that issue tokens for a registry on another host and may see its credentials. */
 const KNOWN_AUTH_HOSTS: Readonly<Record<string, readonly string[]>> = {
   [DOCKER_HUB_ENDPOINT]: ['auth.docker.io'],
+  'registry.gitlab.com': ['gitlab.com'],
 };
 
 export class Registries {
@@ -91,7 +98,10 @@ export class Registries {
         headersTimeoutMs: this.#options.headersTimeoutMs ?? DEFAULT_TIMEOUTS.headersTimeoutMs,
         bodyTimeoutMs: this.#options.bodyTimeoutMs ?? DEFAULT_TIMEOUTS.bodyTimeoutMs,
         insecureRegistries: this.#options.insecureRegistries ?? [],
-        authHosts: KNOWN_AUTH_HOSTS[endpoint.hostname] ?? [],
+        authHosts: [
+          ...(KNOWN_AUTH_HOSTS[endpoint.hostname] ?? []),
+          ...(this.#options.authHosts?.get(registry) ?? []),
+        ],
         userAgent: this.#options.userAgent ?? 'image-syncer',
         guard: (url) => checkDestination(this.policy, url),
       });

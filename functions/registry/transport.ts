@@ -56,7 +56,7 @@ export interface TransportOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly insecureRegistries: readonly string[];
-  /** Hosts besides the registry's own that may receive its Basic credentials at a token realm. */
+  /** Hosts (`host` or `host:port`) besides the registry's own that may receive its Basic credentials at a token realm. */
   readonly authHosts: readonly string[];
   readonly userAgent: string;
   /** Throws BlockedDestinationError for a URL the network policy forbids. */
@@ -87,9 +87,17 @@ export class Transport {
       insecureRegistries: options.insecureRegistries,
       // The realm may see the registry's credentials only on the registry's
       // own origin or a known auth host of it (auth.docker.io for Hub).
-      mayReceiveCredentials: (realm) =>
-        realm.host.toLowerCase() === options.endpoint.host.toLowerCase() ||
-        options.authHosts.includes(realm.hostname.toLowerCase()),
+      mayReceiveCredentials: (realm) => {
+        const host = realm.host.toLowerCase();
+        return (
+          host === options.endpoint.host.toLowerCase() ||
+          options.authHosts.some(
+            (allowed) =>
+              allowed.toLowerCase() === host ||
+              allowed.toLowerCase() === realm.hostname.toLowerCase(),
+          )
+        );
+      },
       ...(options.guard && { guard: options.guard }),
     });
   }

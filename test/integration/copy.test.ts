@@ -402,9 +402,20 @@ describe('sync against real registries', () => {
     mkdirSync(configDir, { recursive: true });
     copyFileSync(dockerConfig, `${configDir}/config.json`);
     pair.source.clearLog();
-    const ok = await pair.cli(['-i', file, '-r', `${pair.source.host}/copies/`], {
-      DOCKER_CONFIG: configDir,
-    });
+    const tokenHost = new URL(pair.source.tokenServer?.url as string).host;
+    const ok = await pair.cli(
+      [
+        '-i',
+        file,
+        '-r',
+        `${pair.source.host}/copies/`,
+        '--registry-auth-host',
+        `${pair.source.host}=${tokenHost}`,
+      ],
+      {
+        DOCKER_CONFIG: configDir,
+      },
+    );
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     const log = await settledLog(pair.source);
     assert.ok(

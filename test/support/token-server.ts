@@ -25,10 +25,14 @@ export interface TokenServer {
   readonly issuer: string;
   readonly certPath: string;
   readonly requests: TokenRequest[];
-  /** Seconds a token lives (default 300). */
+  /** Seconds a token lives, as announced (default 300). */
   expiresIn: number;
+  /** Seconds a token really lives (its JWT exp), when shorter than announced. */
+  jwtLifetime: number | undefined;
   /** Answer the next N requests with this status instead of a token. */
   failNext(count: number, status: number): void;
+  /** Issue the next N tokens already expired (past the registry's leeway) though announced as fresh. */
+  expireNext(count: number): void;
   close(): Promise<void>;
 }
 
@@ -75,6 +79,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
   const anonymousPull = options.anonymousPull ?? true;
   const requests: TokenRequest[] = [];
   let failures: { count: number; status: number } = { count: 0, status: 500 };
+  let expired = 0;
 
   const userOf = (req: IncomingMessage): string | null | undefined => {
     const header = req.headers.authorization;
@@ -87,7 +92,10 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
   };
 
   const port = await freePort();
-  const state = { expiresIn: 300 };
+  const state: { expiresIn: number; jwtLifetime: number | undefined } = {
+    expiresIn: 300,
+    jwtLifetime: undefined,
+  };
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     const scopes = url.searchParams.getAll('scope');
@@ -128,7 +136,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
       iss: issuer,
       sub: user ?? '',
       aud: service,
-      exp: now + state.expiresIn,
+      exp: expired-- > 0 ? now - 600 : now + (state.jwtLifetime ?? state.expiresIn),
       nbf: now - 10,
       iat: now,
       jti: randomUUID(),
@@ -161,8 +169,17 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
     set expiresIn(value: number) {
       state.expiresIn = value;
     },
+    get jwtLifetime() {
+      return state.jwtLifetime;
+    },
+    set jwtLifetime(value: number | undefined) {
+      state.jwtLifetime = value;
+    },
     failNext(count, status) {
       failures = { count, status };
+    },
+    expireNext(count) {
+      expired = count;
     },
     close: () =>
       new Promise<void>((resolve) => {

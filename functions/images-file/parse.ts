@@ -24,6 +24,8 @@ import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_ENTRIES = 10_000;
+/** Deeper than any images file is (it needs three levels). */
+const MAX_DEPTH = 16;
 /** Aliases are legitimate YAML, but a handful suffices for any real images file. */
 const MAX_ALIASES = 100;
 
@@ -58,6 +60,28 @@ export interface ImagesFileCheck extends ImagesFile {
     readonly line: number;
     readonly source?: string;
   }[];
+}
+
+/** How deep collections nest, walked without recursion. */
+function nestingDepth(root: Node | null): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (isMap(node) || isSeq(node)) {
+      deepest = Math.max(deepest, depth);
+      if (deepest > MAX_DEPTH) return deepest;
+      for (const item of node.items as unknown[]) {
+        if (item && typeof item === 'object' && 'value' in item && 'key' in item) {
+          stack.push([(item as { value: unknown }).value, depth + 1]);
+          stack.push([(item as { key: unknown }).key, depth + 1]);
+        } else {
+          stack.push([item, depth + 1]);
+        }
+      }
+    }
+  }
+  return deepest;
 }
 
 /** Finds the first line that is not valid UTF-8, so the error can point at it. */
@@ -154,15 +178,31 @@ export function checkImagesFile(
   const lineOf = (node: Node | null | undefined): number =>
     node?.range ? lineCounter.linePos(node.range[0]).line : 1;
 
+  // The same syntax error can be reported many times over (deep nesting);
+  // each distinct one is said once, at its own line.
+  const seenErrors = new Set<string>();
   for (const error of doc.errors) {
-    problems.push({
-      file,
-      line: error.linePos?.[0]?.line ?? 1,
-      field: '',
-      message: `invalid YAML: ${error.message.split('\n')[0]}`,
-    });
+    const message = `invalid YAML: ${error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`;
+    const line = error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line;
+    if (seenErrors.has(message)) continue;
+    seenErrors.add(message);
+    problems.push({ file, line, field: '', message });
   }
   if (problems.length > 0) return done();
+
+  // An images file is three levels deep; refuse absurd nesting before any
+  // recursive walk could exhaust the stack on it.
+  const depth = nestingDepth(doc.contents as Node | null);
+  if (depth > MAX_DEPTH) {
+    return done([
+      {
+        file,
+        line: 1,
+        field: '',
+        message: `invalid YAML: nested ${depth} levels deep; the limit is ${MAX_DEPTH}`,
+      },
+    ]);
+  }
 
   // The document is walked as nodes and never expanded, so a "billion laughs"
   // file costs nothing; still, no honest images file needs many aliases.

@@ -19,7 +19,8 @@ export type Fault =
   | { readonly kind: 'truncate'; readonly bytes: number }
   | { readonly kind: 'corrupt'; readonly offset: number }
   | { readonly kind: 'stall'; readonly ms: number }
-  | { readonly kind: 'reset-upload'; readonly bytes: number };
+  | { readonly kind: 'reset-upload'; readonly bytes: number }
+  | { readonly kind: 'throttle'; readonly bytesPerSecond: number };
 
 export interface Rule {
   readonly method: string;
@@ -88,6 +89,16 @@ function forward(
             res.write(chunk);
           }
         });
+        return;
+      }
+      if (fault?.kind === 'throttle') {
+        const slow = new Transform({
+          highWaterMark: 64 * 1024,
+          transform(chunk: Buffer, _encoding, callback) {
+            setTimeout(() => callback(null, chunk), (chunk.length / fault.bytesPerSecond) * 1000);
+          },
+        });
+        answer.pipe(slow).pipe(res);
         return;
       }
       if (fault?.kind === 'corrupt') {

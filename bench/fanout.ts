@@ -5,6 +5,7 @@
 
 import { PubSub } from '@google-cloud/pubsub';
 import { loadConfig } from '../functions/gcp/config.ts';
+import { storageRunId } from '../functions/gcp/events.ts';
 import { registerFunctions } from '../functions/gcp/register.ts';
 import { createRuntime } from '../functions/gcp/runtime.ts';
 import { silentLogger } from '../functions/util/logger.ts';
@@ -33,6 +34,8 @@ export async function benchFanOut(
         SYNCER_JOBS_TOPIC: 'jobs',
         SYNCER_RUNS_BUCKET: 'runs',
         SYNCER_PIN_DIGESTS: String(pin),
+        SYNCER_ALLOWED_REGISTRY: '*',
+        SYNCER_ALLOW_PRIVATE_NETWORKS: 'true',
       };
       registerFunctions(createRuntime(loadConfig(env), silentLogger));
       const fn = await serveFunction('fanOutUpload');
@@ -43,6 +46,15 @@ export async function benchFanOut(
         const seconds = (performance.now() - started) / 1000;
         if (response.status !== 204)
           throw new Error(`fan-out answered ${response.status}: ${await response.text()}`);
+        // The figure only counts if every entry really went out as a job.
+        const record = JSON.parse(
+          String(
+            gcs.get('runs', `runs/${storageRunId('images', name, String(generation))}/run.json`),
+          ),
+        );
+        if (record.state !== 'published' || record.jobs.length !== entries) {
+          throw new Error(`fan-out did not publish ${entries} jobs: ${record.state}`);
+        }
         return seconds;
       } finally {
         await fn.close();

@@ -5,6 +5,8 @@ locals {
   common_env = {
     SYNCER_TARGET_REPO_PREFIX = local.target_prefix
     SYNCER_PROJECT            = var.project_id
+    # Empty means the built-in list of public registries.
+    SYNCER_ALLOWED_REGISTRY = join(",", var.allowed_source_registries)
     LOG_EXECUTION_ID          = "true"
   }
 

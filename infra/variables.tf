@@ -99,6 +99,12 @@ variable "copy_memory" {
   default     = "512Mi"
 }
 
+variable "allowed_source_registries" {
+  description = "Registries images may be mirrored from (host or *.suffix). Empty: docker.io, ghcr.io, quay.io, gcr.io, *.gcr.io, *.pkg.dev, registry.k8s.io, mcr.microsoft.com, public.ecr.aws, registry.gitlab.com, nvcr.io."
+  type        = list(string)
+  default     = []
+}
+
 variable "source_credentials_secret" {
   description = "Create a Secret Manager secret for source registry credentials (Docker config.json form), mounted into the functions. Add its value yourself."
   type        = bool

@@ -83,7 +83,7 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /**
- * SYNCER_ALLOWED_REGISTRIES: comma-separated registries (`host`, `*.suffix`),
+ * SYNCER_ALLOWED_REGISTRY: comma-separated registries (`host`, `*.suffix`),
  * `*` for any; default the public registries people mirror from.
  * SYNCER_ALLOW_PRIVATE_NETWORKS: `false` (default), `true`, or a list of
  * `host`, `host:port` or CIDR entries that may be reached although not public.
@@ -99,7 +99,7 @@ function authHosts(env: NodeJS.ProcessEnv): Map<string, string[]> {
 }
 
 function networkPolicy(env: NodeJS.ProcessEnv): NetworkPolicy {
-  const registries = list(env, 'SYNCER_ALLOWED_REGISTRIES');
+  const registries = list(env, 'SYNCER_ALLOWED_REGISTRY');
   const privateText = (env.SYNCER_ALLOW_PRIVATE_NETWORKS ?? '').trim();
   let privateNetworks: boolean | string[];
   if (privateText === '' || /^(false|0|no|off)$/i.test(privateText)) privateNetworks = false;

@@ -11,8 +11,8 @@ import type { Challenge } from './challenge.ts';
 import type { BasicCredential } from './credentials.ts';
 import { mayUsePlainHttp } from './endpoint.ts';
 import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts';
-import { BlockedDestinationError } from './network-policy.ts';
 import { httpRequest } from './http.ts';
+import { BlockedDestinationError } from './network-policy.ts';
 import { redactUrl } from './redact.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
 

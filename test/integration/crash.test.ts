@@ -53,7 +53,7 @@ describe('copy function killed mid-copy', () => {
           SYNCER_PROJECT: 'crash-test',
           SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/crash/`,
           SYNCER_RUNS_BUCKET: 'runs',
-          SYNCER_ALLOWED_REGISTRIES: proxy.host,
+          SYNCER_ALLOWED_REGISTRY: proxy.host,
           SYNCER_ALLOW_PRIVATE_NETWORKS: [
             proxy.host,
             pair.target.host,

@@ -142,7 +142,11 @@ describe('hostile images files', () => {
         {
           prefix: parseTargetPrefix('europe-docker.pkg.dev/p/r/'),
           store: new MemoryRunStore(),
-          publisher: { publish: async (jobs) => void (published += jobs.length) },
+          publisher: {
+            publish: async (jobs) => {
+              published += jobs.length;
+            },
+          },
           logger: silentLogger,
         },
       );

@@ -162,7 +162,7 @@ describe('serverless pipeline on the emulators', () => {
       SYNCER_REGISTRY_ENDPOINT: `flaky.example=${proxy.url}`,
       SYNCER_INSECURE_REGISTRY: '',
       // The test registries are on loopback: allow exactly them, and their sources.
-      SYNCER_ALLOWED_REGISTRIES: `${pair.source.host},flaky.example`,
+      SYNCER_ALLOWED_REGISTRY: `${pair.source.host},flaky.example`,
       SYNCER_ALLOW_PRIVATE_NETWORKS: [
         pair.source.host,
         pair.target.host,

@@ -16,8 +16,8 @@ import {
   isNonPublicAddress,
 } from '../../functions/registry/network-policy.ts';
 import { Registries } from '../../functions/registry/registries.ts';
-import { runCliCaptured } from '../support/fixture.ts';
 import { type FakeServer, startFakeServer } from '../support/fake-server.ts';
+import { runCliCaptured } from '../support/fixture.ts';
 import { Layout, push } from '../support/images.ts';
 import { startRegistry } from '../support/registry.ts';
 

@@ -395,14 +395,48 @@ describe('serverless pipeline on the emulators', () => {
         JSON.stringify({ runId: 'evil-run', source: 'alpine:3', target: 'elsewhere.io/x:1' }),
       ),
     });
-    await sleep(2_500);
-    assert.equal(fns.copyJob?.calls.count, calls + 2);
-    assert.equal(fns.copyJob?.calls.failures, failures);
-    const record = JSON.parse(
-      String(gcs.get(RUNS_BUCKET, gcs.list(RUNS_BUCKET, 'runs/evil-run/')[0] as string)),
+    // No source; a prefix of its own; an absurd size; a source outside the allow-list.
+    await jobs.publishMessage({ data: Buffer.from(JSON.stringify({ runId: 'evil-run' })) });
+    await jobs.publishMessage({
+      data: Buffer.from(
+        JSON.stringify({ runId: 'evil-run', source: 'alpine:3', prefix: 'elsewhere.io/' }),
+      ),
+    });
+    await jobs.publishMessage({
+      data: Buffer.from(
+        JSON.stringify({ runId: 'evil-run', source: 'alpine:3', pad: 'x'.repeat(200_000) }),
+      ),
+    });
+    await jobs.publishMessage({
+      data: Buffer.from(JSON.stringify({ runId: 'evil-run', source: 'ghcr.io/a/b:1' })),
+    });
+    await sleep(3_000);
+    assert.equal(fns.copyJob?.calls.count, calls + 6);
+    assert.equal(
+      fns.copyJob?.calls.failures,
+      failures,
+      'all acknowledged: none is delivered again',
     );
-    assert.equal(record.status, 'invalid');
-    assert.match(record.error, /unknown field "target"/);
+    const records = gcs
+      .list(RUNS_BUCKET, 'runs/evil-run/')
+      .map((name) => JSON.parse(String(gcs.get(RUNS_BUCKET, name))));
+    // Recorded where the message names a readable run; an absurd one is not even parsed, only logged.
+    assert.equal(records.length, 4);
+    assert.ok(records.every((r) => r.status === 'invalid'));
+    const errors = records.map((r) => r.error).join('\n');
+    for (const pattern of [
+      /unknown field "target"/,
+      /source missing/,
+      /unknown field "prefix"/,
+      /registry ghcr\.io is not on this deployment's allow-list/,
+    ]) {
+      assert.match(errors, pattern);
+    }
+    const acknowledged = logs.lines
+      .filter((l) => l.message === 'invalid job message acknowledged without retry')
+      .map((l) => String(l.fields?.error));
+    assert.ok(acknowledged.some((e) => /limit is 16384/.test(e)));
+    assert.ok(acknowledged.some((e) => /not JSON/.test(e)));
   });
 
   it('POST /plan answers the dry-run plan and never writes', async () => {

@@ -2,25 +2,12 @@
 // and validated as a whole before anything is copied: every problem is reported
 // at once with file, line and field, and a file with any problem yields no job.
 
-import {
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parseDocument,
-  type Scalar,
-  visit,
-} from 'yaml';
-import { describeError } from '../errors.ts';
-import {
-  formatReference,
-  type ImageReference,
-  isValidTag,
-  parseReference,
-} from '../reference/reference.ts';
-import { type TargetPrefix, targetReference } from '../reference/target.ts';
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import { formatReference, type ImageReference } from '../reference/reference.ts';
+import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
+import { checkEntry } from './entry.ts';
+import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_ENTRIES = 10_000;
@@ -31,8 +18,6 @@ const MAX_ALIASES = 100;
 
 /** Keys the Go tool's users have in their files; accepted, ignored, and warned about. */
 const LEGACY_TOP_LEVEL = new Set(['targetRepoPrefix']);
-const LEGACY_ENTRY = new Set(['amd64Only']);
-const ENTRY_KEYS = ['source', 'tag'];
 
 export interface ImageEntry {
   /** Position in the file's list, from 0. */
@@ -60,65 +45,6 @@ export interface ImagesFileCheck extends ImagesFile {
     readonly line: number;
     readonly source?: string;
   }[];
-}
-
-/** How deep collections nest, walked without recursion. */
-function nestingDepth(root: Node | null): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [unknown, number];
-    if (isMap(node) || isSeq(node)) {
-      deepest = Math.max(deepest, depth);
-      if (deepest > MAX_DEPTH) return deepest;
-      for (const item of node.items as unknown[]) {
-        if (item && typeof item === 'object' && 'value' in item && 'key' in item) {
-          stack.push([(item as { value: unknown }).value, depth + 1]);
-          stack.push([(item as { key: unknown }).key, depth + 1]);
-        } else {
-          stack.push([item, depth + 1]);
-        }
-      }
-    }
-  }
-  return deepest;
-}
-
-/** Finds the first line that is not valid UTF-8, so the error can point at it. */
-function decodeUtf8(file: string, bytes: Uint8Array): string | Diagnostic {
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    let line = 1;
-    let start = 0;
-    for (let i = 0; i <= bytes.length; i++) {
-      if (i === bytes.length || bytes[i] === 0x0a) {
-        try {
-          decoder.decode(bytes.subarray(start, i));
-        } catch {
-          return { file, line, field: '', message: 'not valid UTF-8 text' };
-        }
-        line++;
-        start = i + 1;
-      }
-    }
-    return { file, line: 1, field: '', message: 'not valid UTF-8 text' };
-  }
-}
-
-function closest(key: string, candidates: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  return candidates.find(
-    (c) => lower.startsWith(c) || c.startsWith(lower) || lower.replace(/s$/, '') === c,
-  );
-}
-
-/** A scalar's text as written: `tag: 1.10` means the tag "1.10", not the number 1.1. */
-function scalarText(node: Scalar): string | undefined {
-  if (typeof node.value === 'string') return node.value;
-  if (typeof node.value === 'number' && typeof node.source === 'string') return node.source;
-  return undefined;
 }
 
 export interface CheckOptions {
@@ -192,7 +118,7 @@ export function checkImagesFile(
 
   // An images file is three levels deep; refuse absurd nesting before any
   // recursive walk could exhaust the stack on it.
-  const depth = nestingDepth(doc.contents as Node | null);
+  const depth = nestingDepth(doc.contents as Node | null, MAX_DEPTH);
   if (depth > MAX_DEPTH) {
     return done([
       {
@@ -316,143 +242,18 @@ export function checkImagesFile(
 
   const byTarget = new Map<string, ImageEntry>();
   items.forEach((item, index) => {
-    const node = item as Node;
-    const line = lineOf(node);
+    const entry = checkEntry(item, index, {
+      file,
+      prefix,
+      options,
+      lineOf,
+      problems,
+      warnings,
+      listed,
+    });
+    if (!entry) return;
+    const { line, sourceRef, target } = entry;
     const at = `images[${index}]`;
-    const sourceNode = isMap(node) ? node.get('source', true) : undefined;
-    const listedSource = sourceNode && isScalar(sourceNode) ? scalarText(sourceNode) : undefined;
-    listed.push({ index, line, ...(listedSource !== undefined && { source: listedSource }) });
-    if (!isMap(node)) {
-      problems.push({
-        file,
-        line,
-        field: at,
-        message: 'must be a mapping with a "source" (and optionally a "tag")',
-      });
-      return;
-    }
-    let source: string | undefined;
-    let sourceLine = line;
-    let tag: string | undefined;
-    let tagLine = line;
-    let entryValid = true;
-    const seen = new Map<string, number>();
-    for (const pair of node.items) {
-      const keyNode = pair.key as Node;
-      const key = isScalar(keyNode) ? String(keyNode.value) : '';
-      const valueNode = pair.value as Node | null;
-      const keyLine = lineOf(keyNode);
-      const firstLine = seen.get(key);
-      if (firstLine !== undefined) {
-        problems.push({
-          file,
-          line: keyLine,
-          field: `${at}.${key}`,
-          message: `duplicate field (first on line ${firstLine})`,
-        });
-        entryValid = false;
-        continue;
-      }
-      seen.set(key, keyLine);
-      if (key === 'source' || key === 'tag') {
-        const value = valueNode && isScalar(valueNode) ? scalarText(valueNode) : undefined;
-        if (value === undefined) {
-          problems.push({
-            file,
-            line: keyLine,
-            field: `${at}.${key}`,
-            message: 'must be a string',
-          });
-          entryValid = false;
-        } else if (key === 'source') {
-          source = value;
-          sourceLine = keyLine;
-        } else {
-          tag = value;
-          tagLine = keyLine;
-        }
-      } else if (LEGACY_ENTRY.has(key)) {
-        warnings.push({
-          file,
-          line: keyLine,
-          field: `${at}.${key}`,
-          message: 'ignored: the whole index is always copied',
-        });
-      } else {
-        const hint = closest(key, ENTRY_KEYS);
-        problems.push({
-          file,
-          line: keyLine,
-          field: `${at}.${key}`,
-          message: `unknown field${hint ? ` (did you mean "${hint}"?)` : ''}`,
-        });
-        entryValid = false;
-      }
-    }
-    if (source === undefined) {
-      if (entryValid) problems.push({ file, line, field: `${at}.source`, message: 'missing' });
-      return;
-    }
-    let sourceRef: ImageReference;
-    try {
-      sourceRef = parseReference(source);
-    } catch (error) {
-      problems.push({
-        file,
-        line: sourceLine,
-        field: `${at}.source`,
-        message: describeError(error),
-      });
-      return;
-    }
-    if (options.isRegistryAllowed && !options.isRegistryAllowed(sourceRef.registry)) {
-      problems.push({
-        file,
-        line: sourceLine,
-        field: `${at}.source`,
-        message: `registry ${sourceRef.registry} is not on this deployment's allow-list of source registries`,
-      });
-      return;
-    }
-    if (tag !== undefined && !isValidTag(tag)) {
-      problems.push({
-        file,
-        line: tagLine,
-        field: `${at}.tag`,
-        message: `invalid tag ${JSON.stringify(tag)}: 1 to 128 characters of A-Z, a-z, 0-9, "_", "." or "-", not starting with "." or "-"`,
-      });
-      return;
-    }
-    if (sourceRef.digest !== undefined && sourceRef.tag === undefined && tag === undefined) {
-      problems.push({
-        file,
-        line: sourceLine,
-        field: `${at}.tag`,
-        message: 'required when the source is a digest: it names the tag in the target',
-      });
-      return;
-    }
-    if (!entryValid) return;
-    let target: ImageReference;
-    try {
-      target = targetReference(sourceRef, prefix, tag);
-    } catch (error) {
-      problems.push({
-        file,
-        line: sourceLine,
-        field: `${at}.source`,
-        message: `no valid target name: ${describeError(error)}`,
-      });
-      return;
-    }
-    const entry: ImageEntry = {
-      index,
-      line,
-      source,
-      sourceRef,
-      ...(tag !== undefined && { tag }),
-      target,
-    };
     const key = formatReference(target);
     const earlier = byTarget.get(key);
     if (earlier) {

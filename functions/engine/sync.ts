@@ -15,10 +15,11 @@ const IMAGES_PER_TRANSFER_SLOT = 4;
  * repository: pull scopes on sources, push scopes on the target. Best effort:
  * whatever fails here is fetched per repository later, as usual.
  */
-async function primeTokens(
-  jobs: readonly CopyJob[],
+export async function primeTokens(
+  jobs: readonly Pick<CopyJob, 'sourceRef' | 'target'>[],
   registries: Registries,
   dryRun: boolean,
+  includeTarget = true,
 ): Promise<void> {
   if (jobs.length < 2) return;
   const scopes = new Map<string, Set<string>>();
@@ -26,10 +27,12 @@ async function primeTokens(
     scopes.set(registry, (scopes.get(registry) ?? new Set()).add(scope));
   for (const job of jobs) {
     add(job.sourceRef.registry, pullScope(job.sourceRef.repository));
-    add(
-      job.target.registry,
-      dryRun ? pullScope(job.target.repository) : pushScope(job.target.repository),
-    );
+    if (includeTarget) {
+      add(
+        job.target.registry,
+        dryRun ? pullScope(job.target.repository) : pushScope(job.target.repository),
+      );
+    }
   }
   await Promise.allSettled(
     [...scopes].map(async ([registry, wanted]) =>

@@ -215,4 +215,30 @@ describe('endpoints, redaction, credentials', () => {
     );
     assert.equal(normaliseConfigKey('https://Index.Docker.io/v1/'), 'index.docker.io');
   });
+  it('asks a credential helper named in credHelpers, with the host on stdin', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'credhelper-'));
+    const helper = join(dir, 'docker-credential-testhelper');
+    // The docker-credential-helpers protocol: `get`, the server on stdin, JSON on stdout.
+    writeFileSync(
+      helper,
+      '#!/bin/sh\nread host\n[ "$1" = get ] && [ "$host" = "helped.example.com" ] && echo \'{"Username":"bot","Secret":"from-helper"}\'\n',
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ credHelpers: { 'helped.example.com': 'testhelper' } }),
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const creds = new DockerConfigCredentials(join(dir, 'config.json'));
+      assert.deepEqual(await creds.credentialFor('helped.example.com'), {
+        username: 'bot',
+        password: 'from-helper',
+      });
+      assert.equal(await creds.credentialFor('other.example.com'), undefined);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
 });

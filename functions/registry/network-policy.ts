@@ -150,14 +150,21 @@ type LookupCallback = (
   family?: number,
 ) => void;
 
+/** The resolver behind the guard: the system's, or a test's. */
+export type Resolver = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
 /** A `lookup` for the connection pool that drops non-public addresses the policy does not allow. */
-export function guardedLookup(policy: NetworkPolicy) {
+export function guardedLookup(policy: NetworkPolicy, resolve: Resolver = dnsLookup) {
   return (
     hostname: string,
     options: LookupOneOptions | LookupAllOptions,
     callback: LookupCallback,
   ): void => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+    resolve(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) {
         callback(error, []);
         return;

@@ -14,6 +14,7 @@ import {
   guardedLookup,
   type NetworkPolicy,
   OPEN_POLICY,
+  type Resolver,
 } from './network-policy.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { Transport } from './transport.ts';
@@ -40,6 +41,8 @@ export interface RegistriesOptions {
    * registry (`--registry-auth-host`). Known ones (Docker Hub, GitLab) are built in.
    */
   readonly authHosts?: ReadonlyMap<string, readonly string[]>;
+  /** The resolver the policy checks addresses from (default: the system's). */
+  readonly resolve?: Resolver;
 }
 
 export const DEFAULT_TIMEOUTS = {
@@ -74,7 +77,9 @@ export class Registries {
         connect: {
           timeout: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectTimeoutMs,
           // Every connection (registry, token realm, redirect) resolves through the policy.
-          ...(this.policy.privateNetworks !== true && { lookup: guardedLookup(this.policy) }),
+          ...(this.policy.privateNetworks !== true && {
+            lookup: guardedLookup(this.policy, options.resolve),
+          }),
         },
       });
   }

@@ -172,7 +172,7 @@ export class Transport {
       this.#options.logger.debug(`${method} ${redactUrl(url)} failed`, {
         error: (cause as Error).message,
       });
-      throw new RegistryNetworkError(method, redactUrl(url), cause);
+      throw networkError(method, url, cause);
     }
     this.#options.logger.debug(
       `${method} ${redactUrl(url)} → ${response.statusCode} (${Math.round(performance.now() - started)} ms)`,
@@ -272,7 +272,7 @@ export class Transport {
 }
 
 /** A refused destination is final; anything else at the socket level may pass. */
-export function networkError(method: string, url: URL, cause: unknown): Error {
+function networkError(method: string, url: URL, cause: unknown): Error {
   if (cause instanceof BlockedDestinationError) return cause;
   return new RegistryNetworkError(method, redactUrl(url), cause);
 }

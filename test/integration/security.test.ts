@@ -115,6 +115,30 @@ describe('security', () => {
     await Promise.all([registries.close(), guarded.close()]);
   });
 
+  it('refuses a public-looking name that resolves to loopback, once, without retrying', async () => {
+    const victim = await serve((_req, res) => res.writeHead(200).end());
+    const port = new URL(victim.url).port;
+    let lookups = 0;
+    const registries = new Registries({
+      policy: { privateNetworks: false },
+      insecureRegistries: [`rebind.example.com:${port}`],
+      // DNS answers with the loopback address, as a rebinding attacker's would.
+      resolve: (_host, _options, callback) => {
+        lookups++;
+        callback(null, [{ address: '127.0.0.1', family: 4 }]);
+      },
+      retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 2 },
+    });
+    await assert.rejects(
+      registries.client(`rebind.example.com:${port}`).headManifest('team/app', 'v1'),
+      (e: unknown) =>
+        e instanceof BlockedDestinationError && /resolves to 127\.0\.0\.1/.test(e.message),
+    );
+    assert.equal(lookups, 1, 'a refused destination is final: no retry');
+    assert.equal(victim.transcript.length, 0);
+    await registries.close();
+  });
+
   it('blocks metadata, loopback and private destinations, by literal and after DNS resolution', async () => {
     const closed = { privateNetworks: false } as const;
     for (const url of [

@@ -9,8 +9,8 @@ import type { CopyJob } from '../engine/types.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
-import { entryFromCopy, validationEntries } from '../pipeline/entries.ts';
-import { parseTargetPrefix } from '../reference/target.ts';
+import { entryOf, validationEntries } from '../pipeline/entries.ts';
+import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Logger } from '../util/logger.ts';
 import { type CliOptions, parseFlags, usage } from './flags.ts';
@@ -82,8 +82,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   }
 
   let check: ImagesFileCheck;
+  let prefix: TargetPrefix;
   try {
-    const prefix = parseTargetPrefix(options.targetRepoPrefix);
+    prefix = parseTargetPrefix(options.targetRepoPrefix);
     const { path, bytes } = await readImagesFile(options);
     const policy = cliPolicy(options);
     check = checkImagesFile(path, bytes, prefix, {
@@ -111,7 +112,6 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     return EXIT_OK;
   }
 
-  const prefix = parseTargetPrefix(options.targetRepoPrefix);
   let registries: Awaited<ReturnType<typeof createRegistries>>;
   try {
     registries = await createRegistries(options, prefix, logger, io.env);
@@ -148,7 +148,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   if (options.report)
     await writeReport(options.report, {
       dryRun: options.dryRun,
-      results: results.map(entryFromCopy),
+      results: results.map(entryOf),
     });
   return results.some((r) => r.status === 'conflict' || r.status === 'failed')
     ? EXIT_FAILURES

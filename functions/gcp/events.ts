@@ -159,16 +159,11 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
   // delivery first: the blobs it already put in the target stay there, so the
   // redelivery resumes with a HEAD for each instead of a transfer.
   let timer: NodeJS.Timeout | undefined;
+  const expired = new TransientJobError(
+    `job still running after ${rt.config.jobDeadlineSeconds} s; Pub/Sub will redeliver it`,
+  );
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new TransientJobError(
-            `job still running after ${rt.config.jobDeadlineSeconds} s; Pub/Sub will redeliver it`,
-          ),
-        ),
-      rt.config.jobDeadlineSeconds * 1000,
-    );
+    timer = setTimeout(() => reject(expired), rt.config.jobDeadlineSeconds * 1000);
   });
   const copy = handleCopyJob(
     {
@@ -191,7 +186,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
   try {
     await Promise.race([copy, deadline]);
   } catch (error) {
-    if (error instanceof TransientJobError && error.message.includes('still running')) {
+    if (error === expired) {
       rt.logger.warn('job deadline reached; handing the message back to Pub/Sub', {
         messageId: message.messageId,
       });

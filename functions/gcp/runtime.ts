@@ -8,7 +8,6 @@ import type { JobPublisher } from '../pipeline/fanout.ts';
 import type { RunStore } from '../pipeline/run-store.ts';
 import {
   CredentialChain,
-  type CredentialProvider,
   DockerConfigCredentials,
   GoogleCredentials,
 } from '../registry/credentials.ts';
@@ -55,14 +54,18 @@ export function createRuntime(
       return publisher;
     },
     registries() {
-      const providers: CredentialProvider[] = [];
-      if (config.sourceCredentials)
-        providers.push(
-          DockerConfigCredentials.fromText(config.sourceCredentials, 'SYNCER_SOURCE_CREDENTIALS'),
-        );
-      providers.push(new GoogleCredentials());
       registries ??= new Registries({
-        credentials: new CredentialChain(providers),
+        credentials: new CredentialChain([
+          ...(config.sourceCredentials
+            ? [
+                DockerConfigCredentials.fromText(
+                  config.sourceCredentials,
+                  'SYNCER_SOURCE_CREDENTIALS',
+                ),
+              ]
+            : []),
+          new GoogleCredentials(),
+        ]),
         endpoints: config.endpoints,
         insecureRegistries: config.insecureRegistries,
         retry: { attempts: config.retryAttempts },

@@ -1,7 +1,7 @@
 // One line per image for reports, plans and run status: the shape the CLI's
 // --report, the HTTP function's /plan and the Markdown summary share.
 
-import type { CopyResult, CopyStatus } from '../engine/types.ts';
+import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
@@ -29,10 +29,6 @@ export function entryOf(
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
   };
-}
-
-export function entryFromCopy(result: CopyResult): EntryResult {
-  return entryOf(result);
 }
 
 /** Every listed entry of a checked file: valid with its target, or invalid with its problems. */

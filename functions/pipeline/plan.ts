@@ -9,7 +9,7 @@ import { checkImagesFile } from '../images-file/parse.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
-import { type EntryResult, entryFromCopy, validationEntries } from './entries.ts';
+import { type EntryResult, entryOf, validationEntries } from './entries.ts';
 
 export interface PlanOutcome {
   readonly valid: boolean;
@@ -40,5 +40,5 @@ export async function planImagesFile(
     deps.registries,
     { dryRun: true, ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }) },
   );
-  return { valid: true, results: results.map(entryFromCopy), errors: [], warnings: check.warnings };
+  return { valid: true, results: results.map(entryOf), errors: [], warnings: check.warnings };
 }

@@ -40,6 +40,30 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
+/** Passes the first `limit` bytes of `answer` on, then stops reading it and calls `then`. */
+function sendFirst(
+  answer: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+  then: () => void,
+): void {
+  let sent = 0;
+  answer.on('data', (chunk: Buffer) => {
+    if (sent >= limit) return;
+    const part = chunk.subarray(0, limit - sent);
+    sent += part.length;
+    if (sent < limit) {
+      res.write(part);
+      return;
+    }
+    res.write(part, then);
+    answer.destroy();
+  });
+  answer.on('end', () => {
+    if (sent < limit) then();
+  });
+}
+
 function forward(
   upstream: URL,
   req: IncomingMessage,
@@ -60,35 +84,12 @@ function forward(
         // A clean, chunked end after too few bytes: only the digest can tell.
         delete headers['content-length'];
         res.writeHead(answer.statusCode ?? 502, headers);
-        let sent = 0;
-        answer.on('data', (chunk: Buffer) => {
-          if (sent >= fault.bytes) return;
-          const part = chunk.subarray(0, fault.bytes - sent);
-          sent += part.length;
-          res.write(part);
-          if (sent >= fault.bytes) {
-            res.end();
-            answer.destroy();
-          }
-        });
-        answer.on('end', () => res.end());
+        sendFirst(answer, res, fault.bytes, () => res.end());
         return;
       }
       res.writeHead(answer.statusCode ?? 502, headers);
       if (fault?.kind === 'reset-after') {
-        let sent = 0;
-        answer.on('data', (chunk: Buffer) => {
-          if (sent + chunk.length >= fault.bytes) {
-            res.write(chunk.subarray(0, fault.bytes - sent), () => res.socket?.destroy());
-            answer.destroy();
-            sent = Number.POSITIVE_INFINITY;
-            return;
-          }
-          if (sent !== Number.POSITIVE_INFINITY) {
-            sent += chunk.length;
-            res.write(chunk);
-          }
-        });
+        sendFirst(answer, res, fault.bytes, () => res.socket?.destroy());
         return;
       }
       if (fault?.kind === 'throttle') {

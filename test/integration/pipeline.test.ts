@@ -503,6 +503,14 @@ describe('serverless pipeline on the emulators', () => {
     assert.deepEqual(status.counts, { copied: 1 });
     const markdown = await api('/runs/ci-42', { headers: { accept: 'text/markdown' } });
     assert.match(await markdown.text(), /\*\*1\*\* copied/);
+    // The same run id in the header: the run exists, nothing starts again.
+    const again = await api('/sync', {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml', 'x-syncer-run-id': 'ci-42' },
+      body: `images:\n- source: ${pair.source.host}/team/single:v1\n  tag: via-http\n`,
+    });
+    assert.equal(again.status, 200);
+    assert.equal(((await again.json()) as { runId: string }).runId, 'ci-42');
   });
 
   it('a request message from CI naming a gs:// file runs under its runId', async () => {

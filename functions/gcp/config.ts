@@ -19,6 +19,8 @@ export interface FunctionConfig {
   readonly project: string | undefined;
   readonly jobsTopic: string | undefined;
   readonly runsBucket: string | undefined;
+  /** Where the run-completed message goes; unset, completions are only recorded. */
+  readonly runsTopic: string | undefined;
   readonly imagesFilePatterns: readonly RegExp[];
   readonly maxDeliveryAttempts: number;
   /** A copy still running after this long gives up its delivery so Pub/Sub redelivers it (under the 540 s limit). */
@@ -158,6 +160,7 @@ export function loadConfig(
     project: env.SYNCER_PROJECT || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined,
     jobsTopic: env.SYNCER_JOBS_TOPIC || undefined,
     runsBucket: env.SYNCER_RUNS_BUCKET || undefined,
+    runsTopic: env.SYNCER_RUNS_TOPIC || undefined,
     imagesFilePatterns: (list(env, 'SYNCER_IMAGES_FILE_PATTERN').length > 0
       ? list(env, 'SYNCER_IMAGES_FILE_PATTERN')
       : ['*.yaml', '*.yml']

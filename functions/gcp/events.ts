@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { handleCopyJob, TransientJobError } from '../pipeline/copy-job.ts';
 import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
+import { completeRunIfDone } from '../pipeline/run-completed.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import { downloadObject } from './gcs-run-store.ts';
 import type { Runtime } from './runtime.ts';
@@ -181,6 +182,14 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       maxDeliveryAttempts: rt.config.maxDeliveryAttempts,
       dryRun: rt.config.dryRun,
       concurrency: rt.config.concurrency,
+      onJobEnded: (runId) => {
+        const events = rt.runEvents?.();
+        return completeRunIfDone(runId, {
+          store: rt.store(),
+          logger: rt.logger,
+          ...(events && { events }),
+        });
+      },
     },
   );
   try {

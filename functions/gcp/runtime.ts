@@ -5,6 +5,7 @@
 import { PubSub } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
 import type { JobPublisher } from '../pipeline/fanout.ts';
+import type { RunEventPublisher } from '../pipeline/run-completed.ts';
 import type { RunStore } from '../pipeline/run-store.ts';
 import {
   CredentialChain,
@@ -17,6 +18,7 @@ import type { FunctionConfig } from './config.ts';
 import { GcsRunStore } from './gcs-run-store.ts';
 import { cloudLogger } from './logger.ts';
 import { PubSubJobPublisher } from './publisher.ts';
+import { PubSubRunEventPublisher } from './run-events.ts';
 
 export interface Runtime {
   readonly config: FunctionConfig;
@@ -27,6 +29,8 @@ export interface Runtime {
   /** Throws if the function was deployed without SYNCER_JOBS_TOPIC. */
   publisher(): JobPublisher;
   registries(): Registries;
+  /** The runs topic's publisher, or undefined without SYNCER_RUNS_TOPIC. */
+  runEvents?(): RunEventPublisher | undefined;
 }
 
 export function createRuntime(
@@ -38,6 +42,7 @@ export function createRuntime(
   let store: RunStore | undefined;
   let publisher: JobPublisher | undefined;
   let registries: Registries | undefined;
+  let runEvents: RunEventPublisher | undefined;
   return {
     config,
     logger,
@@ -52,6 +57,11 @@ export function createRuntime(
       pubsub ??= new PubSub(config.project ? { projectId: config.project } : {});
       publisher ??= new PubSubJobPublisher(pubsub, config.jobsTopic);
       return publisher;
+    },
+    runEvents() {
+      if (!config.runsTopic) return undefined;
+      runEvents ??= new PubSubRunEventPublisher(config.runsTopic, config.project);
+      return runEvents;
     },
     registries() {
       registries ??= new Registries({

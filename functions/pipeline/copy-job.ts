@@ -19,7 +19,9 @@ import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
 import { InvalidJobError, type JobMessage, jobKey, parseJob } from './job.ts';
-import type { JobResultRecord, RunStore } from './run-store.ts';
+import { afterTransientFailure, earlyRedelivery, RateLimitedJobError } from './rate-limited-job.ts';
+import { recordResult } from './record-result.ts';
+import { isFinal, type JobResultRecord, type RunStore } from './run-store.ts';
 
 export class TransientJobError extends SyncerError {
   constructor(message: string) {
@@ -37,6 +39,14 @@ export interface CopyJobDeps {
   /** Deployment-wide dry run: every job only plans. */
   readonly dryRun?: boolean;
   readonly concurrency?: number;
+  /**
+   * Publishes a job to the dead-letter topic. Given, the function dead-letters
+   * a job itself when its own count of (non-rate-limited) failures reaches
+   * maxDeliveryAttempts, and acknowledges it (rate-limited-job.ts).
+   */
+  readonly deadLetter?: (data: Uint8Array) => Promise<void>;
+  /** Called once a job's record is final (including dead-lettered): the run may be complete. */
+  readonly onJobEnded?: (runId: string) => Promise<unknown>;
 }
 
 export interface Delivery {
@@ -46,14 +56,11 @@ export interface Delivery {
   readonly attempt?: number;
 }
 
-/** A new record never demotes a finished one: a duplicate delivery's `exists` keeps the `copied`. */
-async function record(store: RunStore, result: JobResultRecord): Promise<JobResultRecord> {
-  if (result.status === 'exists') {
-    const earlier = await store.readResult(result.runId, result.key);
-    if (earlier?.status === 'copied' && earlier.digest === result.digest) return earlier;
-  }
-  await store.writeResult(result);
-  return result;
+/** A new record never demotes a better one (record-result.ts); a final one may complete the run. */
+async function record(deps: CopyJobDeps, result: JobResultRecord): Promise<JobResultRecord> {
+  const { record: kept } = await recordResult(deps.store, result, deps.logger);
+  if (isFinal(kept)) await deps.onJobEnded?.(result.runId);
+  return kept;
 }
 
 export async function handleCopyJob(
@@ -85,7 +92,7 @@ export async function handleCopyJob(
       error: describeError(error),
     });
     if (!runId) return undefined;
-    return record(deps.store, {
+    return record(deps, {
       key: `invalid-${delivery.messageId ?? jobKey(Buffer.from(delivery.data).toString('base64'))}`,
       runId,
       source: '',
@@ -97,6 +104,11 @@ export async function handleCopyJob(
       finishedAt: new Date().toISOString(),
     });
   }
+
+  // A job waiting out a source's spent pull budget goes back untouched.
+  const previous = await deps.store.readResult(job.runId, jobKey(target));
+  const early = earlyRedelivery(previous);
+  if (early) throw early;
 
   const ctx = {
     registries: deps.registries,
@@ -124,28 +136,27 @@ export async function handleCopyJob(
     attempt,
   };
   if (result.status === 'failed' && result.retryable) {
-    // Pub/Sub says which attempt this is only when the subscription has a
-    // dead-letter policy and the trigger passes it on; otherwise count here.
-    const previous = await deps.store.readResult(job.runId, jobKey(target));
-    const count = attempt ?? (previous?.retrying ? (previous.attempt ?? 1) : 0) + 1;
-    const last = deps.maxDeliveryAttempts !== undefined && count >= deps.maxDeliveryAttempts;
-    await deps.store.writeResult({
-      ...toRecord(job.runId, target, result, started, count),
-      ...(last ? { deadLettered: true } : { retrying: true }),
+    // Rate limits wait without counting; other transient failures count
+    // towards dead-lettering by the function's own tally (rate-limited-job.ts).
+    const step = afterTransientFailure(result, previous, {
+      maxFailures: deps.maxDeliveryAttempts,
+      deliveryAttempt: attempt,
+      notBefore: deps.registries.rateLimits.notBefore(sourceRef.registry),
     });
-    deps.logger.warn(
-      last
-        ? 'job failed on its last attempt; dead-lettered'
-        : 'job failed transiently; Pub/Sub will redeliver',
-      {
-        ...fields,
-        attempt: count,
-        error: result.error,
-      },
-    );
+    await record(deps, {
+      ...toRecord(job.runId, target, result, started, step.fields.attempt),
+      ...step.fields,
+    });
+    deps.logger.warn(step.message, { ...fields, ...step.fields, error: result.error });
+    if (step.rateLimited)
+      throw new RateLimitedJobError(result.error ?? 'rate limited', step.fields.retryAt as string);
+    if (step.last && deps.deadLetter) {
+      await deps.deadLetter(delivery.data);
+      return undefined;
+    }
     throw new TransientJobError(result.error ?? 'transient failure');
   }
-  const saved = await record(deps.store, toRecord(job.runId, target, result, started, attempt));
+  const saved = await record(deps, toRecord(job.runId, target, result, started, attempt));
   deps.logger.info(`job ${result.status}`, {
     ...fields,
     ...(result.error && { error: result.error }),

@@ -3,12 +3,19 @@
 //
 //   runs/<runId>/run.json              the plan: trigger, jobs published, or the file's errors
 //   runs/<runId>/results/<jobKey>.json one per job, written by the copy function
+//   runs/<runId>/completed.json        created once, by whoever records the run's last job
+//
+// Every write of a job record or the completion marker carries a generation
+// precondition (record-result.ts, run-completed.ts), so concurrent and late
+// deliveries decide by compare-and-swap instead of last-writer-wins.
 //
 // The store is an interface so the pipeline knows nothing of Cloud Storage;
 // the functions use GcsRunStore, tests may use MemoryRunStore.
 
 import type { CopyStatus } from '../engine/types.ts';
+import { SyncerError } from '../errors.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
+import type { CompletionMarker } from './run-completed.ts';
 
 export interface PlannedJob {
   readonly key: string;
@@ -54,12 +61,54 @@ export interface JobResultRecord {
   readonly bytes?: number;
 }
 
+/** A stored object's value and the generation that holds it. */
+export interface Versioned<T> {
+  readonly value: T;
+  /** Cloud Storage's generation number, as a decimal string (an int64). */
+  readonly generation: string;
+}
+
+/**
+ * A write that proceeds only if the object is still at `ifGenerationMatch`;
+ * `'0'` means "only if it does not exist yet". This is Cloud Storage's
+ * request precondition (https://cloud.google.com/storage/docs/request-preconditions):
+ * a mismatch is answered 412 conditionNotMet and nothing is written.
+ */
+export interface WritePrecondition {
+  readonly ifGenerationMatch: string;
+}
+
+/** The object changed (or appeared) since it was read: read again and decide again. */
+export class PreconditionFailedError extends SyncerError {
+  constructor(path: string, expected: string, options?: { cause?: unknown }) {
+    super(
+      'PRECONDITION_FAILED',
+      `${path} is no longer at generation ${expected}${expected === '0' ? ' (it exists)' : ''}`,
+      options,
+    );
+  }
+}
+
+/** A job record's place in the run without reading its body: ended, or still to be retried. */
+export interface ResultOutcome {
+  readonly key: string;
+  readonly final: boolean;
+}
+
 export interface RunStore {
   readRun(runId: string): Promise<RunRecord | undefined>;
-  writeRun(run: RunRecord): Promise<void>;
+  writeRun(run: RunRecord, precondition?: WritePrecondition): Promise<string>;
+  /** The newest runs first, at most `limit`. */
+  listRuns(limit: number): Promise<RunRecord[]>;
   readResults(runId: string): Promise<JobResultRecord[]>;
   readResult(runId: string, key: string): Promise<JobResultRecord | undefined>;
-  writeResult(result: JobResultRecord): Promise<void>;
+  readResultVersion(runId: string, key: string): Promise<Versioned<JobResultRecord> | undefined>;
+  /** Returns the written generation; throws PreconditionFailedError on a mismatch. */
+  writeResult(result: JobResultRecord, precondition?: WritePrecondition): Promise<string>;
+  /** Every job record of a run, final or not, from a listing (no body is read where avoidable). */
+  listResultOutcomes(runId: string): Promise<ResultOutcome[]>;
+  readCompletion(runId: string): Promise<Versioned<CompletionMarker> | undefined>;
+  writeCompletion(marker: CompletionMarker, precondition: WritePrecondition): Promise<string>;
 }
 
 export function runPath(runId: string): string {
@@ -70,16 +119,54 @@ export function resultPath(runId: string, key: string): string {
   return `runs/${runId}/results/${key}.json`;
 }
 
+export function completionPath(runId: string): string {
+  return `runs/${runId}/completed.json`;
+}
+
+/** A record that Pub/Sub will not deliver again: the job has ended. */
+export function isFinal(result: JobResultRecord): boolean {
+  return result.retrying !== true;
+}
+
+/** Run records in memory, with generations and preconditions as Cloud Storage keeps them. */
 export class MemoryRunStore implements RunStore {
   readonly objects = new Map<string, string>();
+  readonly generations = new Map<string, number>();
+  #generation = 0;
 
-  async readRun(runId: string): Promise<RunRecord | undefined> {
-    const text = this.objects.get(runPath(runId));
-    return text === undefined ? undefined : JSON.parse(text);
+  #get<T>(path: string): Versioned<T> | undefined {
+    const text = this.objects.get(path);
+    if (text === undefined) return undefined;
+    return { value: JSON.parse(text), generation: String(this.generations.get(path)) };
   }
 
-  async writeRun(run: RunRecord): Promise<void> {
-    this.objects.set(runPath(run.runId), JSON.stringify(run));
+  /** Check and write in one synchronous step, as the service does atomically. */
+  #put(path: string, value: unknown, precondition?: WritePrecondition): string {
+    if (precondition) {
+      const current = String(this.generations.get(path) ?? 0);
+      if (current !== precondition.ifGenerationMatch)
+        throw new PreconditionFailedError(path, precondition.ifGenerationMatch);
+    }
+    const generation = ++this.#generation;
+    this.objects.set(path, JSON.stringify(value));
+    this.generations.set(path, generation);
+    return String(generation);
+  }
+
+  async readRun(runId: string): Promise<RunRecord | undefined> {
+    return this.#get<RunRecord>(runPath(runId))?.value;
+  }
+
+  async writeRun(run: RunRecord, precondition?: WritePrecondition): Promise<string> {
+    return this.#put(runPath(run.runId), run, precondition);
+  }
+
+  async listRuns(limit: number): Promise<RunRecord[]> {
+    return [...this.objects.keys()]
+      .filter((path) => /^runs\/[^/]+\/run\.json$/.test(path))
+      .sort((a, b) => (this.generations.get(b) ?? 0) - (this.generations.get(a) ?? 0))
+      .slice(0, limit)
+      .map((path) => JSON.parse(this.objects.get(path) as string));
   }
 
   async readResults(runId: string): Promise<JobResultRecord[]> {
@@ -88,11 +175,32 @@ export class MemoryRunStore implements RunStore {
   }
 
   async readResult(runId: string, key: string): Promise<JobResultRecord | undefined> {
-    const text = this.objects.get(resultPath(runId, key));
-    return text === undefined ? undefined : JSON.parse(text);
+    return this.#get<JobResultRecord>(resultPath(runId, key))?.value;
   }
 
-  async writeResult(result: JobResultRecord): Promise<void> {
-    this.objects.set(resultPath(result.runId, result.key), JSON.stringify(result));
+  async readResultVersion(
+    runId: string,
+    key: string,
+  ): Promise<Versioned<JobResultRecord> | undefined> {
+    return this.#get<JobResultRecord>(resultPath(runId, key));
+  }
+
+  async writeResult(result: JobResultRecord, precondition?: WritePrecondition): Promise<string> {
+    return this.#put(resultPath(result.runId, result.key), result, precondition);
+  }
+
+  async listResultOutcomes(runId: string): Promise<ResultOutcome[]> {
+    return (await this.readResults(runId)).map((r) => ({ key: r.key, final: isFinal(r) }));
+  }
+
+  async readCompletion(runId: string): Promise<Versioned<CompletionMarker> | undefined> {
+    return this.#get<CompletionMarker>(completionPath(runId));
+  }
+
+  async writeCompletion(
+    marker: CompletionMarker,
+    precondition: WritePrecondition,
+  ): Promise<string> {
+    return this.#put(completionPath(marker.runId), marker, precondition);
   }
 }

@@ -1,7 +1,13 @@
 // A Cloud Storage stand-in for STORAGE_EMULATOR_HOST, implementing only the
 // JSON API routes image-syncer uses (multipart and media upload, media
 // download, metadata, list, delete), with the API's shapes and status codes.
-// Objects carry generations, so "download at the event's generation" is real.
+// Objects carry generations, so "download at the event's generation" is real,
+// and writes honour the ifGenerationMatch precondition as the service does
+// (https://cloud.google.com/storage/docs/request-preconditions): the upload
+// proceeds only if the live object's generation equals the value, 0 meaning
+// "no live object"; otherwise 412 with reason conditionNotMet and nothing is
+// written. Check and write happen in one step, as they do atomically in the
+// service, so concurrent writers see exactly one winner.
 
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -14,11 +20,15 @@ interface StoredObject {
   readonly contentType: string;
   readonly data: Buffer;
   readonly created: string;
+  /** Custom metadata (`metadata` in the object resource). */
+  readonly metadata?: Record<string, string>;
 }
 
 export interface GcsServer {
   readonly url: string;
   readonly requests: { method: string; path: string }[];
+  /** Writes refused with 412 conditionNotMet so far. */
+  preconditionFailures(): number;
   /** Puts an object directly (as a user's upload would) and returns its generation. */
   put(bucket: string, name: string, data: Buffer | string, contentType?: string): number;
   get(bucket: string, name: string): Buffer | undefined;
@@ -40,8 +50,11 @@ function resource(o: StoredObject) {
     md5Hash: createHash('md5').update(o.data).digest('base64'),
     timeCreated: o.created,
     updated: o.created,
+    ...(o.metadata && { metadata: o.metadata }),
   };
 }
+
+const REASONS: Record<number, string> = { 404: 'notFound', 412: 'conditionNotMet' };
 
 function error(res: ServerResponse, code: number, message: string): void {
   res.writeHead(code, { 'content-type': 'application/json' }).end(
@@ -49,10 +62,29 @@ function error(res: ServerResponse, code: number, message: string): void {
       error: {
         code,
         message,
-        errors: [{ message, reason: code === 404 ? 'notFound' : 'invalid' }],
+        errors: [{ domain: 'global', message, reason: REASONS[code] ?? 'invalid' }],
       },
     }),
   );
+}
+
+/** `matchGlob`: `*` within one path segment, `**` across segments, `?` one character. */
+function globMatcher(glob: string | null): (name: string) => boolean {
+  if (!glob) return () => true;
+  const body = glob
+    .split(/(\*\*|\*|\?)/)
+    .map((part) =>
+      part === '**'
+        ? '.*'
+        : part === '*'
+          ? '[^/]*'
+          : part === '?'
+            ? '[^/]'
+            : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('');
+  const pattern = new RegExp(`^${body}$`);
+  return (name) => pattern.test(name);
 }
 
 function parseMultipart(
@@ -85,8 +117,15 @@ export async function startGcsServer(): Promise<GcsServer> {
   const history = new Map<string, StoredObject>(); // bucket/name#generation → object
   const requests: { method: string; path: string }[] = [];
   let generation = 1_700_000_000_000_000;
+  let preconditionFailures = 0;
 
-  const store = (bucket: string, name: string, data: Buffer, contentType: string): StoredObject => {
+  const store = (
+    bucket: string,
+    name: string,
+    data: Buffer,
+    contentType: string,
+    metadata?: Record<string, string>,
+  ): StoredObject => {
     const object = {
       bucket,
       name,
@@ -94,6 +133,7 @@ export async function startGcsServer(): Promise<GcsServer> {
       contentType,
       data,
       created: new Date().toISOString(),
+      ...(metadata && { metadata }),
     };
     objects.set(`${bucket}/${name}`, object);
     history.set(`${bucket}/${name}#${object.generation}`, object);
@@ -115,20 +155,25 @@ export async function startGcsServer(): Promise<GcsServer> {
       let name = url.searchParams.get('name') ?? '';
       let data = body;
       let contentType = req.headers['content-type'] ?? 'application/octet-stream';
+      let custom: Record<string, string> | undefined;
       if (type === 'multipart') {
         const parsed = parseMultipart(body, contentType);
         name = String(parsed.metadata.name ?? name);
         contentType = String(parsed.metadata.contentType ?? 'application/octet-stream');
+        custom = parsed.metadata.metadata as Record<string, string> | undefined;
         data = parsed.media;
       } else if (type !== 'media') {
         return error(res, 400, `uploadType ${type} not supported by this test server`);
       }
       const ifGenerationMatch = url.searchParams.get('ifGenerationMatch');
+      if (ifGenerationMatch !== null && !/^\d+$/.test(ifGenerationMatch))
+        return error(res, 400, `Invalid argument ifGenerationMatch=${ifGenerationMatch}`);
       const existing = objects.get(`${bucket}/${name}`);
       if (ifGenerationMatch !== null && String(existing?.generation ?? 0) !== ifGenerationMatch) {
+        preconditionFailures++;
         return error(res, 412, 'At least one of the pre-conditions you specified did not hold.');
       }
-      const object = store(bucket, name, data, contentType);
+      const object = store(bucket, name, data, contentType, custom);
       return void res
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify(resource(object)));
@@ -163,8 +208,9 @@ export async function startGcsServer(): Promise<GcsServer> {
     if (match && req.method === 'GET') {
       const bucket = decodeURIComponent(match[1] as string);
       const prefix = url.searchParams.get('prefix') ?? '';
+      const matches = globMatcher(url.searchParams.get('matchGlob'));
       const items = [...objects.values()]
-        .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
+        .filter((o) => o.bucket === bucket && o.name.startsWith(prefix) && matches(o.name))
         .sort((a, b) => a.name.localeCompare(b.name))
         .map(resource);
       return void res
@@ -184,6 +230,7 @@ export async function startGcsServer(): Promise<GcsServer> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    preconditionFailures: () => preconditionFailures,
     put: (bucket, name, data, contentType = 'application/x-yaml') =>
       store(bucket, name, Buffer.from(data), contentType).generation,
     get: (bucket, name) => objects.get(`${bucket}/${name}`)?.data,

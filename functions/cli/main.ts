@@ -13,6 +13,7 @@ import { entryOf, validationEntries } from '../pipeline/entries.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Logger } from '../util/logger.ts';
+import { budgetLines } from './budget.ts';
 import { type CliOptions, parseFlags, usage } from './flags.ts';
 import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
 import { runRemote } from './remote.ts';
@@ -145,6 +146,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   io.stdout.write(
     `${options.dryRun ? 'dry run: ' : ''}${summary} (${formatBytes(progress.bytesCopied)} copied in ${seconds} s)\n`,
   );
+  for (const line of budgetLines(results, registries.rateLimits, options.dryRun))
+    io.stdout.write(`${line}\n`);
   if (options.report)
     await writeReport(options.report, {
       dryRun: options.dryRun,

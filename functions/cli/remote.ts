@@ -8,8 +8,10 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, describeError, SyncerError } from '../errors.ts';
 import { type EntryResult, hasProblems, markdownTable } from '../pipeline/entries.ts';
+import { describeBudget, pullBudgets, type RegistryPullBudget } from '../pipeline/pull-budget.ts';
 import { isLoopbackHost } from '../registry/endpoint.ts';
 import { httpRequest, sharedDispatcher } from '../registry/http.ts';
+import { RateLimits } from '../registry/rate-limit.ts';
 import { redactUrl } from '../registry/redact.ts';
 import type { CliOptions } from './flags.ts';
 import { type Output, resultLine } from './progress.ts';
@@ -94,11 +96,13 @@ async function summarize(
   title: string,
   entries: EntryResult[],
   problems: string[],
+  pulls: readonly RegistryPullBudget[] = [],
 ): Promise<void> {
   for (const entry of entries) io.stdout.write(`${resultLine(entry)}\n`);
   for (const problem of problems) io.stderr.write(`error: ${problem}\n`);
+  for (const budget of pulls) io.stdout.write(`pull budget: ${describeBudget(budget)}\n`);
   const summary = io.env.GITHUB_STEP_SUMMARY;
-  if (summary) await appendFile(summary, markdownTable(title, entries, problems));
+  if (summary) await appendFile(summary, markdownTable(title, entries, problems, pulls));
 }
 
 function failIfAnswerIsAnError(answer: Answer, what: string): void {
@@ -144,7 +148,11 @@ export async function runRemote(options: CliOptions, io: RemoteIO): Promise<numb
     failIfAnswerIsAnError(answer, 'plan');
     const results = answer.body.results as EntryResult[];
     const errors = (answer.body.errors as string[] | undefined) ?? [];
-    await summarize(io, 'image-syncer plan (dry run)', results, errors);
+    // The plan function reads the budget with its HEADs; an older one gives only per-image estimates.
+    const pulls =
+      (answer.body.pulls as RegistryPullBudget[] | undefined) ??
+      pullBudgets(results, new RateLimits());
+    await summarize(io, 'image-syncer plan (dry run)', results, errors, pulls);
     if (answer.status === 422) return 2;
     return hasProblems(results) ? 1 : 0;
   }

@@ -17,6 +17,7 @@ import type { Registries } from '../registry/registries.ts';
 import { isRetryable } from '../registry/retry.ts';
 import type { BlobTracker } from './blobs.ts';
 import type { Limiter } from './limiter.ts';
+import { estimatePulls } from './pull-estimate.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
 /** Indexes that point at indexes are legal; this bounds a malicious chain. */
@@ -86,7 +87,8 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
         error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
       };
     }
-    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun)
+      return { ...base, status: 'planned', ...found, pulls: estimatePulls(sourceHead) };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };

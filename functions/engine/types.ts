@@ -39,6 +39,8 @@ export interface CopyResult {
   readonly errorCode?: string;
   /** For failures: whether trying again later may succeed (network, 429, 5xx). */
   readonly retryable?: boolean;
+  /** For a planned copy: the source pulls (manifest GETs) it will cost, at most (engine/pull-estimate.ts). */
+  readonly pulls?: number;
   readonly stats?: CopyStats;
 }
 

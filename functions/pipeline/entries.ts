@@ -5,6 +5,7 @@ import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
+import { describeBudget, type RegistryPullBudget } from './pull-budget.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
 
@@ -15,11 +16,16 @@ export interface EntryResult {
   readonly digest?: string;
   readonly mediaType?: string;
   readonly error?: string;
+  /** Planned copies: the pulls (source manifest GETs) the copy will cost, at most. */
+  readonly pulls?: number;
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
 export function entryOf(
-  result: Pick<EntryResult, 'source' | 'target' | 'status' | 'digest' | 'mediaType' | 'error'>,
+  result: Pick<
+    EntryResult,
+    'source' | 'target' | 'status' | 'digest' | 'mediaType' | 'error' | 'pulls'
+  >,
 ): EntryResult {
   return {
     source: result.source,
@@ -28,6 +34,7 @@ export function entryOf(
     ...(result.digest !== undefined && { digest: result.digest }),
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
+    ...(result.pulls !== undefined && { pulls: result.pulls }),
   };
 }
 
@@ -76,6 +83,7 @@ export function markdownTable(
   title: string,
   entries: readonly EntryResult[],
   problems: readonly string[] = [],
+  pulls: readonly RegistryPullBudget[] = [],
 ): string {
   const counts = new Map<string, number>();
   for (const e of entries) counts.set(e.status, (counts.get(e.status) ?? 0) + 1);
@@ -93,5 +101,7 @@ export function markdownTable(
   ];
   if (problems.length > 0)
     lines.push('', '**Problems in the images file**', '', ...problems.map((p) => `- ${cell(p)}`));
+  if (pulls.length > 0)
+    lines.push('', '**Pull budget**', '', ...pulls.map((b) => `- ${cell(describeBudget(b))}`));
   return `${lines.join('\n')}\n`;
 }

@@ -6,12 +6,20 @@
 // publishes the same jobs again instead of starting a second run.
 
 import { mapLimited } from '../engine/limiter.ts';
+import { estimatePulls } from '../engine/pull-estimate.ts';
 import { primeTokens } from '../engine/sync.ts';
 import { checkImagesFile, type ImageEntry } from '../images-file/parse.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
+import {
+  type BudgetedRunRecord,
+  budgetOf,
+  type Pace,
+  publishPaced,
+  refusedRun,
+} from './fanout-budget.ts';
 import { type JobMessage, jobKey } from './job.ts';
 import type { PlannedJob, RunRecord, RunStore } from './run-store.ts';
 
@@ -39,6 +47,13 @@ export interface FanOutDeps {
   readonly concurrency?: number;
   /** The deployment's allow-list of source registries. */
   readonly isRegistryAllowed?: (registry: string) => boolean;
+  /**
+   * Set: estimate each job's pulls (a source HEAD and a target HEAD, both free)
+   * and refuse a run whose estimate exceeds a source's remaining budget minus
+   * this margin (SYNCER_PULL_BUDGET_MARGIN); publish a tight one paced.
+   */
+  readonly pullBudgetMargin?: number;
+  readonly pace?: Pace;
 }
 
 export interface FanOutOutcome {
@@ -47,26 +62,58 @@ export interface FanOutOutcome {
   readonly outcome: 'published' | 'invalid' | 'repeat';
 }
 
+interface Pinned {
+  readonly sourceDigest?: string;
+  /** Pulls the copy will cost (0 when the target already has the tag); absent without a budget check. */
+  readonly pulls?: number;
+}
+
 async function pin(
   entry: ImageEntry,
   registries: Registries | undefined,
   logger: Logger,
-): Promise<string | undefined> {
-  if (entry.sourceRef.digest) return entry.sourceRef.digest;
-  if (!registries) return undefined;
+  estimate: boolean,
+): Promise<Pinned> {
+  if (!registries) return entry.sourceRef.digest ? { sourceDigest: entry.sourceRef.digest } : {};
+  if (entry.sourceRef.digest && !estimate) return { sourceDigest: entry.sourceRef.digest };
   try {
     const head = await registries
       .client(entry.sourceRef.registry)
-      .headManifest(entry.sourceRef.repository, manifestReference(entry.sourceRef));
-    return head?.digest;
+      .headManifest(
+        entry.sourceRef.repository,
+        entry.sourceRef.digest ?? manifestReference(entry.sourceRef),
+      );
+    if (!head) return {};
+    return {
+      sourceDigest: head.digest,
+      ...(estimate && { pulls: await pullsFor(entry, head, registries) }),
+    };
   } catch (error) {
     // The copy function will meet the same problem and report it per image.
     logger.warn('could not resolve source digest', {
       source: entry.source,
       error: (error as Error).message,
     });
-    return undefined;
+    return entry.sourceRef.digest ? { sourceDigest: entry.sourceRef.digest } : {};
   }
+}
+
+/**
+ * Zero when the target tag exists (same digest: nothing to copy; another: a
+ * conflict, nothing copied). The target is asked only when the source announced
+ * a budget: elsewhere the number is never compared with anything.
+ */
+async function pullsFor(
+  entry: ImageEntry,
+  head: { mediaType: string; size: number },
+  registries: Registries,
+): Promise<number> {
+  if (!registries.rateLimits.reading(entry.sourceRef.registry)) return estimatePulls(head);
+  const existing = await registries
+    .client(entry.target.registry)
+    .headManifest(entry.target.repository, entry.target.tag ?? 'latest')
+    .catch(() => undefined);
+  return existing ? 0 : estimatePulls(head);
 }
 
 export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanOutOutcome> {
@@ -107,12 +154,15 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     }
     // One token request per registry for all the HEADs that pin digests.
     if (deps.registries) await primeTokens(check.entries, deps.registries, true, false);
+    const estimate = deps.pullBudgetMargin !== undefined && deps.registries !== undefined;
+    const estimates: { source: string; pulls: number }[] = [];
     const jobs = await mapLimited(
       check.entries,
       deps.concurrency ?? 32,
       async (entry): Promise<PlannedJob> => {
         const target = formatReference(entry.target);
-        const sourceDigest = await pin(entry, deps.registries, deps.logger);
+        const { sourceDigest, pulls } = await pin(entry, deps.registries, deps.logger, estimate);
+        if (pulls !== undefined) estimates.push({ source: entry.source, pulls });
         return {
           key: jobKey(target),
           source: entry.source,
@@ -122,7 +172,29 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
         };
       },
     );
-    run = { ...base, state: 'publishing', jobs };
+    if (estimate && deps.registries) {
+      const budget = budgetOf(estimates, deps.registries, deps.pullBudgetMargin ?? 0);
+      if (budget.refusal) {
+        run = refusedRun(base, input.file, budget.refusal);
+        await deps.store.writeRun(run);
+        deps.logger.warn('run refused: the pull budget cannot fit it; no job published', {
+          runId: input.runId,
+          budgets: budget.refusal.registries,
+          margin: budget.refusal.margin,
+        });
+        return { run, outcome: 'invalid' };
+      }
+      const planned: BudgetedRunRecord = {
+        ...base,
+        state: 'publishing',
+        jobs,
+        pullBudget: budget.budgets,
+        ...(budget.tight && { paced: true }),
+      };
+      run = planned;
+    } else {
+      run = { ...base, state: 'publishing', jobs };
+    }
     await deps.store.writeRun(run);
   }
 
@@ -133,7 +205,10 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
     ...(run.dryRun && { dryRun: true }),
   }));
-  await deps.publisher.publish(messages);
+  const paced = (run as BudgetedRunRecord).paced === true;
+  if (paced)
+    deps.logger.info('pull budget tight; publishing jobs in paced batches', { runId: run.runId });
+  await publishPaced((jobs) => deps.publisher.publish(jobs), messages, paced, deps.pace);
   run = { ...run, state: 'published' };
   await deps.store.writeRun(run);
   deps.logger.info('run fanned out', { runId: run.runId, jobs: messages.length, file: run.file });

@@ -10,12 +10,15 @@ import type { TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
 import { type EntryResult, entryOf, validationEntries } from './entries.ts';
+import { pullBudgets, type RegistryPullBudget } from './pull-budget.ts';
 
 export interface PlanOutcome {
   readonly valid: boolean;
   readonly results: readonly EntryResult[];
   readonly errors: readonly Diagnostic[];
   readonly warnings: readonly Diagnostic[];
+  /** Per source registry: the pulls the sync would cost, beside the budget the plan's HEADs read. */
+  readonly pulls?: readonly RegistryPullBudget[];
 }
 
 export async function planImagesFile(
@@ -40,5 +43,11 @@ export async function planImagesFile(
     deps.registries,
     { dryRun: true, ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }) },
   );
-  return { valid: true, results: results.map(entryOf), errors: [], warnings: check.warnings };
+  return {
+    valid: true,
+    results: results.map(entryOf),
+    errors: [],
+    warnings: check.warnings,
+    pulls: pullBudgets(results, deps.registries.rateLimits),
+  };
 }

@@ -16,6 +16,7 @@ import {
   OPEN_POLICY,
   type Resolver,
 } from './network-policy.ts';
+import { RateLimits } from './rate-limit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { Transport } from './transport.ts';
 
@@ -64,9 +65,12 @@ export class Registries {
   readonly #clients = new Map<string, RegistryClient>();
   readonly retry: RetryPolicy;
   readonly policy: NetworkPolicy;
+  /** The pull budget each registry announced on its responses. */
+  readonly rateLimits: RateLimits;
 
   constructor(options: RegistriesOptions = {}) {
     this.#options = options;
+    this.rateLimits = new RateLimits(options.logger);
     this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.policy = options.policy ?? OPEN_POLICY;
     this.#ownsDispatcher = options.dispatcher === undefined;
@@ -109,6 +113,7 @@ export class Registries {
         ],
         userAgent: this.#options.userAgent ?? 'image-syncer',
         guard: (url) => checkDestination(this.policy, url),
+        onHeaders: (headers, request) => this.rateLimits.observe(registry, headers, request),
       });
       client = new RegistryClient(transport, this.retry);
       this.#clients.set(registry, client);

@@ -14,6 +14,12 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
   /** Upper bound on a registry's Retry-After, so one answer cannot stall a run for hours. */
   readonly maxRetryAfterMs: number;
+  /**
+   * Time a request may spend waiting out 429s (a spent pull budget) without
+   * those waits counting as attempts: the CLI waits for the budget; the copy
+   * function waits briefly and then hands its delivery back to Pub/Sub.
+   */
+  readonly maxRateLimitWaitMs: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
@@ -21,7 +27,13 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   baseDelayMs: 250,
   maxDelayMs: 15_000,
   maxRetryAfterMs: 60_000,
+  maxRateLimitWaitMs: 10 * 60_000,
 };
+
+/** A 429: the registry's request budget (Docker Hub's pulls) is spent for now. */
+export function isRateLimited(error: unknown): boolean {
+  return error instanceof RegistryError && error.status === 429;
+}
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
@@ -76,19 +88,33 @@ export async function withRetry<T>(
   operation: (attempt: number) => Promise<T>,
   onRetry?: (event: RetryEvent) => void,
 ): Promise<T> {
+  let rateLimitWaited = 0;
+  let waits = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation(attempt);
     } catch (error) {
+      // Waiting out a spent budget is not a failed attempt, up to a bound;
+      // the backoff still grows with every wait when the registry names no time.
+      const delay = retryDelay(policy, ++waits, error);
+      if (isRateLimited(error)) {
+        // Past the bound the 429 is the answer: the caller waits longer (the
+        // copy function hands its delivery back to Pub/Sub until the window resets).
+        if (rateLimitWaited + delay > policy.maxRateLimitWaitMs) throw error;
+        rateLimitWaited += delay;
+        onRetry?.({ attempt, delayMs: delay, error });
+        await sleep(delay);
+        attempt--;
+        continue;
+      }
       if (attempt >= policy.attempts || !isRetryable(error)) {
         if (attempt > 1 && error instanceof Error) {
           (error as Error & { attempts?: number }).attempts = attempt;
         }
         throw error;
       }
-      const delayMs = retryDelay(policy, attempt, error);
-      onRetry?.({ attempt, delayMs, error });
-      await sleep(delayMs);
+      onRetry?.({ attempt, delayMs: delay, error });
+      await sleep(delay);
     }
   }
 }

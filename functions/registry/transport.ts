@@ -12,6 +12,7 @@ import type { CredentialProvider } from './credentials.ts';
 import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts';
 import { httpRequest } from './http.ts';
 import { BlockedDestinationError } from './network-policy.ts';
+import { budgetWaitMs } from './rate-limit.ts';
 import { redactUrl } from './redact.ts';
 import { parseRetryAfter, type RetryPolicy, withRetry } from './retry.ts';
 import { basicAuthorization, TokenSource } from './token.ts';
@@ -61,6 +62,8 @@ export interface TransportOptions {
   readonly userAgent: string;
   /** Throws BlockedDestinationError for a URL the network policy forbids. */
   readonly guard?: (url: URL) => void;
+  /** Sees every response's headers (the pull budget, registry/rate-limit.ts). */
+  readonly onHeaders?: (headers: TransportResponse['headers'], request: string) => void;
 }
 
 const MAX_REDIRECTS = 5;
@@ -177,6 +180,7 @@ export class Transport {
     this.#options.logger.debug(
       `${method} ${redactUrl(url)} → ${response.statusCode} (${Math.round(performance.now() - started)} ms)`,
     );
+    this.#options.onHeaders?.(response.headers, `${method} ${redactUrl(url)}`);
     return { status: response.statusCode, headers: response.headers, body: response.body, url };
   }
 
@@ -253,7 +257,10 @@ export class Transport {
         method: req.method,
         url: redactUrl(response.url),
         status: response.status,
-        retryAfterMs: parseRetryAfter(header(response.headers, 'retry-after')),
+        // A 429 without Retry-After waits until the pull budget's window resets.
+        retryAfterMs:
+          parseRetryAfter(header(response.headers, 'retry-after')) ??
+          budgetWaitMs(response.headers),
         staleToken: response.staleToken === true,
         ...parseErrorBody(text),
       });

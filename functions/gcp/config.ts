@@ -21,6 +21,12 @@ export interface FunctionConfig {
   readonly runsBucket: string | undefined;
   /** Where the run-completed message goes; unset, completions are only recorded. */
   readonly runsTopic: string | undefined;
+  /** Set: the copy function dead-letters jobs itself by its own count (pipeline/rate-limited-job.ts). */
+  readonly deadLetterTopic: string | undefined;
+  /** Pulls the fan-out keeps in reserve below a source's announced budget (pipeline/pull-budget.ts). */
+  readonly pullBudgetMargin: number;
+  /** How long a copy waits out a 429 in-process before handing its delivery back (SYNCER_RATE_LIMIT_WAIT_SECONDS). */
+  readonly rateLimitWaitSeconds: number;
   readonly imagesFilePatterns: readonly RegExp[];
   readonly maxDeliveryAttempts: number;
   /** A copy still running after this long gives up its delivery so Pub/Sub redelivers it (under the 540 s limit). */
@@ -161,6 +167,9 @@ export function loadConfig(
     jobsTopic: env.SYNCER_JOBS_TOPIC || undefined,
     runsBucket: env.SYNCER_RUNS_BUCKET || undefined,
     runsTopic: env.SYNCER_RUNS_TOPIC || undefined,
+    deadLetterTopic: env.SYNCER_DEAD_LETTER_TOPIC || undefined,
+    pullBudgetMargin: int(env, 'SYNCER_PULL_BUDGET_MARGIN', 10, 0, 100_000),
+    rateLimitWaitSeconds: int(env, 'SYNCER_RATE_LIMIT_WAIT_SECONDS', 10, 0, 300),
     imagesFilePatterns: (list(env, 'SYNCER_IMAGES_FILE_PATTERN').length > 0
       ? list(env, 'SYNCER_IMAGES_FILE_PATTERN')
       : ['*.yaml', '*.yml']

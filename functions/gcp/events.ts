@@ -52,7 +52,10 @@ export function fanOutDeps(rt: Runtime) {
     publisher: rt.publisher(),
     logger: rt.logger,
     isRegistryAllowed: (registry: string) => isRegistryAllowed(rt.config.policy, registry),
-    ...(rt.config.pinDigests && { registries: rt.registries() }),
+    ...(rt.config.pinDigests && {
+      registries: rt.registries(),
+      pullBudgetMargin: rt.config.pullBudgetMargin,
+    }),
   };
 }
 
@@ -180,6 +183,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       registries: rt.registries(),
       logger: rt.logger,
       maxDeliveryAttempts: rt.config.maxDeliveryAttempts,
+      ...(rt.config.deadLetterTopic && rt.deadLetter && { deadLetter: rt.deadLetter }),
       dryRun: rt.config.dryRun,
       concurrency: rt.config.concurrency,
       onJobEnded: (runId) => {

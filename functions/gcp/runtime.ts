@@ -29,6 +29,8 @@ export interface Runtime {
   /** Throws if the function was deployed without SYNCER_JOBS_TOPIC. */
   publisher(): JobPublisher;
   registries(): Registries;
+  /** Publishes a job message to SYNCER_DEAD_LETTER_TOPIC (throws if unset). */
+  deadLetter?(data: Uint8Array): Promise<void>;
   /** The runs topic's publisher, or undefined without SYNCER_RUNS_TOPIC. */
   runEvents?(): RunEventPublisher | undefined;
 }
@@ -63,6 +65,11 @@ export function createRuntime(
       runEvents ??= new PubSubRunEventPublisher(config.runsTopic, config.project);
       return runEvents;
     },
+    async deadLetter(data) {
+      if (!config.deadLetterTopic) throw new Error('SYNCER_DEAD_LETTER_TOPIC is not set');
+      pubsub ??= new PubSub(config.project ? { projectId: config.project } : {});
+      await pubsub.topic(config.deadLetterTopic).publishMessage({ data: Buffer.from(data) });
+    },
     registries() {
       registries ??= new Registries({
         credentials: new CredentialChain([
@@ -78,7 +85,12 @@ export function createRuntime(
         ]),
         endpoints: config.endpoints,
         insecureRegistries: config.insecureRegistries,
-        retry: { attempts: config.retryAttempts },
+        // A spent pull budget is waited out in-process only briefly; then the
+        // delivery goes back to Pub/Sub (pipeline/rate-limited-job.ts).
+        retry: {
+          attempts: config.retryAttempts,
+          maxRateLimitWaitMs: config.rateLimitWaitSeconds * 1000,
+        },
         logger,
         policy: config.policy,
         authHosts: config.authHosts,

@@ -34,7 +34,7 @@ export interface CopyJobDeps {
   readonly store: RunStore;
   readonly registries: Registries;
   readonly logger: Logger;
-  /** The subscription's max delivery attempts; the attempt that reaches it is the last. */
+  /** Transient failures (rate limits not counted) after which a job is dead-lettered. */
   readonly maxDeliveryAttempts?: number;
   /** Deployment-wide dry run: every job only plans. */
   readonly dryRun?: boolean;

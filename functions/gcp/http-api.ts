@@ -2,11 +2,15 @@
 //   POST /plan           images file in the body → the dry-run plan (JSON, or Markdown on Accept: text/markdown)
 //   POST /sync           images file in the body → 202 {runId, jobs}; the copy functions do the work
 //   GET  /runs/{runId}   the run's status: counts, each image, done
+//   GET  /runs           the recent runs
+// GET answers JSON, Markdown on Accept: text/markdown, or an HTML page when the
+// Accept header prefers text/html (a browser, e.g. through `gcloud run services proxy`).
 // Deployed twice: `api` serves all three, `planApi` refuses /sync, so the
 // identity pull requests use can be allowed to plan and never to write.
 
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from '@google-cloud/functions-framework';
+import { mapLimited } from '../engine/limiter.ts';
 import { describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { MAX_FILE_BYTES } from '../images-file/parse.ts';
@@ -14,6 +18,7 @@ import { markdownTable } from '../pipeline/entries.ts';
 import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
 import { planImagesFile } from '../pipeline/plan.ts';
+import { HTML_HEADERS, prefersHtml, runPage, runsPage } from '../pipeline/run-page.ts';
 import { runStatus } from '../pipeline/status.ts';
 import { fanOutDeps } from './events.ts';
 import type { Runtime } from './runtime.ts';
@@ -114,7 +119,12 @@ async function status(runId: string, req: Request, res: Response, rt: Runtime): 
   const store = rt.store();
   const run = await store.readRun(runId);
   if (!run) return problem(res, 404, `no run ${runId}`);
-  const answer = runStatus(run, await store.readResults(runId));
+  const results = await store.readResults(runId);
+  const answer = runStatus(run, results);
+  if (!wantsMarkdown(req) && prefersHtml(req.get('accept'))) {
+    res.status(200).set(HTML_HEADERS).send(runPage(answer, results));
+    return;
+  }
   if (wantsMarkdown(req)) {
     res
       .status(200)
@@ -129,6 +139,41 @@ async function status(runId: string, req: Request, res: Response, rt: Runtime): 
     return;
   }
   send(res, 200, answer);
+}
+
+const MAX_LISTED_RUNS = 100;
+
+async function recentRuns(req: Request, res: Response, rt: Runtime): Promise<void> {
+  const limit = Math.min(Number(req.query.limit) || 25, MAX_LISTED_RUNS);
+  const store = rt.store();
+  const runs = await store.listRuns(limit);
+  const summaries = await mapLimited(runs, 8, async (run) => {
+    const completion = (await store.readCompletion(run.runId))?.value;
+    return { run, ...(completion && { completion }) };
+  });
+  if (prefersHtml(req.get('accept'))) {
+    res.status(200).set(HTML_HEADERS).send(runsPage(summaries));
+    return;
+  }
+  send(res, 200, {
+    runs: summaries.map(({ run, completion }) => ({
+      runId: run.runId,
+      createdAt: run.createdAt,
+      file: run.file,
+      state: run.state,
+      dryRun: run.dryRun,
+      jobs: run.jobs.length,
+      statusUrl: `/runs/${run.runId}`,
+      ...(completion && {
+        completed: {
+          completedAt: completion.completedAt,
+          outcome: completion.outcome,
+          counts: completion.counts,
+          categories: completion.categories,
+        },
+      }),
+    })),
+  });
 }
 
 export async function handleHttp(
@@ -155,12 +200,20 @@ export async function handleHttp(
         );
       return await sync(req, res, rt);
     }
+    if (path === '/runs') {
+      if (req.method !== 'GET') return problem(res, 405, 'use GET /runs');
+      return await recentRuns(req, res, rt);
+    }
     const run = /^\/runs\/([^/]+)$/.exec(path);
     if (run) {
       if (req.method !== 'GET') return problem(res, 405, 'use GET /runs/{runId}');
       return await status(decodeURIComponent(run[1] as string), req, res, rt);
     }
-    problem(res, 404, 'not found: the routes are POST /plan, POST /sync and GET /runs/{runId}');
+    problem(
+      res,
+      404,
+      'not found: the routes are POST /plan, POST /sync, GET /runs and GET /runs/{runId}',
+    );
   } catch (error) {
     // Never a stack trace to the caller; the log has the detail.
     rt.logger.warn('request failed', { path, error: describeError(error) });

@@ -1,0 +1,338 @@
+// Operations on the emulators: the run-completed message on the runs topic
+// (exactly once per run, under duplicate and redelivered job deliveries) and a
+// run in a browser (headless Chromium driven by playwright-core against the api
+// function under the real Functions Framework, records in the Storage test
+// server, jobs pushed by the real Pub/Sub emulator).
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PubSub, type Subscription } from '@google-cloud/pubsub';
+import { Storage } from '@google-cloud/storage';
+import { type BrowserContext, chromium } from 'playwright-core';
+import { loadConfig } from '../../functions/gcp/config.ts';
+import { GcsRunStore } from '../../functions/gcp/gcs-run-store.ts';
+import { registerFunctions } from '../../functions/gcp/register.ts';
+import { createRuntime } from '../../functions/gcp/runtime.ts';
+import { jobKey } from '../../functions/pipeline/job.ts';
+import { RUN_COMPLETED } from '../../functions/pipeline/log-events.ts';
+import type { RunCompletedEvent } from '../../functions/pipeline/run-completed.ts';
+import { CONTENT_SECURITY_POLICY } from '../../functions/pipeline/run-page.ts';
+import { MemoryLogger } from '../../functions/util/logger.ts';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
+import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
+import { type FunctionServer, serveFunction } from '../support/functions.ts';
+import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
+import { Layout, push } from '../support/images.ts';
+import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
+
+const PROJECT = 'image-syncer-ops';
+const RUNS_BUCKET = 'runs-bucket';
+const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+/** Screenshots for a person to look at, beside the test output (ignored by git). */
+const OUTPUT = new URL('../../test-output/', import.meta.url);
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe('operations: run-completed messages and the run page', () => {
+  let pair: Pair;
+  let gcs: GcsServer;
+  let emulator: PubSubEmulator;
+  let proxy: FaultProxy;
+  let pubsub: PubSub;
+  let runsTap: Subscription;
+  let fns: Record<string, FunctionServer>;
+  let browser: BrowserContext;
+  let profile: string;
+  const logs = new MemoryLogger();
+  /** Every message on the runs topic, by the test's pull subscription. */
+  const completed: {
+    data: RunCompletedEvent | { marker: string };
+    attributes: Record<string, string>;
+  }[] = [];
+
+  const api = (path: string, init?: RequestInit) => fetch(`${fns.api?.url}${path}`, init);
+  /** Deliveries of a run's jobs that have finished: each ends with one `job <status>` line. */
+  const finishedDeliveries = (runId: string) =>
+    logs.lines.filter(
+      (l) =>
+        l.fields?.runId === runId &&
+        /^job (copied|exists|planned|conflict|failed)( |$)/.test(l.message),
+    ).length;
+  const completionsOf = (runId: string) =>
+    completed.filter((m) => 'runId' in m.data && m.data.runId === runId);
+
+  /** Waits until a marker published after everything else has come through the subscription. */
+  async function drainRunsTopic(): Promise<void> {
+    const marker = `marker-${Date.now()}-${Math.random()}`;
+    await pubsub.topic('runs').publishMessage({ data: Buffer.from(JSON.stringify({ marker })) });
+    await until('the marker on the runs subscription', () =>
+      completed.some((m) => 'marker' in m.data && m.data.marker === marker),
+    );
+  }
+
+  before(async () => {
+    pair = await startPair();
+    gcs = await startGcsServer();
+    emulator = await startPubSubEmulator();
+    proxy = await startFaultProxy(pair.source.url);
+    const layout = new Layout();
+    const single = layout.image({ layers: [20_000] });
+    layout.tag('single', single);
+    for (const name of ['a', 'b', 'c'])
+      await push(layout, 'single', `${pair.source.host}/team/${name}:v1`, { creds: SOURCE_PUSHER });
+
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+    process.env.STORAGE_EMULATOR_HOST = gcs.url;
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    const env = {
+      SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
+      SYNCER_PROJECT: PROJECT,
+      SYNCER_JOBS_TOPIC: 'jobs',
+      SYNCER_RUNS_TOPIC: 'runs',
+      SYNCER_RUNS_BUCKET: RUNS_BUCKET,
+      SYNCER_RETRY_ATTEMPTS: '1',
+      SYNCER_REGISTRY_ENDPOINT: `ops.example=${proxy.url}`,
+      SYNCER_ALLOWED_REGISTRY: 'ops.example',
+      SYNCER_ALLOW_PRIVATE_NETWORKS: [
+        pair.source.host,
+        pair.target.host,
+        new URL(pair.source.tokenServer?.url as string).host,
+        proxy.host,
+      ].join(','),
+      SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
+        auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
+      }),
+    };
+    registerFunctions(createRuntime(loadConfig(env), logs));
+    fns = {};
+    for (const name of ['copyJob', 'api']) fns[name] = await serveFunction(name);
+
+    pubsub = new PubSub({ projectId: PROJECT });
+    const [jobs] = await pubsub.createTopic('jobs');
+    const [deadLetters] = await pubsub.createTopic('jobs-dead-letter');
+    await jobs.createSubscription('jobs-push', {
+      pushConfig: { pushEndpoint: `${fns.copyJob?.url}/projects/${PROJECT}/topics/jobs` },
+      ackDeadlineSeconds: 60,
+      retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
+      deadLetterPolicy: { deadLetterTopic: deadLetters.name, maxDeliveryAttempts: 5 },
+    });
+    const [runs] = await pubsub.createTopic('runs');
+    [runsTap] = await runs.createSubscription('runs-tap');
+    runsTap.on('message', (message) => {
+      completed.push({ data: JSON.parse(message.data.toString()), attributes: message.attributes });
+      message.ack();
+    });
+
+    mkdirSync(OUTPUT, { recursive: true });
+    profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      viewport: { width: 1280, height: 720 },
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await runsTap?.close();
+    await pubsub?.close();
+    await Promise.all(Object.values(fns ?? {}).map((f) => f.close()));
+    await Promise.all([pair?.stop(), gcs?.close(), emulator?.stop(), proxy?.close()]);
+  });
+
+  it('publishes one run-completed message for a run with duplicate and redelivered jobs', async () => {
+    // The first copy of team/b meets a 503: Pub/Sub redelivers that job.
+    proxy.add({
+      method: 'GET',
+      path: /\/v2\/team\/b\/manifests\//,
+      faults: [{ kind: 'status', status: 503 }],
+    });
+    const images = ['a', 'b', 'c'].map((n) => `ops.example/team/${n}:v1`);
+    const response = await api('/sync?runId=ops-1', {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: `images:\n${images.map((s) => `- source: ${s}\n`).join('')}`,
+    });
+    assert.equal(response.status, 202, await response.text());
+    // Every job delivered twice more, at once: duplicates racing the originals.
+    const jobs = pubsub.topic('jobs');
+    await Promise.all(
+      images.flatMap((source) =>
+        [1, 2].map(() =>
+          jobs.publishMessage({ data: Buffer.from(JSON.stringify({ runId: 'ops-1', source })) }),
+        ),
+      ),
+    );
+    // 3 jobs + 6 duplicates + 1 redelivery after the 503.
+    await until('every delivery of run ops-1 finished', () => finishedDeliveries('ops-1') >= 10);
+    assert.equal(proxy.seen.filter((s) => s.fault).length, 1, 'the 503 was injected');
+    assert.ok(
+      logs.lines.some((l) => l.fields?.runId === 'ops-1' && /transiently/.test(l.message)),
+      'one delivery failed and was redelivered',
+    );
+    // A redelivery long after the run completed changes nothing either.
+    await jobs.publishMessage({
+      data: Buffer.from(JSON.stringify({ runId: 'ops-1', source: images[0] })),
+    });
+    await until('the late redelivery finished', () => finishedDeliveries('ops-1') >= 11);
+    await drainRunsTopic();
+
+    const messages = completionsOf('ops-1');
+    assert.equal(messages.length, 1, 'exactly one run-completed message');
+    const message = messages[0] as { data: RunCompletedEvent; attributes: Record<string, string> };
+    assert.equal(message.data.type, RUN_COMPLETED);
+    assert.deepEqual(message.data.counts, { copied: 3 }, 'the best outcome of each job');
+    assert.equal(message.data.outcome, 'succeeded');
+    assert.equal(message.data.images, 3);
+    assert.deepEqual(message.data.categories, {});
+    assert.ok(message.data.durationMs >= 0);
+    assert.deepEqual(message.attributes, {
+      type: RUN_COMPLETED,
+      runId: 'ops-1',
+      outcome: 'succeeded',
+      dryRun: 'false',
+    });
+    assert.equal(logs.lines.filter((l) => l.message === 'run completed').length, 1);
+    const marker = JSON.parse(String(gcs.get(RUNS_BUCKET, 'runs/ops-1/completed.json')));
+    assert.equal(marker.state, 'published');
+    assert.ok(gcs.preconditionFailures() > 0, 'racing writers met 412 conditionNotMet');
+  });
+
+  it('shows an open run in a browser: every row, the progress, refreshing, nothing foreign', async () => {
+    // A run with one job copied, one failed with the fields other features add, one pending.
+    const store = new GcsRunStore(new Storage({ projectId: PROJECT }), RUNS_BUCKET);
+    const target = (n: string) => `${pair.target.host}/mirror/ops.example/team/${n}:v1`;
+    const hostile = '<script>document.title="owned"</script><img src=x onerror=alert(1)>';
+    await store.writeRun({
+      runId: 'ops-open',
+      createdAt: new Date().toISOString(),
+      trigger: { type: 'http' },
+      file: 'request body',
+      dryRun: false,
+      state: 'published',
+      jobs: ['a', 'b', 'c'].map((n) => ({
+        key: jobKey(target(n)),
+        source: `ops.example/team/${n}:v1`,
+        target: target(n),
+      })),
+    });
+    const base = { runId: 'ops-open', finishedAt: new Date().toISOString() };
+    await store.writeResult({
+      ...base,
+      key: jobKey(target('a')),
+      source: 'ops.example/team/a:v1',
+      target: target('a'),
+      status: 'copied',
+      digest: `sha256:${'a'.repeat(64)}`,
+    });
+    await store.writeResult({
+      ...base,
+      key: jobKey(target('b')),
+      source: 'ops.example/team/b:v1',
+      target: target('b'),
+      status: 'failed',
+      errorCode: 'AUTH',
+      error: `access denied ${hostile}`,
+      ...{ category: 'auth', drift: { tag: 'v1', moved: true }, fix: 'add source credentials' },
+    });
+
+    const page = await browser.newPage();
+    const answer = await page.goto(`${fns.api?.url}/runs/ops-open`);
+    assert.equal(answer?.status(), 200);
+    assert.equal(answer?.headers()['content-security-policy'], CONTENT_SECURITY_POLICY);
+    assert.match(answer?.headers()['content-type'] ?? '', /^text\/html/);
+    assert.equal(await page.locator('#state').textContent(), 'in progress');
+    assert.equal(await page.locator('#progress').getAttribute('value'), '2');
+    assert.equal(await page.locator('#progress').getAttribute('max'), '3');
+    assert.match((await page.locator('#progress-text').textContent()) ?? '', /2 of 3 images ended/);
+    const rows = await page.locator('#images tbody tr').evaluateAll((trs) =>
+      trs.map((tr) =>
+        // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a person sees
+        [...tr.querySelectorAll('td')].map((td) => td.innerText.trim()),
+      ),
+    );
+    assert.equal(rows.length, 3);
+    assert.deepEqual(rows[0]?.slice(0, 2), ['copied', '']);
+    assert.match(rows[0]?.[3] ?? '', /^sha256:a{64}$/);
+    assert.deepEqual(rows[1]?.slice(0, 2), ['failed', 'auth']);
+    assert.equal(rows[1]?.[4], 'tag: v1, moved: true');
+    assert.equal(rows[1]?.[5], 'add source credentials');
+    assert.equal(rows[1]?.[6], `access denied ${hostile}`, 'markup in a record is shown as text');
+    assert.equal(rows[2]?.[0], 'pending');
+    assert.equal(await page.locator('script, img').count(), 0, 'no element from record values');
+    assert.notEqual(await page.title(), 'owned');
+    assert.equal(
+      await page.locator('meta[http-equiv="refresh"]').getAttribute('content'),
+      '5',
+      'the open run refreshes itself',
+    );
+    assert.equal(
+      await page.evaluate(() => getComputedStyle(document.body).margin),
+      '24px',
+      'the inline style applied under the CSP',
+    );
+    await page.screenshot({ path: new URL('run-open.png', OUTPUT).pathname, fullPage: true });
+    await page.close();
+  });
+
+  it('shows a finished run and the recent runs; JSON and Markdown stay as they were', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${fns.api?.url}/runs`);
+    const listed = await page.locator('#runs tbody tr td:first-child').allInnerTexts();
+    assert.ok(listed.includes('ops-1') && listed.includes('ops-open'), listed.join());
+    assert.match(
+      (await page.locator('tr', { hasText: 'ops-1' }).locator('.outcome').textContent()) ?? '',
+      /succeeded: 3 copied/,
+    );
+    await page.screenshot({ path: new URL('runs.png', OUTPUT).pathname, fullPage: true });
+    await page.locator('a', { hasText: 'ops-1' }).click();
+    await page.waitForURL(/\/runs\/ops-1$/);
+    assert.equal(await page.locator('#state').textContent(), 'done');
+    assert.equal(await page.locator('#progress').count(), 0, 'no progress bar once done');
+    assert.equal(
+      await page.locator('meta[http-equiv="refresh"]').count(),
+      0,
+      'no refresh once done',
+    );
+    const statuses = await page.locator('#images tbody td.status').allInnerTexts();
+    assert.deepEqual(statuses, ['copied', 'copied', 'copied']);
+    await page.screenshot({ path: new URL('run-done.png', OUTPUT).pathname, fullPage: true });
+    await page.close();
+
+    const json = await api('/runs/ops-1');
+    assert.match(json.headers.get('content-type') ?? '', /application\/json/);
+    assert.deepEqual(((await json.json()) as { counts: unknown }).counts, { copied: 3 });
+    const any = await api('/runs/ops-1', { headers: { accept: '*/*' } });
+    assert.match(any.headers.get('content-type') ?? '', /application\/json/);
+    const markdown = await api('/runs/ops-1', { headers: { accept: 'text/markdown' } });
+    assert.match(await markdown.text(), /\*\*3\*\* copied/);
+    const list = (await (await api('/runs')).json()) as {
+      runs: { runId: string; completed?: { outcome: string } }[];
+    };
+    assert.equal(list.runs.find((r) => r.runId === 'ops-1')?.completed?.outcome, 'succeeded');
+    assert.equal(list.runs.find((r) => r.runId === 'ops-open')?.completed, undefined);
+  });
+});

@@ -213,7 +213,7 @@ describe("the copy function's own tally", () => {
       notBefore: undefined,
     });
     assert.deepEqual(first.fields, { attempt: 7, failures: 1, retrying: true });
-    const second = afterTransientFailure(network, record({ retrying: true, ...first.fields }), {
+    const second = afterTransientFailure(network, record({ ...first.fields }), {
       maxFailures: 2,
       deliveryAttempt: 8,
       notBefore: undefined,

@@ -271,7 +271,7 @@ describe('operations: run-completed messages and the run page', () => {
     const rows = await page.locator('#images tbody tr').evaluateAll((trs) =>
       trs.map((tr) =>
         // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a person sees
-        [...tr.querySelectorAll('td')].map((td) => td.innerText.trim()),
+        Array.from(tr.querySelectorAll('td'), (td) => td.innerText.trim()),
       ),
     );
     assert.equal(rows.length, 3);

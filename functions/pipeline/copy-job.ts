@@ -13,6 +13,7 @@ import { copyImage } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
+import { classifyCode } from '../failures.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -93,6 +94,7 @@ export async function handleCopyJob(
       status: 'invalid',
       error: describeError(error),
       errorCode: 'INVALID_JOB',
+      category: classifyCode('INVALID_JOB').category,
       ...(attempt !== undefined && { attempt }),
       finishedAt: new Date().toISOString(),
     });
@@ -123,7 +125,9 @@ export async function handleCopyJob(
     durationMs: Date.now() - started,
     attempt,
   };
-  if (result.status === 'failed' && result.retryable) {
+  // Redeliver or acknowledge: functions/failures.ts decides from the code, as it
+  // decided the retries inside the copy.
+  if (result.status === 'failed' && result.errorCode && classifyCode(result.errorCode).transient) {
     // Pub/Sub says which attempt this is only when the subscription has a
     // dead-letter policy and the trigger passes it on; otherwise count here.
     const previous = await deps.store.readResult(job.runId, jobKey(target));
@@ -170,6 +174,7 @@ function toRecord(
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(result.category !== undefined && { category: result.category }),
     ...(attempt !== undefined && { attempt }),
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,

@@ -8,6 +8,7 @@
 // the functions use GcsRunStore, tests may use MemoryRunStore.
 
 import type { CopyStatus } from '../engine/types.ts';
+import type { FailureCategory } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 
 export interface PlannedJob {
@@ -43,6 +44,8 @@ export interface JobResultRecord {
   readonly mediaType?: string;
   readonly error?: string;
   readonly errorCode?: string;
+  /** For failures and conflicts: what kind of problem it is (functions/failures.ts). */
+  readonly category?: FailureCategory;
   /** Pub/Sub's delivery attempt that produced this record. */
   readonly attempt?: number;
   /** The last attempt failed and the message went to the dead-letter topic. */

@@ -54,7 +54,7 @@ describe('failure classification', () => {
         'unsupported',
         false,
       ],
-      [new BlockedDestinationError('u', 'metadata'), 'BLOCKED_DESTINATION', 'blocked', false],
+      [new BlockedDestinationError('u is metadata'), 'BLOCKED_DESTINATION', 'blocked', false],
       [new SyncerError('TAG_CONFLICT', 'x'), 'TAG_CONFLICT', 'conflict', false],
       [new DOMException('aborted', 'AbortError'), 'CANCELLED', 'network', true],
       [new Error('plain'), 'INTERNAL', 'internal', false],

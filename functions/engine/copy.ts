@@ -8,13 +8,12 @@
 // An existing image costs two HEADs and nothing else: no source GET (Docker Hub
 // counts GETs of manifests as pulls), no write. A tag is never overwritten.
 
-import { describeError, SyncerError } from '../errors.ts';
+import { type ErrorCode, SyncerError } from '../errors.ts';
+import { classify, classifyCode, type FailureCategory } from '../failures.ts';
 import { blobsToCopy } from '../oci/manifest.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { Manifest, RegistryClient } from '../registry/client.ts';
-import { RegistryError } from '../registry/errors.ts';
 import type { Registries } from '../registry/registries.ts';
-import { isRetryable } from '../registry/retry.ts';
 import type { BlobTracker } from './blobs.ts';
 import type { Limiter } from './limiter.ts';
 import { estimatePulls } from './pull-estimate.ts';
@@ -35,20 +34,26 @@ function emptyStats(): CopyStats {
   return { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0, manifestsPut: 0 };
 }
 
-/** A person-readable reason, with the cause named (not found, access denied…). */
+/** The result fields of a failure, as functions/failures.ts classifies it. */
 export function failureReason(error: unknown): {
   error: string;
-  errorCode: string;
+  errorCode: ErrorCode;
+  category: FailureCategory;
   retryable: boolean;
 } {
-  const errorCode = error instanceof SyncerError ? error.code : 'INTERNAL';
-  let error_ = describeError(error);
-  if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
-    error_ = `access denied: ${error_}`;
-  }
-  const attempts = (error as { attempts?: number }).attempts;
-  if (attempts !== undefined) error_ += ` (after ${attempts} attempts)`;
-  return { error: error_, errorCode, retryable: isRetryable(error) };
+  const failure = classify(error);
+  return {
+    error: failure.message,
+    errorCode: failure.code,
+    category: failure.category,
+    retryable: failure.transient,
+  };
+}
+
+/** The result fields of an outcome decided here (not found, conflict), classified the same way. */
+function outcome(errorCode: ErrorCode, error: string) {
+  const { category, transient } = classifyCode(errorCode);
+  return { errorCode, category, retryable: transient, error };
 }
 
 export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyResult> {
@@ -68,9 +73,10 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       return {
         ...base,
         status: 'failed',
-        errorCode: 'SOURCE_NOT_FOUND',
-        retryable: false,
-        error: `source not found: ${formatReference({ ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) })}`,
+        ...outcome(
+          'SOURCE_NOT_FOUND',
+          `source not found: ${formatReference({ ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) })}`,
+        ),
       };
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
@@ -83,8 +89,10 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
         status: 'conflict',
         ...found,
         targetDigest: targetHead.digest,
-        errorCode: 'TAG_CONFLICT',
-        error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
+        ...outcome(
+          'TAG_CONFLICT',
+          `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
+        ),
       };
     }
     if (ctx.dryRun)

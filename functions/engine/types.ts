@@ -1,6 +1,8 @@
 // What the engine takes and what it gives back. The status set and the result
 // fields are a contract: the CLI's report and the functions' run records use them.
 
+import type { ErrorCode } from '../errors.ts';
+import type { FailureCategory } from '../failures.ts';
 import type { ImageReference } from '../reference/reference.ts';
 
 export type CopyStatus = 'copied' | 'exists' | 'conflict' | 'failed' | 'planned';
@@ -35,8 +37,10 @@ export interface CopyResult {
   /** For a conflict, the digest the target tag holds instead. */
   readonly targetDigest?: string;
   readonly error?: string;
-  /** A stable code for failures (NOT_FOUND, DENIED, DIGEST_MISMATCH, …). */
-  readonly errorCode?: string;
+  /** A stable code for failures and conflicts (NOT_FOUND, DENIED, DIGEST_MISMATCH, TAG_CONFLICT, …). */
+  readonly errorCode?: ErrorCode;
+  /** For failures and conflicts: what kind of problem it is (functions/failures.ts). */
+  readonly category?: FailureCategory;
   /** For failures: whether trying again later may succeed (network, 429, 5xx). */
   readonly retryable?: boolean;
   /** For a planned copy: the source pulls (manifest GETs) it will cost, at most (engine/pull-estimate.ts). */

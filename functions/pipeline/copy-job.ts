@@ -13,6 +13,7 @@ import { copyImage } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
+import { classifyCode } from '../failures.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -100,6 +101,7 @@ export async function handleCopyJob(
       status: 'invalid',
       error: describeError(error),
       errorCode: 'INVALID_JOB',
+      category: classifyCode('INVALID_JOB').category,
       ...(attempt !== undefined && { attempt }),
       finishedAt: new Date().toISOString(),
     });
@@ -135,7 +137,9 @@ export async function handleCopyJob(
     durationMs: Date.now() - started,
     attempt,
   };
-  if (result.status === 'failed' && result.retryable) {
+  // Redeliver or acknowledge: functions/failures.ts decides from the code, as it
+  // decided the retries inside the copy.
+  if (result.status === 'failed' && result.errorCode && classifyCode(result.errorCode).transient) {
     // Rate limits wait without counting; other transient failures count
     // towards dead-lettering by the function's own tally (rate-limited-job.ts).
     const step = afterTransientFailure(result, previous, {
@@ -181,6 +185,7 @@ function toRecord(
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(result.category !== undefined && { category: result.category }),
     ...(attempt !== undefined && { attempt }),
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,

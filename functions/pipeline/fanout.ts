@@ -7,10 +7,10 @@
 
 import { mapLimited } from '../engine/limiter.ts';
 import { estimatePulls } from '../engine/pull-estimate.ts';
-import { primeTokens } from '../engine/sync.ts';
 import { checkImagesFile, type ImageEntry } from '../images-file/parse.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
+import { primeTokens } from '../registry/prime.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
 import {
@@ -153,7 +153,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
       return { run, outcome: 'invalid' };
     }
     // One token request per registry for all the HEADs that pin digests.
-    if (deps.registries) await primeTokens(check.entries, deps.registries, true, false);
+    if (deps.registries) await primeTokens(check.entries, deps.registries, { target: false });
     const estimate = deps.pullBudgetMargin !== undefined && deps.registries !== undefined;
     const estimates: { source: string; pulls: number }[] = [];
     const jobs = await mapLimited(

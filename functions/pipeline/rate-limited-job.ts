@@ -46,7 +46,7 @@ export class RateLimitedJobError extends SyncerError {
   readonly retryAt: string;
 
   constructor(message: string, retryAt: string) {
-    super('RATE_LIMITED', message);
+    super('TOO_MANY_REQUESTS', message);
     this.retryAt = retryAt;
   }
 }
@@ -54,9 +54,7 @@ export class RateLimitedJobError extends SyncerError {
 /** Default wait after a 429 that named no time and announced no window. */
 const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
 
-export function isRateLimitedResult(
-  result: Pick<CopyResult, 'errorCode'> & { category?: string },
-): boolean {
+export function isRateLimitedResult(result: Pick<CopyResult, 'errorCode' | 'category'>): boolean {
   return result.category === 'rate-limited' || result.errorCode === 'TOO_MANY_REQUESTS';
 }
 
@@ -88,7 +86,7 @@ export interface NextStep {
  * anything else counts one more failure, the last of which dead-letters.
  */
 export function afterTransientFailure(
-  result: Pick<CopyResult, 'errorCode' | 'error'> & { category?: string },
+  result: Pick<CopyResult, 'errorCode' | 'error' | 'category'>,
   previous: JobResultRecord | undefined,
   options: {
     readonly maxFailures: number | undefined;

@@ -14,6 +14,7 @@
 
 import type { CopyStatus } from '../engine/types.ts';
 import { SyncerError } from '../errors.ts';
+import type { FailureCategory } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 import type { CompletionMarker } from './run-completed.ts';
 
@@ -50,6 +51,8 @@ export interface JobResultRecord {
   readonly mediaType?: string;
   readonly error?: string;
   readonly errorCode?: string;
+  /** For failures and conflicts: what kind of problem it is (functions/failures.ts). */
+  readonly category?: FailureCategory;
   /** Pub/Sub's delivery attempt that produced this record. */
   readonly attempt?: number;
   /** The last attempt failed and the message went to the dead-letter topic. */

@@ -159,7 +159,6 @@ export class RegistryClient {
       url: `/v2/${repository}/blobs/${digest}`,
       scopes: [pullScope(repository)],
       expect: [200, 404],
-      followRedirects: true,
     });
     await response.body.dump();
     return response.status === 200;
@@ -234,7 +233,6 @@ export class RegistryClient {
         url: `/v2/${sourceRepository}/blobs/${blob.digest}`,
         scopes: [pullScope(sourceRepository)],
         expect: [200],
-        followRedirects: true,
         retry: false,
       });
       const [opened, fetched] = await Promise.allSettled([session, downloading]);

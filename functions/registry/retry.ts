@@ -1,11 +1,12 @@
-// Retryability is decided here and only here. A request is retried when the
-// failure is plausibly transient: connection faults, timeouts, 408, 429, 5xx
-// except 501 and 505, and bytes that did not match their digest. Everything else (401 after a fresh token, 403, 404,
-// digest mismatches) fails at once, because trying again cannot help.
+// Retrying with backoff, in one place. Whether a failure is worth another try
+// is functions/failures.ts's call (connection faults, timeouts, 408, 429,
+// 500/502/503/504, bytes that did not match their digest); everything else
+// (401 after a fresh token, 403, 404) fails at once, because trying again
+// cannot help.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SyncerError } from '../errors.ts';
-import { RegistryError, RegistryNetworkError } from './errors.ts';
+import { codeOf, isTransient } from '../failures.ts';
+import { RegistryError } from './errors.ts';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -19,7 +20,7 @@ export interface RetryPolicy {
    * those waits counting as attempts: the CLI waits for the budget; the copy
    * function waits briefly and then hands its delivery back to Pub/Sub.
    */
-  readonly maxRateLimitWaitMs: number;
+  readonly maxRateLimitWaitMs?: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
@@ -35,17 +36,9 @@ export function isRateLimited(error: unknown): boolean {
   return error instanceof RegistryError && error.status === 429;
 }
 
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-
+/** Whether a request that failed this way is tried again (functions/failures.ts decides). */
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof RegistryNetworkError) return true;
-  if (error instanceof RegistryError) return RETRYABLE_STATUS.has(error.status) || error.staleToken;
-  // Bytes that arrived wrong (truncated, corrupted in flight) may arrive right
-  // the next time; a registry that keeps serving them wrong fails after the
-  // policy's attempts with the mismatch as the reason.
-  if (error instanceof SyncerError)
-    return error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH';
-  return false;
+  return isTransient(error);
 }
 
 /** Retry-After is either delta-seconds or an HTTP-date. */
@@ -87,34 +80,39 @@ export async function withRetry<T>(
   policy: RetryPolicy,
   operation: (attempt: number) => Promise<T>,
   onRetry?: (event: RetryEvent) => void,
+  signal?: AbortSignal,
 ): Promise<T> {
   let rateLimitWaited = 0;
   let waits = 0;
   for (let attempt = 1; ; attempt++) {
     try {
+      signal?.throwIfAborted();
       return await operation(attempt);
     } catch (error) {
+      // A cancelled operation is handed back to whoever cancelled it, never retried here.
+      const cancelled = signal?.aborted === true || codeOf(error) === 'CANCELLED';
       // Waiting out a spent budget is not a failed attempt, up to a bound;
       // the backoff still grows with every wait when the registry names no time.
       const delay = retryDelay(policy, ++waits, error);
-      if (isRateLimited(error)) {
+      if (!cancelled && isRateLimited(error)) {
         // Past the bound the 429 is the answer: the caller waits longer (the
         // copy function hands its delivery back to Pub/Sub until the window resets).
-        if (rateLimitWaited + delay > policy.maxRateLimitWaitMs) throw error;
+        const bound = policy.maxRateLimitWaitMs ?? DEFAULT_RETRY_POLICY.maxRateLimitWaitMs ?? 0;
+        if (rateLimitWaited + delay > bound) throw error;
         rateLimitWaited += delay;
         onRetry?.({ attempt, delayMs: delay, error });
-        await sleep(delay);
+        await sleep(delay, undefined, signal ? { signal } : undefined);
         attempt--;
         continue;
       }
-      if (attempt >= policy.attempts || !isRetryable(error)) {
+      if (cancelled || attempt >= policy.attempts || !isRetryable(error)) {
         if (attempt > 1 && error instanceof Error) {
           (error as Error & { attempts?: number }).attempts = attempt;
         }
         throw error;
       }
       onRetry?.({ attempt, delayMs: delay, error });
-      await sleep(delay);
+      await sleep(delay, undefined, signal ? { signal } : undefined);
     }
   }
 }

@@ -181,8 +181,8 @@ describe("the copy function's own tally", () => {
       finishedAt: '',
       ...fields,
     }) as JobResultRecord;
-  const limited = { errorCode: 'TOO_MANY_REQUESTS', error: 'answered 429' };
-  const network = { errorCode: 'NETWORK_ERROR', error: 'reset' };
+  const limited = { errorCode: 'TOO_MANY_REQUESTS', error: 'answered 429' } as const;
+  const network = { errorCode: 'NETWORK_ERROR', error: 'reset' } as const;
 
   it('a 429 waits until the registry says, and counts no failure', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');

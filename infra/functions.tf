@@ -153,6 +153,7 @@ resource "google_cloudfunctions2_function" "copy" {
     ingress_settings      = "ALLOW_ALL"
     environment_variables = merge(local.common_env, {
       SYNCER_RUNS_BUCKET           = google_storage_bucket.runs.name
+      SYNCER_RUNS_TOPIC            = google_pubsub_topic.runs.name
       SYNCER_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
       SYNCER_JOB_DEADLINE_SECONDS  = "480"
     })

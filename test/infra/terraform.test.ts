@@ -147,8 +147,14 @@ describe('Terraform (offline)', () => {
     const copy = members.filter((m) => String(m.member).includes('google_service_account.copy.'));
     assert.deepEqual(copy.map((m) => `${m.type} ${m.role}`).sort(), [
       'google_artifact_registry_repository_iam_member roles/artifactregistry.writer',
+      'google_pubsub_topic_iam_member roles/pubsub.publisher',
       'google_storage_bucket_iam_member roles/storage.objectUser',
     ]);
+    assert.equal(
+      copy.find((m) => m.type === 'google_pubsub_topic_iam_member')?.topic,
+      ref('google_pubsub_topic.runs.name'),
+      'the copy function publishes to the runs topic only',
+    );
     assert.equal(
       copy.find((m) => m.type === 'google_storage_bucket_iam_member')?.bucket,
       ref('google_storage_bucket.runs.name'),

@@ -92,6 +92,13 @@ export const FLAGS: readonly FlagSpec[] = [
     default: '8',
   },
   {
+    name: 'rate-limit-wait-seconds',
+    kind: 'string',
+    arg: 'N',
+    help: 'how long to wait out a spent pull budget (429s) before an image fails as rate-limited',
+    default: '600',
+  },
+  {
     name: 'report',
     kind: 'string',
     arg: 'FILE',
@@ -148,6 +155,7 @@ export interface CliOptions {
   readonly registryAuthHosts: readonly string[];
   readonly allowPrivateNetworks: boolean;
   readonly concurrency: number;
+  readonly rateLimitWaitSeconds: number;
   readonly report?: string;
   readonly help: boolean;
   readonly version: boolean;
@@ -255,6 +263,13 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
       `--concurrency: expected a whole number from 1 to 256, got "${concurrencyText}"`,
     );
   }
+  const waitText = str('rate-limit-wait-seconds') ?? '600';
+  const rateLimitWaitSeconds = Number(waitText);
+  if (!Number.isFinite(rateLimitWaitSeconds) || rateLimitWaitSeconds < 0) {
+    throw new ConfigError(
+      `--rate-limit-wait-seconds: expected a number of seconds, got "${waitText}"`,
+    );
+  }
   const optional = (key: keyof CliOptions, name: string) => {
     const value = str(name);
     return value === undefined ? {} : { [key]: value };
@@ -283,6 +298,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     registryAuthHosts: (values.get('registry-auth-host') as string[] | undefined) ?? [],
     allowPrivateNetworks: values.get('allow-private-networks') !== false,
     concurrency,
+    rateLimitWaitSeconds,
     ...optional('report', 'report'),
     help: values.get('help') === true,
     version: values.get('version') === true,

@@ -10,6 +10,7 @@ import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
 import { entryOf, validationEntries } from '../pipeline/entries.ts';
+import { failureGroups } from '../pipeline/failure-groups.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Logger } from '../util/logger.ts';
@@ -143,8 +144,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ') || 'no images';
+  const kinds = failureGroups(results).map((g) => `${g.sources.length} ${g.category}`);
   io.stdout.write(
-    `${options.dryRun ? 'dry run: ' : ''}${summary} (${formatBytes(progress.bytesCopied)} copied in ${seconds} s)\n`,
+    `${options.dryRun ? 'dry run: ' : ''}${summary} (${formatBytes(progress.bytesCopied)} copied in ${seconds} s)${kinds.length > 0 ? `; problems: ${kinds.join(', ')}` : ''}\n`,
   );
   for (const line of budgetLines(results, registries.rateLimits, options.dryRun))
     io.stdout.write(`${line}\n`);

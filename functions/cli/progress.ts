@@ -2,6 +2,7 @@
 // live status line (images done, bytes copied) redrawn in place on stderr.
 
 import type { CopyResult, SyncObserver } from '../engine/types.ts';
+import { categoryLabel } from '../pipeline/failure-groups.ts';
 
 export interface Output {
   write(text: string): void;
@@ -36,11 +37,17 @@ export function resultLine(result: {
   target: string;
   digest?: string;
   error?: string;
+  errorCode?: string;
+  category?: string;
 }): string {
   const symbol = SYMBOL[result.status] ?? result.status;
   let line = `${symbol} ${result.source}${result.target ? ` → ${result.target}` : ''}`;
   if (result.digest && result.status !== 'failed') line += ` ${result.digest.slice(0, 19)}`;
-  if (result.error) line += `\n         ${result.error}`;
+  if (result.error) {
+    // The kind of problem and its code first, so a reader (and grep) finds like with like.
+    const kind = categoryLabel(result);
+    line += `\n         ${kind ? `[${kind}] ` : ''}${result.error}`;
+  }
   return line;
 }
 

@@ -1,6 +1,9 @@
 // The JSON report (`--report FILE`), a contract CI jobs parse:
-//   {"dryRun": bool, "results": [{"source", "target", "status", "digest"?, "mediaType"?, "error"?}]}
-// Results are in file order and `source` is exactly as written in the file.
+//   {"dryRun": bool, "results": [{"source", "target", "status", "digest"?, "mediaType"?, "error"?,
+//                                 "errorCode"?, "category"?, "pulls"?}]}
+// Results are in file order and `source` is exactly as written in the file. A
+// failed, conflicting or invalid image carries its stable `errorCode` and its
+// `category` (functions/failures.ts); a planned one the `pulls` it will cost.
 
 import { rename, writeFile } from 'node:fs/promises';
 import type { EntryResult } from '../pipeline/entries.ts';

@@ -66,5 +66,6 @@ export async function createRegistries(
     logger,
     policy: cliPolicy(options),
     authHosts,
+    retry: { maxRateLimitWaitMs: options.rateLimitWaitSeconds * 1000 },
   });
 }

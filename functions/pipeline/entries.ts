@@ -5,6 +5,8 @@ import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
+import type { FailureCategory } from '../failures.ts';
+import { categoryLabel, categoryOfCode, failureGroups } from './failure-groups.ts';
 import { describeBudget, type RegistryPullBudget } from './pull-budget.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
@@ -16,6 +18,9 @@ export interface EntryResult {
   readonly digest?: string;
   readonly mediaType?: string;
   readonly error?: string;
+  /** Failures, conflicts, invalid entries: the stable code (errors.ts) and its category (failures.ts). */
+  readonly errorCode?: string;
+  readonly category?: FailureCategory;
   /** Planned copies: the pulls (source manifest GETs) the copy will cost, at most. */
   readonly pulls?: number;
 }
@@ -24,9 +29,18 @@ export interface EntryResult {
 export function entryOf(
   result: Pick<
     EntryResult,
-    'source' | 'target' | 'status' | 'digest' | 'mediaType' | 'error' | 'pulls'
+    | 'source'
+    | 'target'
+    | 'status'
+    | 'digest'
+    | 'mediaType'
+    | 'error'
+    | 'pulls'
+    | 'errorCode'
+    | 'category'
   >,
 ): EntryResult {
+  const category = result.category ?? categoryOfCode(result.errorCode);
   return {
     source: result.source,
     target: result.target,
@@ -34,6 +48,8 @@ export function entryOf(
     ...(result.digest !== undefined && { digest: result.digest }),
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
+    ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(category !== undefined && { category }),
     ...(result.pulls !== undefined && { pulls: result.pulls }),
   };
 }
@@ -60,6 +76,8 @@ export function validationEntries(check: ImagesFileCheck): EntryResult[] {
         source: item.source ?? '',
         target: '',
         status: 'invalid',
+        errorCode: 'INVALID_IMAGES_FILE',
+        category: 'invalid',
         error: problems.join('; '),
       });
     }
@@ -96,9 +114,17 @@ export function markdownTable(
     '|---|---|---|---|',
     ...entries.map(
       (e) =>
-        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ?? (e.digest ? `\`${e.digest}\`` : ''))} |`,
+        `| ${e.category && e.category !== e.status ? `${e.status} · ${e.category}` : e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.digest ? `\`${e.digest}\`` : '')} |`,
     ),
   ];
+  const groups = failureGroups(entries);
+  if (groups.length > 0) {
+    lines.push('', '**Problems by category, and what fixes them**', '');
+    for (const group of groups)
+      lines.push(
+        `- **${group.category}** (${group.sources.length}): ${cell(group.action)}. ${group.sources.map((s) => `\`${cell(s)}\``).join(', ')}`,
+      );
+  }
   if (problems.length > 0)
     lines.push('', '**Problems in the images file**', '', ...problems.map((p) => `- ${cell(p)}`));
   if (pulls.length > 0)

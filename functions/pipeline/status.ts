@@ -1,9 +1,23 @@
 // A run's status, as GET /runs/{runId} answers it: counts per outcome, every
 // image with its result (or `pending`), and `done` once every job has ended.
 
+import { CATEGORY_ACTIONS } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 import { type EntryResult, entryOf } from './entries.ts';
+import type { BudgetedRunRecord } from './fanout-budget.ts';
+import type { PullBudgetRefusal, RegistryPullBudget } from './pull-budget.ts';
+import type { RetryBookkeeping } from './rate-limited-job.ts';
 import type { JobResultRecord, RunRecord } from './run-store.ts';
+
+/** One image of a run: its entry, and for a problem the action that fixes it. */
+export type RunImage = EntryResult & { deadLettered?: boolean; action?: string };
+
+/** The action for an image's category, beside its code and category. */
+function withAction(image: EntryResult & { deadLettered?: boolean }): RunImage {
+  return image.category && image.status !== 'pending'
+    ? { ...image, action: CATEGORY_ACTIONS[image.category] }
+    : image;
+}
 
 export interface RunStatus {
   readonly runId: string;
@@ -11,13 +25,17 @@ export interface RunStatus {
   readonly dryRun: boolean;
   readonly done: boolean;
   readonly counts: Readonly<Record<string, number>>;
-  readonly images: readonly (EntryResult & { deadLettered?: boolean })[];
+  readonly images: readonly RunImage[];
   readonly errors?: readonly Diagnostic[];
+  /** The pull budget the fan-out read (estimated pulls beside what remained), per source registry. */
+  readonly pullBudget?: readonly RegistryPullBudget[];
+  /** Set when the fan-out refused the run: the budget could not fit it; nothing was published. */
+  readonly refusal?: PullBudgetRefusal;
 }
 
 export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): RunStatus {
   const byKey = new Map(results.map((r) => [r.key, r]));
-  const images: (EntryResult & { deadLettered?: boolean })[] = run.jobs.map((job) => {
+  let images: RunImage[] = run.jobs.map((job) => {
     const result = byKey.get(job.key);
     if (!result || result.retrying) {
       // Not ended yet; a transient failure shows as the pending job's last error.
@@ -26,9 +44,7 @@ export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): 
         target: job.target,
         status: 'pending',
         ...(job.sourceDigest && { digest: job.sourceDigest }),
-        ...(result?.error && {
-          error: `attempt ${result.attempt ?? 1} failed, will retry: ${result.error}`,
-        }),
+        ...(result?.error && pendingError(result)),
       };
     }
     return {
@@ -44,9 +60,12 @@ export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): 
         target: result.target,
         status: 'invalid',
         ...(result.error && { error: result.error }),
+        ...(result.errorCode && { errorCode: result.errorCode }),
+        category: result.category ?? 'invalid',
       });
     }
   }
+  images = images.map(withAction);
   const counts: Record<string, number> = {};
   for (const image of images) counts[image.status] = (counts[image.status] ?? 0) + 1;
   const done =
@@ -60,5 +79,21 @@ export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): 
     counts,
     images,
     ...(run.errors && { errors: run.errors }),
+    ...((run as BudgetedRunRecord).pullBudget && {
+      pullBudget: (run as BudgetedRunRecord).pullBudget,
+    }),
+    ...((run as BudgetedRunRecord).refusal && { refusal: (run as BudgetedRunRecord).refusal }),
   };
+}
+
+/** A pending job's last transient failure: a spent pull budget waits; anything else will be retried. */
+function pendingError(result: JobResultRecord): Partial<EntryResult> {
+  const kept = result as RetryBookkeeping;
+  const kind = {
+    ...(result.errorCode && { errorCode: result.errorCode }),
+    ...(result.category && { category: result.category }),
+  };
+  if (kept.rateLimited && kept.retryAt)
+    return { ...kind, error: `rate limited, waiting until ${kept.retryAt}: ${result.error}` };
+  return { ...kind, error: `attempt ${result.attempt ?? 1} failed, will retry: ${result.error}` };
 }

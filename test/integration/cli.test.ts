@@ -112,6 +112,8 @@ describe('CLI', () => {
           target: '',
           status: 'invalid',
           error: `${bad}:4: images[1].tags: unknown field (did you mean "tag"?)`,
+          errorCode: 'INVALID_IMAGES_FILE',
+          category: 'invalid',
         },
       ],
     });

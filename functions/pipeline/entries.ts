@@ -2,10 +2,10 @@
 // --report, the HTTP function's /plan and the Markdown summary share.
 
 import type { CopyStatus } from '../engine/types.ts';
+import type { FailureCategory } from '../failures.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
-import type { FailureCategory } from '../failures.ts';
 import { categoryLabel, categoryOfCode, failureGroups } from './failure-groups.ts';
 import { describeBudget, type RegistryPullBudget } from './pull-budget.ts';
 

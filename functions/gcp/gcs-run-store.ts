@@ -44,8 +44,15 @@ export class GcsRunStore implements RunStore {
     this.#bucket = bucket;
   }
 
+  /** One request: for reading only, where no write will depend on the generation. */
   async #read<T>(path: string): Promise<T | undefined> {
-    return (await this.#readVersioned<T>(path))?.value;
+    try {
+      const [bytes] = await this.#storage.bucket(this.#bucket).file(path).download();
+      return JSON.parse(bytes.toString('utf8')) as T;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   /**
@@ -57,18 +64,27 @@ export class GcsRunStore implements RunStore {
   async #readVersioned<T>(path: string): Promise<Versioned<T> | undefined> {
     const bucket = this.#storage.bucket(this.#bucket);
     for (let round = 0; round < 3; round++) {
+      let generation: string;
       try {
         const [metadata] = await bucket.file(path).getMetadata();
-        const generation = String(metadata.generation);
+        generation = String(metadata.generation);
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+      try {
         const [bytes] = await bucket
           .file(path, { generation: Number(generation) })
           .download({ validation: false });
         return { value: JSON.parse(bytes.toString('utf8')) as T, generation };
       } catch (error) {
+        // Replaced between the two requests (and not kept as a noncurrent version): read again.
         if (!isNotFound(error)) throw error;
       }
     }
-    return undefined;
+    throw new PreconditionFailedError(path, 'any', {
+      cause: new Error('replaced three times while being read'),
+    });
   }
 
   async #write(

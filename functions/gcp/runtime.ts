@@ -30,7 +30,7 @@ export interface Runtime {
   publisher(): JobPublisher;
   registries(): Registries;
   /** Publishes a job message to SYNCER_DEAD_LETTER_TOPIC (throws if unset). */
-  deadLetter?(data: Uint8Array): Promise<void>;
+  deadLetter?(data: Uint8Array, attributes: Record<string, string>): Promise<void>;
   /** The runs topic's publisher, or undefined without SYNCER_RUNS_TOPIC. */
   runEvents?(): RunEventPublisher | undefined;
 }
@@ -65,10 +65,12 @@ export function createRuntime(
       runEvents ??= new PubSubRunEventPublisher(config.runsTopic, config.project);
       return runEvents;
     },
-    async deadLetter(data) {
+    async deadLetter(data, attributes) {
       if (!config.deadLetterTopic) throw new Error('SYNCER_DEAD_LETTER_TOPIC is not set');
       pubsub ??= new PubSub(config.project ? { projectId: config.project } : {});
-      await pubsub.topic(config.deadLetterTopic).publishMessage({ data: Buffer.from(data) });
+      await pubsub
+        .topic(config.deadLetterTopic)
+        .publishMessage({ data: Buffer.from(data), attributes });
     },
     registries() {
       registries ??= new Registries({

@@ -19,7 +19,7 @@ import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
-import { InvalidJobError, type JobMessage, jobKey, parseJob } from './job.ts';
+import { InvalidJobError, type JobMessage, jobAttributes, jobKey, parseJob } from './job.ts';
 import { afterTransientFailure, earlyRedelivery, RateLimitedJobError } from './rate-limited-job.ts';
 import { recordResult } from './record-result.ts';
 import { isFinal, type JobResultRecord, type RunStore } from './run-store.ts';
@@ -45,7 +45,7 @@ export interface CopyJobDeps {
    * a job itself when its own count of (non-rate-limited) failures reaches
    * maxDeliveryAttempts, and acknowledges it (rate-limited-job.ts).
    */
-  readonly deadLetter?: (data: Uint8Array) => Promise<void>;
+  readonly deadLetter?: (data: Uint8Array, attributes: Record<string, string>) => Promise<void>;
   /** Called once a job's record is final (including dead-lettered): the run may be complete. */
   readonly onJobEnded?: (runId: string) => Promise<unknown>;
 }
@@ -155,7 +155,7 @@ export async function handleCopyJob(
     if (step.rateLimited)
       throw new RateLimitedJobError(result.error ?? 'rate limited', step.fields.retryAt as string);
     if (step.last && deps.deadLetter) {
-      await deps.deadLetter(delivery.data);
+      await deps.deadLetter(delivery.data, { ...jobAttributes(job), deadLetteredBy: 'copyJob' });
       return undefined;
     }
     throw new TransientJobError(result.error ?? 'transient failure');

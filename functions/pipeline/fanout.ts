@@ -83,7 +83,7 @@ async function pin(
         entry.sourceRef.repository,
         entry.sourceRef.digest ?? manifestReference(entry.sourceRef),
       );
-    if (!head) return {};
+    if (!head) return entry.sourceRef.digest ? { sourceDigest: entry.sourceRef.digest } : {};
     return {
       sourceDigest: head.digest,
       ...(estimate && { pulls: await pullsFor(entry, head, registries) }),

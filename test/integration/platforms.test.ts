@@ -1,0 +1,243 @@
+// Required platforms and explained drift against real docker-registry servers
+// (issue 12). Images are built as OCI layouts and pushed with skopeo; what the
+// target holds is checked with skopeo and the registries' access logs.
+//
+// Protocol facts relied on, each reproduced here:
+// - an index names each entry's platform (OCI image-index spec, "platform");
+//   BuildKit attestations sit in it as unknown/unknown with a
+//   `vnd.docker.reference.type` annotation and are not a platform;
+// - a single manifest names no platform: its config blob does (OCI image
+//   config spec, `os`/`architecture`), read with a blob GET, which Docker Hub
+//   does not count as a pull (docs.docker.com/docker-hub/usage/pulls/).
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { markdownTable } from '../../functions/pipeline/entries.ts';
+import { planImagesFile } from '../../functions/pipeline/plan.ts';
+import { parseTargetPrefix } from '../../functions/reference/target.ts';
+import { StaticCredentials } from '../../functions/registry/credentials.ts';
+import { Registries } from '../../functions/registry/registries.ts';
+import {
+  type Pair,
+  SOURCE_PUSHER,
+  settledLog,
+  startPair,
+  TARGET_WRITER,
+  writes,
+} from '../support/fixture.ts';
+import { inspectRaw, Layout, push, sha256 } from '../support/images.ts';
+
+interface ReportEntry {
+  source: string;
+  target: string;
+  status: string;
+  digest?: string;
+  errorCode?: string;
+  category?: string;
+  platforms?: { required: string[]; available: string[]; missing: string[] };
+  drift?: {
+    targetDigest: string;
+    sourceDigest: string;
+    added: string[];
+    removed: string[];
+    changed: string[];
+    pin: { source: string; tag: string };
+    newTag: { source: string; tag: string };
+  };
+}
+
+describe('required platforms and drift, against real registries', () => {
+  let pair: Pair;
+  let src: string;
+  let prefix: string;
+  let mirror: string;
+  const layout = new Layout();
+
+  before(async () => {
+    pair = await startPair();
+    src = pair.source.host;
+    prefix = `${pair.target.host}/mirror/`;
+    mirror = `${pair.target.host}/mirror/${src.replace(':', '_')}`;
+    const amd64 = layout.image({ layers: [2_000] });
+    const arm64 = layout.image({ layers: [2_000], architecture: 'arm64' });
+    // amd64 plus an attestation that would be "unknown/unknown": arm64 is still missing.
+    layout.tag('amd-only', layout.index([amd64, layout.attestation(amd64)]));
+    layout.tag('both', layout.index([amd64, arm64, layout.attestation(arm64)]));
+    layout.tag('arm-single', layout.image({ layers: [1_000], architecture: 'arm64' }));
+    const creds = SOURCE_PUSHER;
+    await Promise.all([
+      push(layout, 'amd-only', `${src}/team/amdonly:1`, { creds }),
+      push(layout, 'both', `${src}/team/both:1`, { creds }),
+      push(layout, 'arm-single', `${src}/team/armsingle:1`, { creds }),
+    ]);
+  });
+  after(() => pair.stop());
+
+  const report = async (file: string, args: string[] = []) => {
+    const path = `${pair.dir}/report-${Math.random().toString(36).slice(2)}.json`;
+    const run = await pair.cli(['-i', file, '-r', prefix, '--report', path, ...args]);
+    const results = JSON.parse(readFileSync(path, 'utf8')).results as ReportEntry[];
+    return { run, results };
+  };
+
+  it('refuses an index missing a required platform, writing nothing; attestations do not count', async () => {
+    const file = pair.writeFile(
+      'amd.yaml',
+      `images:\n- source: ${src}/team/amdonly:1\n  platforms: [linux/amd64, linux/arm64]\n`,
+    );
+    pair.target.clearLog();
+    const { run, results } = await report(file);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const [r] = results as [ReportEntry];
+    assert.equal(r.status, 'failed');
+    assert.equal(r.errorCode, 'PLATFORM_MISSING');
+    assert.equal(r.category, 'platform-missing');
+    assert.deepEqual(r.platforms, {
+      required: ['linux/amd64', 'linux/arm64'],
+      available: ['linux/amd64'], // the attestation (unknown/unknown) is not listed
+      missing: ['linux/arm64'],
+    });
+    assert.match(
+      run.stdout,
+      /FAILED.*\n\s+required platform linux\/arm64 missing: the image has linux\/amd64/,
+    );
+    assert.deepEqual(writes(await settledLog(pair.target)), [], 'nothing was written');
+    await assert.rejects(
+      inspectRaw(`${mirror}/team/amdonly:1`, TARGET_WRITER),
+      'no tag in the target',
+    );
+  });
+
+  it('takes the deployment default from SYNCER_REQUIRE_PLATFORMS, and the file default over it', async () => {
+    const plain = pair.writeFile('plain.yaml', `images:\n- source: ${src}/team/amdonly:1\n`);
+    const byEnv = await pair.cli(['-i', plain, '-r', prefix, '--dry-run'], {
+      SYNCER_REQUIRE_PLATFORMS: 'linux/amd64,linux/arm64',
+    });
+    assert.equal(byEnv.code, 1);
+    assert.match(byEnv.stdout, /required platform linux\/arm64 missing/);
+    // A file-wide `platforms` replaces the deployment's: amd64 alone is met.
+    const fileWide = pair.writeFile(
+      'filewide.yaml',
+      `platforms: [linux/amd64]\nimages:\n- source: ${src}/team/amdonly:1\n`,
+    );
+    const met = await pair.cli(['-i', fileWide, '-r', prefix, '--dry-run'], {
+      SYNCER_REQUIRE_PLATFORMS: 'linux/amd64,linux/arm64',
+    });
+    assert.equal(met.code, 0, met.stdout + met.stderr);
+    assert.match(met.stdout, /planned/);
+    const bad = await pair.cli(['-i', plain, '-r', prefix, '--require-platforms', 'linux/aarch64']);
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.stderr,
+      /--require-platforms: .*unknown architecture "aarch64" \(did you mean "arm64"\?\)/,
+    );
+  });
+
+  it('counts a single manifest as the platform its config names (one config blob GET)', async () => {
+    const file = pair.writeFile(
+      'single.yaml',
+      `images:\n- source: ${src}/team/armsingle:1\n  platforms: [linux/arm64]\n`,
+    );
+    pair.source.clearLog();
+    const { run, results } = await report(file);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(results[0]?.status, 'copied');
+    const configGets = (await settledLog(pair.source)).filter(
+      (e) => e.method === 'GET' && e.path.includes('/blobs/') && e.status === 200,
+    );
+    assert.ok(configGets.length >= 1, 'the config was read from the source');
+    // Required amd64 of the same (already mirrored) image: checked in the target, refused.
+    const wrong = pair.writeFile(
+      'single-wrong.yaml',
+      `images:\n- source: ${src}/team/armsingle:1\n  platforms: [linux/amd64]\n`,
+    );
+    pair.source.clearLog();
+    const refused = await report(wrong);
+    assert.equal(refused.results[0]?.errorCode, 'PLATFORM_MISSING');
+    assert.deepEqual(refused.results[0]?.platforms?.available, ['linux/arm64']);
+    const sourceGets = (await settledLog(pair.source)).filter(
+      (e) => e.method === 'GET' && /\/(manifests|blobs)\//.test(e.path),
+    );
+    assert.deepEqual(
+      sourceGets,
+      [],
+      'an image that exists is checked in the target, no source GET',
+    );
+  });
+
+  it('shows the refusal in /plan (JSON and Markdown) and accepts an index with every platform', async () => {
+    const registries = new Registries({
+      credentials: new StaticCredentials([
+        [pair.target.host, { username: 'writer', password: 'write-secret-2' }],
+      ]),
+    });
+    try {
+      const yaml = [
+        'platforms: [linux/amd64, linux/arm64]',
+        'images:',
+        `- source: ${src}/team/amdonly:1`,
+        `- source: ${src}/team/both:1`,
+        '',
+      ].join('\n');
+      const outcome = await planImagesFile('request body', Buffer.from(yaml), {
+        prefix: parseTargetPrefix(prefix),
+        registries,
+      });
+      assert.deepEqual(
+        outcome.results.map((r) => [r.status, r.errorCode]),
+        [
+          ['failed', 'PLATFORM_MISSING'],
+          ['planned', undefined],
+        ],
+      );
+      const markdown = markdownTable('plan', outcome.results);
+      assert.match(
+        markdown,
+        /\| failed \|.*required platform linux\/arm64 missing: the image has linux\/amd64/,
+      );
+    } finally {
+      await registries.close();
+    }
+  });
+
+  it('explains a conflict: the platform that changed and a pin that makes the next run exist', async () => {
+    const amd64 = layout.image({ layers: [3_000] });
+    const arm64 = layout.image({ layers: [3_000], architecture: 'arm64' });
+    const armRebuilt = layout.image({ layers: [3_100], architecture: 'arm64' });
+    layout.tag('first', layout.index([amd64, arm64]));
+    layout.tag('rebuilt', layout.index([amd64, armRebuilt]));
+    await push(layout, 'first', `${src}/team/moving:1.0`, { creds: SOURCE_PUSHER });
+    const entry = `${src}/team/moving:1.0`;
+    const file = pair.writeFile('moving.yaml', `images:\n# the app\n- source: "${entry}"\n`);
+    assert.equal((await pair.cli(['-i', file, '-r', prefix])).code, 0);
+    const held = sha256(await inspectRaw(`${mirror}/team/moving:1.0`, TARGET_WRITER));
+    // Upstream re-publishes the tag with a rebuilt arm64 image.
+    await push(layout, 'rebuilt', `${src}/team/moving:1.0`, { creds: SOURCE_PUSHER });
+    const now = sha256(await inspectRaw(`${src}/team/moving:1.0`));
+
+    const { run, results } = await report(file);
+    assert.equal(run.code, 1);
+    const drift = results[0]?.drift;
+    assert.ok(drift, JSON.stringify(results));
+    assert.equal(drift.targetDigest, held);
+    assert.equal(drift.sourceDigest, now);
+    assert.deepEqual([drift.changed, drift.added, drift.removed], [['linux/arm64'], [], []]);
+    assert.deepEqual(drift.pin, { source: `${src}/team/moving@${held}`, tag: '1.0' });
+    assert.equal(drift.newTag.source, `${src}/team/moving@${now}`);
+    assert.match(run.stdout, /upstream re-published the tag: platforms changed linux\/arm64/);
+    assert.match(run.stdout, new RegExp(`keep the mirror's: source: "${drift.pin.source}"`));
+    const markdown = markdownTable('run', results as never);
+    assert.ok(markdown.includes(`- source: "${drift.pin.source}"\n  tag: "1.0"`), markdown);
+
+    // The pin, pasted into the file, makes the next run `exists`.
+    const pinned = pair.writeFile(
+      'moving.yaml',
+      `images:\n# the app\n- source: "${drift.pin.source}"\n  tag: "${drift.pin.tag}"\n`,
+    );
+    const next = await report(pinned);
+    assert.equal(next.run.code, 0, next.run.stdout + next.run.stderr);
+    assert.equal(next.results[0]?.status, 'exists');
+    assert.equal(next.results[0]?.target, `${mirror}/team/moving:1.0`);
+  });
+});

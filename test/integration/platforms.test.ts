@@ -240,4 +240,60 @@ describe('required platforms and drift, against real registries', () => {
     assert.equal(next.results[0]?.status, 'exists');
     assert.equal(next.results[0]?.target, `${mirror}/team/moving:1.0`);
   });
+
+  it('pin rewrites a commented file to the digests the registry serves; --check and --dry-run', async () => {
+    const text = [
+      '# external images of team A',
+      'images:',
+      '  # multi-arch, from the test source',
+      `  - source: "${src}/team/both:1" # keep`,
+      '',
+      `  - source: ${src}/team/armsingle:1`,
+      '    tag: arm   # our name',
+      '',
+    ].join('\n');
+    const file = pair.writeFile('pin.yaml', text);
+    const targetsOf = async () => {
+      const validate = await pair.cli(['validate', '-i', file, '-r', prefix]);
+      assert.equal(validate.code, 0, validate.stderr);
+      return validate.stdout.split('\n').map((l) => l.split(' → ')[1]?.split(' ')[0]);
+    };
+    const targetsBefore = await targetsOf();
+    assert.ok(targetsBefore.includes(`${mirror}/team/armsingle:arm`));
+    const check = await pair.cli(['pin', '--check', '-i', file]);
+    assert.equal(check.code, 1);
+    assert.match(check.stderr, new RegExp(`${file}:4: images\\[0\\]\\.source: .* is not pinned`));
+    assert.match(check.stderr, new RegExp(`${file}:6: images\\[1\\]\\.source:`));
+
+    const dry = await pair.cli(['pin', '--dry-run', '-i', file]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^--- .*\n\+\+\+ .*\n@@ -4,1 \+4,2 @@/);
+    assert.equal(readFileSync(file, 'utf8'), text, '--dry-run changes nothing');
+
+    pair.source.clearLog();
+    const run = await pair.cli(['pin', '-i', file]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const methods = (await settledLog(pair.source))
+      .filter((e) => /\/(manifests|blobs)\//.test(e.path))
+      .map((e) => e.method);
+    assert.deepEqual([...new Set(methods)], ['HEAD'], 'resolved with HEADs only');
+    const both = sha256(await inspectRaw(`${src}/team/both:1`));
+    const arm = sha256(await inspectRaw(`${src}/team/armsingle:1`));
+    assert.equal(
+      readFileSync(file, 'utf8'),
+      [
+        '# external images of team A',
+        'images:',
+        '  # multi-arch, from the test source',
+        `  - source: "${src}/team/both@${both}" # keep`,
+        '    tag: "1"',
+        '',
+        `  - source: ${src}/team/armsingle@${arm}`,
+        '    tag: arm   # our name',
+        '',
+      ].join('\n'),
+    );
+    assert.equal((await pair.cli(['pin', '--check', '-i', file])).code, 0);
+    assert.deepEqual(await targetsOf(), targetsBefore, 'the same targets after pinning');
+  });
 });

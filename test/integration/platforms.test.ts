@@ -13,11 +13,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { parsePlatform } from '../../functions/oci/platform.ts';
+import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
 import { markdownTable } from '../../functions/pipeline/entries.ts';
 import { planImagesFile } from '../../functions/pipeline/plan.ts';
+import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
+import { silentLogger } from '../../functions/util/logger.ts';
 import {
   type Pair,
   SOURCE_PUSHER,
@@ -196,6 +200,43 @@ describe('required platforms and drift, against real registries', () => {
         markdown,
         /\| failed \|.*required platform linux\/arm64 missing: the image has linux\/amd64/,
       );
+    } finally {
+      await registries.close();
+    }
+  });
+
+  it('the copy function applies the job platforms, else its deployment default; [] lifts it', async () => {
+    const registries = new Registries({
+      credentials: new StaticCredentials([
+        [pair.target.host, { username: 'writer', password: 'write-secret-2' }],
+      ]),
+    });
+    const store = new MemoryRunStore();
+    const deps = {
+      prefix: parseTargetPrefix(prefix),
+      store,
+      registries,
+      logger: silentLogger,
+      dryRun: true,
+      requirePlatforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')],
+    };
+    const deliver = (runId: string, extra: object = {}) =>
+      handleCopyJob(
+        {
+          data: Buffer.from(JSON.stringify({ runId, source: `${src}/team/amdonly:1`, ...extra })),
+        },
+        deps,
+      );
+    try {
+      const byDefault = await deliver('run-default');
+      assert.equal(byDefault?.status, 'failed');
+      assert.equal(byDefault?.errorCode, 'PLATFORM_MISSING', 'permanent: recorded, not thrown');
+      assert.equal(byDefault?.category, 'platform-missing');
+      assert.deepEqual(byDefault?.platforms?.missing, ['linux/arm64']);
+      const lifted = await deliver('run-lifted', { platforms: [] });
+      assert.equal(lifted?.status, 'planned');
+      const own = await deliver('run-own', { platforms: ['linux/amd64'] });
+      assert.equal(own?.status, 'planned');
     } finally {
       await registries.close();
     }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { freshTag, pinnedSource, sourceName } from '../../functions/engine/drift.ts';
+import { loadConfig } from '../../functions/gcp/config.ts';
 import { checkImagesFile } from '../../functions/images-file/parse.ts';
 import {
   formatPlatform,
@@ -17,8 +18,11 @@ import {
   parsePlatform,
   satisfies,
 } from '../../functions/oci/platform.ts';
-import { parseJob } from '../../functions/pipeline/job.ts';
+import { fanOut } from '../../functions/pipeline/fanout.ts';
+import { type JobMessage, parseJob } from '../../functions/pipeline/job.ts';
+import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
+import { silentLogger } from '../../functions/util/logger.ts';
 import { runCliCaptured } from '../support/fixture.ts';
 
 const prefix = parseTargetPrefix('gcr.example.io/mirror/');
@@ -168,5 +172,51 @@ images:
     assert.equal(pinnedSource('python:3.14', d), `python@${d}`);
     assert.equal(freshTag('3.14', d), '3.14-eeeeeeeeeeee');
     assert.equal(freshTag('x'.repeat(128), d).length, 128);
+  });
+
+  it('fans out the file platforms in job messages, only where the file names them', async () => {
+    const sent: JobMessage[] = [];
+    await fanOut(
+      {
+        runId: 'run-p',
+        file: 'f.yaml',
+        bytes: Buffer.from(
+          'images:\n- source: a/b:1\n  platforms: [linux/arm64]\n- source: a/c:1\n- source: a/d:1\n  platforms: []\n',
+        ),
+        trigger: { type: 'test' },
+        dryRun: false,
+      },
+      {
+        prefix,
+        store: new MemoryRunStore(),
+        publisher: { publish: async (jobs) => void sent.push(...jobs) },
+        logger: silentLogger,
+      },
+    );
+    assert.deepEqual(
+      sent.map((j) => [j.source, j.platforms]),
+      [
+        ['a/b:1', ['linux/arm64']],
+        ['a/c:1', undefined],
+        ['a/d:1', []],
+      ],
+    );
+    assert.ok(!('platforms' in (sent[1] as object)), 'no field when the file names none');
+  });
+
+  it('reads SYNCER_REQUIRE_PLATFORMS at cold start, naming the variable when it is wrong', () => {
+    const base = { SYNCER_TARGET_REPO_PREFIX: 'europe-docker.pkg.dev/p/r/' };
+    assert.deepEqual(loadConfig(base).requirePlatforms, []);
+    assert.deepEqual(
+      loadConfig({
+        ...base,
+        SYNCER_REQUIRE_PLATFORMS: 'linux/amd64, linux/arm64',
+      }).requirePlatforms.map(formatPlatform),
+      ['linux/amd64', 'linux/arm64'],
+    );
+    assert.throws(
+      () => loadConfig({ ...base, SYNCER_REQUIRE_PLATFORMS: 'linux/x86_64' }),
+      /^ConfigError: SYNCER_REQUIRE_PLATFORMS: invalid platform "linux\/x86_64"/,
+    );
   });
 });

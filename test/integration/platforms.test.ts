@@ -282,6 +282,20 @@ describe('required platforms and drift, against real registries', () => {
     assert.equal(next.results[0]?.target, `${mirror}/team/moving:1.0`);
   });
 
+  it('gives the creation times of single-manifest images, whose configs it reads', async () => {
+    layout.tag('solo-1', layout.image({ layers: [1_500] }));
+    layout.tag('solo-2', layout.image({ layers: [1_600] }));
+    await push(layout, 'solo-1', `${src}/team/solo:2`, { creds: SOURCE_PUSHER });
+    const file = pair.writeFile('solo.yaml', `images:\n- source: ${src}/team/solo:2\n`);
+    assert.equal((await pair.cli(['-i', file, '-r', prefix])).code, 0);
+    await push(layout, 'solo-2', `${src}/team/solo:2`, { creds: SOURCE_PUSHER });
+    const { results } = await report(file, ['--dry-run']);
+    const drift = results[0]?.drift as Record<string, unknown>;
+    assert.deepEqual(drift.changed, ['linux/amd64']);
+    assert.match(String(drift.targetCreated), /^\d{4}-\d\d-\d\dT/);
+    assert.match(String(drift.sourceCreated), /^\d{4}-\d\d-\d\dT/);
+  });
+
   it('pin rewrites a commented file to the digests the registry serves; --check and --dry-run', async () => {
     const text = [
       '# external images of team A',

@@ -69,11 +69,14 @@ describe('required platforms and drift, against real registries', () => {
     layout.tag('amd-only', layout.index([amd64, layout.attestation(amd64)]));
     layout.tag('both', layout.index([amd64, arm64, layout.attestation(arm64)]));
     layout.tag('arm-single', layout.image({ layers: [1_000], architecture: 'arm64' }));
+    layout.tag('amd-list', layout.index([amd64]));
     const creds = SOURCE_PUSHER;
     await Promise.all([
       push(layout, 'amd-only', `${src}/team/amdonly:1`, { creds }),
       push(layout, 'both', `${src}/team/both:1`, { creds }),
       push(layout, 'arm-single', `${src}/team/armsingle:1`, { creds }),
+      // A Docker manifest list (skopeo converts the index): its entries count the same way.
+      push(layout, 'amd-list', `${src}/team/amdlist:1`, { creds, dockerFormat: true }),
     ]);
   });
   after(() => pair.stop());
@@ -111,6 +114,18 @@ describe('required platforms and drift, against real registries', () => {
       inspectRaw(`${mirror}/team/amdonly:1`, TARGET_WRITER),
       'no tag in the target',
     );
+
+    const list = pair.writeFile(
+      'list.yaml',
+      `images:\n- source: ${src}/team/amdlist:1\n  platforms: [linux/arm64]\n`,
+    );
+    const listed = await report(list);
+    assert.match(String(await inspectRaw(`${src}/team/amdlist:1`)), /manifest\.list\.v2\+json/);
+    assert.deepEqual(listed.results[0]?.platforms, {
+      required: ['linux/arm64'],
+      available: ['linux/amd64'],
+      missing: ['linux/arm64'],
+    });
   });
 
   it('takes the deployment default from SYNCER_REQUIRE_PLATFORMS, and the file default over it', async () => {

@@ -102,7 +102,8 @@ export function checkEntry(
         file,
         line: keyLine,
         field: `${at}.${key}`,
-        message: 'ignored: the whole index is always copied',
+        message:
+          'ignored: the whole index is always copied; to require platforms, write platforms: [linux/amd64]',
       });
     } else {
       const hint = closest(key, ENTRY_KEYS);

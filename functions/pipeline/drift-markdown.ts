@@ -14,7 +14,7 @@ export function driftMarkdown(entries: readonly EntryResult[]): string[] {
       `**Conflict on \`${e.target}\`**: ${describeDrift(e.drift)}.`,
       `The mirror holds \`${e.drift.targetDigest}\`; the source now serves \`${e.drift.sourceDigest}\`.`,
       '',
-      'Keep what the mirror holds (the next run is `exists`):',
+      'Keep what the mirror holds (the next run is `exists`, as long as upstream still serves that digest):',
       '',
       '```yaml',
       fix.keep,

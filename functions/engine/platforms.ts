@@ -59,6 +59,9 @@ export async function offeredPlatforms(
   const parsed = manifest.parsed;
   if (parsed.kind === 'index') {
     const offered: OfferedPlatform[] = [];
+    // An entry without a platform (an index nested in the index, which no
+    // public image we know of does) offers none: a requirement then fails
+    // loudly rather than guessing.
     for (const entry of parsed.manifests) {
       if (isAttestation(entry)) continue;
       const platform = platformOf(entry.platform);

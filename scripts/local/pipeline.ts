@@ -73,10 +73,15 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     'google_storage_bucket.images.name': names.imagesBucket,
     'local.target_prefix': prefix,
     'var.project_id': PROJECT,
-    'join(",", var.allowed_source_registries)': '',
   };
   const resolve = (expression: string): string | undefined => {
     if (expression in standIns) return standIns[expression];
+    // join(",", var.list): a list variable's default, joined.
+    const joined = /^join\("([^"]*)",\s*var\.([a-z0-9_]+)\)$/.exec(expression);
+    if (joined) {
+      const list = defaults[joined[2] as string];
+      return Array.isArray(list) ? list.join(joined[1]) : undefined;
+    }
     const variable = /^var\.([a-z0-9_]+)$/.exec(expression)?.[1];
     const value = variable === undefined ? undefined : defaults[variable];
     return value === undefined || value === null ? undefined : String(value);

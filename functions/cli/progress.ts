@@ -1,6 +1,7 @@
 // What a person sees: one line per image as it finishes and, on a terminal, a
 // live status line (images done, bytes copied) redrawn in place on stderr.
 
+import { type Drift, describeDrift } from '../engine/drift.ts';
 import type { CopyResult, SyncObserver } from '../engine/types.ts';
 import { categoryLabel } from '../pipeline/failure-groups.ts';
 
@@ -39,6 +40,7 @@ export function resultLine(result: {
   error?: string;
   errorCode?: string;
   category?: string;
+  drift?: Drift;
 }): string {
   const symbol = SYMBOL[result.status] ?? result.status;
   let line = `${symbol} ${result.source}${result.target ? ` → ${result.target}` : ''}`;
@@ -47,6 +49,12 @@ export function resultLine(result: {
     // The kind of problem and its code first, so a reader (and grep) finds like with like.
     const kind = categoryLabel(result);
     line += `\n         ${kind ? `[${kind}] ` : ''}${result.error}`;
+  }
+  if (result.drift) {
+    const { drift } = result;
+    line += `\n         ${describeDrift(drift)}`;
+    line += `\n         keep the mirror's: source: "${drift.pin.source}"  tag: "${drift.pin.tag}"`;
+    line += `\n         or a new tag:     source: "${drift.newTag.source}"  tag: "${drift.newTag.tag}"`;
   }
   return line;
 }

@@ -15,8 +15,10 @@ import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { Manifest, RegistryClient } from '../registry/client.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { BlobTracker } from './blobs.ts';
+import { explainDrift } from './drift.ts';
 import type { Limiter } from './limiter.ts';
-import { estimatePulls } from './pull-estimate.ts';
+import { platformFailureFields, requirePlatforms } from './platforms.ts';
+import { estimatePulls, pullsOf } from './pull-estimate.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
 /** Indexes that point at indexes are legal; this bounds a malicious chain. */
@@ -81,9 +83,17 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
 
+    const required = job.requiredPlatforms ?? [];
     const targetHead = await destination.headManifest(targetRepository, targetTag);
     if (targetHead) {
-      if (targetHead.digest === sourceHead.digest) return { ...base, status: 'exists', ...found };
+      if (targetHead.digest === sourceHead.digest) {
+        // The same bytes are in the target: check there, which costs no pull of the source.
+        if (required.length > 0) {
+          const held = await destination.getManifest(targetRepository, targetHead.digest);
+          await requirePlatforms(required, destination, targetRepository, held);
+        }
+        return { ...base, status: 'exists', ...found };
+      }
       return {
         ...base,
         status: 'conflict',
@@ -93,12 +103,26 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
           'TAG_CONFLICT',
           `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
         ),
+        drift: await explainDrift({
+          written: job.source,
+          tag: targetTag,
+          source,
+          sourceRepository,
+          sourceDigest: sourceHead.digest,
+          target: destination,
+          targetRepository,
+          targetDigest: targetHead.digest,
+        }),
       };
     }
-    if (ctx.dryRun)
+    if (ctx.dryRun && required.length === 0)
       return { ...base, status: 'planned', ...found, pulls: estimatePulls(sourceHead) };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
+    // After the HEADs, before any write: an image lacking a platform is refused whole.
+    await requirePlatforms(required, source, sourceRepository, manifest);
+    // The platform check has read the manifest already: the sync's cost is known exactly.
+    if (ctx.dryRun) return { ...base, status: 'planned', ...found, pulls: pullsOf(manifest) };
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
     await copyChildren(tree, manifest, 0);
     try {
@@ -120,7 +144,13 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       stats,
     };
   } catch (error) {
-    return { ...base, status: 'failed', ...failureReason(error), stats };
+    return {
+      ...base,
+      status: 'failed',
+      ...failureReason(error),
+      ...platformFailureFields(error),
+      stats,
+    };
   }
 }
 

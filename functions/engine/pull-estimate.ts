@@ -13,6 +13,7 @@
 // descriptors carry platforms and annotations (Docker official images: about
 // 3× the real count), and children the target already holds are not fetched.
 
+import type { ParsedManifest } from '../oci/manifest.ts';
 import { isIndexType } from '../oci/media-types.ts';
 
 /**
@@ -28,4 +29,9 @@ export function estimatePulls(head: { readonly mediaType: string; readonly size:
   if (!isIndexType(head.mediaType)) return 1;
   const children = Math.floor((head.size - INDEX_ENVELOPE_BYTES + 1) / MIN_DESCRIPTOR_BYTES);
   return 1 + Math.max(1, children);
+}
+
+/** Exact, once the manifest has been read anyway (a platform requirement reads it in a dry run). */
+export function pullsOf(manifest: { readonly parsed: ParsedManifest }): number {
+  return manifest.parsed.kind === 'index' ? 1 + manifest.parsed.manifests.length : 1;
 }

@@ -186,6 +186,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       ...(rt.config.deadLetterTopic && rt.deadLetter && { deadLetter: rt.deadLetter }),
       dryRun: rt.config.dryRun,
       concurrency: rt.config.concurrency,
+      requirePlatforms: rt.config.requirePlatforms,
       onJobEnded: (runId) => {
         const events = rt.runEvents?.();
         return completeRunIfDone(runId, {

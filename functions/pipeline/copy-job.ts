@@ -14,6 +14,7 @@ import { Limiter } from '../engine/limiter.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { classifyCode } from '../failures.ts';
+import { type Platform, parsePlatform } from '../oci/platform.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -48,6 +49,8 @@ export interface CopyJobDeps {
   readonly deadLetter?: (data: Uint8Array, attributes: Record<string, string>) => Promise<void>;
   /** Called once a job's record is final (including dead-lettered): the run may be complete. */
   readonly onJobEnded?: (runId: string) => Promise<unknown>;
+  /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
+  readonly requirePlatforms?: readonly Platform[];
 }
 
 export interface Delivery {
@@ -124,6 +127,7 @@ export async function handleCopyJob(
       sourceRef,
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+      requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
     },
     ctx,
   );
@@ -186,6 +190,8 @@ function toRecord(
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
     ...(result.category !== undefined && { category: result.category }),
+    ...(result.platforms !== undefined && { platforms: result.platforms }),
+    ...(result.drift !== undefined && { drift: result.drift }),
     ...(attempt !== undefined && { attempt }),
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,

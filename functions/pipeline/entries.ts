@@ -1,11 +1,14 @@
 // One line per image for reports, plans and run status: the shape the CLI's
 // --report, the HTTP function's /plan and the Markdown summary share.
 
+import type { Drift } from '../engine/drift.ts';
+import type { PlatformCheck } from '../engine/platforms.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import type { FailureCategory } from '../failures.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
+import { driftMarkdown } from './drift-markdown.ts';
 import { categoryLabel, categoryOfCode, failureGroups } from './failure-groups.ts';
 import { describeBudget, type RegistryPullBudget } from './pull-budget.ts';
 
@@ -23,23 +26,14 @@ export interface EntryResult {
   readonly category?: FailureCategory;
   /** Planned copies: the pulls (source manifest GETs) the copy will cost, at most. */
   readonly pulls?: number;
+  /** PLATFORM_MISSING: required, available, missing. */
+  readonly platforms?: PlatformCheck;
+  /** A conflict explained: digests, platforms changed, the fix. */
+  readonly drift?: Drift;
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
-export function entryOf(
-  result: Pick<
-    EntryResult,
-    | 'source'
-    | 'target'
-    | 'status'
-    | 'digest'
-    | 'mediaType'
-    | 'error'
-    | 'pulls'
-    | 'errorCode'
-    | 'category'
-  >,
-): EntryResult {
+export function entryOf(result: EntryResult): EntryResult {
   const category = result.category ?? categoryOfCode(result.errorCode);
   return {
     source: result.source,
@@ -51,6 +45,8 @@ export function entryOf(
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
     ...(category !== undefined && { category }),
     ...(result.pulls !== undefined && { pulls: result.pulls }),
+    ...(result.platforms !== undefined && { platforms: result.platforms }),
+    ...(result.drift !== undefined && { drift: result.drift }),
   };
 }
 
@@ -114,9 +110,10 @@ export function markdownTable(
     '|---|---|---|---|',
     ...entries.map(
       (e) =>
-        `| ${e.category && e.category !== e.status ? `${e.status} · ${e.category}` : e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.digest ? `\`${e.digest}\`` : '')} |`,
+        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.digest ? `\`${e.digest}\`` : '')} |`,
     ),
   ];
+  lines.push(...driftMarkdown(entries));
   const groups = failureGroups(entries);
   if (groups.length > 0) {
     lines.push('', '**Problems by category, and what fixes them**', '');

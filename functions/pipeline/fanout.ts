@@ -8,6 +8,7 @@
 import { mapLimited } from '../engine/limiter.ts';
 import { estimatePulls } from '../engine/pull-estimate.ts';
 import { checkImagesFile, type ImageEntry } from '../images-file/parse.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { primeTokens } from '../registry/prime.ts';
@@ -169,6 +170,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
           ...(entry.tag !== undefined && { tag: entry.tag }),
           target,
           ...(sourceDigest !== undefined && { sourceDigest }),
+          ...(entry.platforms && { platforms: entry.platforms.map(formatPlatform) }),
         };
       },
     );
@@ -204,6 +206,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     ...(job.tag !== undefined && { tag: job.tag }),
     ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
     ...(run.dryRun && { dryRun: true }),
+    ...(job.platforms && { platforms: job.platforms }),
   }));
   const paced = (run as BudgetedRunRecord).paced === true;
   if (paced)

@@ -255,7 +255,12 @@ describe('operations: run-completed messages and the run page', () => {
       status: 'failed',
       errorCode: 'AUTH',
       error: `access denied ${hostile}`,
-      ...{ category: 'auth', drift: { tag: 'v1', moved: true }, fix: 'add source credentials' },
+      // Not a real Drift (main's engine/drift.ts): only what the page must show, escaped.
+      ...({
+        category: 'auth',
+        drift: { tag: 'v1', moved: true },
+        fix: 'add source credentials',
+      } as Record<string, unknown>),
     });
 
     const page = await browser.newPage();

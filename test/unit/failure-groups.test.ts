@@ -79,7 +79,7 @@ describe('failure categories in run status and Markdown', () => {
     const markdown = markdownTable('run r', status.images);
     assert.match(
       markdown,
-      /\| failed · not-found \| `x\/a:1` \| `t\/x\/a:1` \| not-found \(SOURCE_NOT_FOUND\): source not found \|/,
+      /\| failed \| `x\/a:1` \| `t\/x\/a:1` \| not-found \(SOURCE_NOT_FOUND\): source not found \|/,
     );
     const section = markdown.slice(markdown.indexOf('**Problems by category'));
     assert.deepEqual(

@@ -114,7 +114,7 @@ describe('fan-out and the pull budget', () => {
 
   it('publishes a run that fits only just in paced batches; an existing target tag costs nothing', async () => {
     remaining = 8;
-    existing.add('/v2/mirror/127.0.0.1_' + host.split(':')[1] + '/team/app/manifests/v0');
+    existing.add(`/v2/mirror/127.0.0.1_${host.split(':')[1]}/team/app/manifests/v0`);
     const { outcome, batches, record } = await run('r-tight', 2, 5);
     assert.equal(outcome.outcome, 'published');
     assert.equal(record.state, 'published');

@@ -75,7 +75,9 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     res
       .status(status)
       .set('content-type', 'text/markdown; charset=utf-8')
-      .send(markdownTable('image-syncer plan (dry run)', outcome.results, errors));
+      .send(
+        markdownTable('image-syncer plan (dry run)', outcome.results, errors, outcome.pulls ?? []),
+      );
     return;
   }
   send(res, status, {
@@ -84,6 +86,7 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     results: outcome.results,
     errors,
     warnings: outcome.warnings.map(formatDiagnostic),
+    ...(outcome.pulls && { pulls: outcome.pulls }),
   });
 }
 
@@ -123,7 +126,7 @@ async function status(runId: string, req: Request, res: Response, rt: Runtime): 
   const results = await store.readResults(runId);
   const answer = runStatus(run, results);
   if (!wantsMarkdown(req) && prefersHtml(req.get('accept'))) {
-    res.status(200).set(HTML_HEADERS).send(runPage(answer, results));
+    res.status(200).set(HTML_HEADERS).send(runPage(answer));
     return;
   }
   if (wantsMarkdown(req)) {

@@ -19,13 +19,8 @@ export const LOG_EVENT = {
 /** The type of the message on the runs topic. */
 export const RUN_COMPLETED = 'image-syncer.run.completed';
 
-/** Fields other branches add to job records (failure category, drift, the fix); read when present. */
-export interface JobCategoryFields {
-  readonly category?: string;
-}
-
 export function logFieldsOfJobRecorded(record: JobResultRecord): Record<string, unknown> {
-  const category = (record as JobResultRecord & JobCategoryFields).category;
+  const category = record.category;
   return {
     event: LOG_EVENT.jobRecorded,
     runId: record.runId,

@@ -17,7 +17,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../util/logger.ts';
-import { type JobCategoryFields, logFieldsOfRunCompleted, RUN_COMPLETED } from './log-events.ts';
+import { logFieldsOfRunCompleted, RUN_COMPLETED } from './log-events.ts';
 import {
   isFinal,
   type JobResultRecord,
@@ -89,7 +89,7 @@ export interface CompletionDeps {
 const PROBLEM_STATUSES = new Set(['conflict', 'failed', 'invalid']);
 
 /** The category a failed record carries; records from before categories fall back to their status. */
-function categoryOf(record: JobResultRecord & JobCategoryFields): string {
+function categoryOf(record: JobResultRecord): string {
   return record.category ?? (record.status === 'failed' ? 'internal' : record.status);
 }
 
@@ -149,7 +149,7 @@ export type CompletionOutcome = 'pending' | 'already' | 'published' | 'recorded'
 
 /** Whether every planned job of the run has a final record, from one listing. */
 async function allJobsEnded(run: RunRecord, store: RunStore): Promise<boolean> {
-  if (run.state === 'invalid' || run.jobs.length === 0) return false;
+  if (run.state === 'invalid' || run.state === 'refused' || run.jobs.length === 0) return false;
   const ended = new Set(
     (await store.listResultOutcomes(run.runId)).filter((o) => o.final).map((o) => o.key),
   );

@@ -6,10 +6,11 @@
 // escaped: sources, errors and fixes come from images files and registries.
 
 import { createHash } from 'node:crypto';
+import { type Drift, describeDrift, driftFixYaml } from '../engine/drift.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { CompletionMarker } from './run-completed.ts';
-import type { JobResultRecord, RunRecord } from './run-store.ts';
-import type { RunStatus } from './status.ts';
+import type { RunRecord } from './run-store.ts';
+import type { RunImage, RunStatus } from './status.ts';
 
 export const REFRESH_SECONDS = 5;
 
@@ -19,7 +20,8 @@ h1{font-size:1.3rem;margin:0 0 .5rem}
 table{border-collapse:collapse;width:100%;margin-top:1rem}
 th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}
-code{font:12px ui-monospace,monospace;word-break:break-all}
+code,pre{font:12px ui-monospace,monospace;word-break:break-all}
+pre{margin:.2rem 0;white-space:pre-wrap;background:#f6f8fa;padding:.2rem .4rem}
 progress{width:20rem;height:1rem}
 .counts span{margin-right:1rem}
 .s-copied,.s-exists,.s-planned{color:#1a7f37}
@@ -80,14 +82,7 @@ export function prefersHtml(accept: string | undefined): boolean {
   return html > 0 && html > quality('application/json');
 }
 
-/** Fields other branches add to job records; rendered when the record has them. */
-interface RecordExtras {
-  readonly category?: unknown;
-  readonly drift?: unknown;
-  readonly fix?: unknown;
-}
-
-/** A structured value (a drift, a fix) as readable text: `key: value` pairs. */
+/** A value of unknown shape as readable text: `key: value` pairs. */
 function describe(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value !== 'object') return String(value);
@@ -95,6 +90,27 @@ function describe(value: unknown): string {
   return Object.entries(value as Record<string, unknown>)
     .map(([k, v]) => `${k}: ${describe(v)}`)
     .join(', ');
+}
+
+function isDrift(value: unknown): value is Drift {
+  const d = value as Partial<Drift> | undefined;
+  return typeof d?.targetDigest === 'string' && typeof d.pin === 'object' && Array.isArray(d.added);
+}
+
+/** What upstream changed, for a conflict the copy explained. */
+function driftCell(drift: unknown): string {
+  if (drift === undefined) return '';
+  if (!isDrift(drift)) return escapeHtml(describe(drift));
+  return `${escapeHtml(describeDrift(drift))}<br><span class="muted">mirror <code>${escapeHtml(drift.targetDigest)}</code>, source <code>${escapeHtml(drift.sourceDigest)}</code></span>`;
+}
+
+/** The fix: for a drift, the images-file entries to paste; otherwise the category's action. */
+function fixCell(image: RunImage): string {
+  if (isDrift(image.drift)) {
+    const fix = driftFixYaml(image.drift);
+    return `keep the mirror's image:<pre>${escapeHtml(fix.keep)}</pre>or a new tag:<pre>${escapeHtml(fix.newTag)}</pre>`;
+  }
+  return escapeHtml(image.action ?? '');
 }
 
 function page(title: string, body: string, refresh: boolean): string {
@@ -122,25 +138,25 @@ function countsLine(counts: Readonly<Record<string, number>>): string {
 }
 
 /** The page of one run: counts, progress while open, one row per image. */
-export function runPage(status: RunStatus, results: readonly JobResultRecord[]): string {
-  const extras = new Map(results.map((r) => [r.target, r as JobResultRecord & RecordExtras]));
+export function runPage(status: RunStatus): string {
   const total = status.images.length;
   const ended = status.images.filter((i) => i.status !== 'pending').length;
   const rows = status.images.map((image) => {
-    const extra = extras.get(image.target);
-    const category = (image as RecordExtras).category ?? extra?.category;
-    const drift = (image as RecordExtras).drift ?? extra?.drift;
-    const fix = (image as RecordExtras).fix ?? extra?.fix;
-    const note = [image.error, image.deadLettered ? 'dead-lettered' : undefined]
+    const note = [
+      image.errorCode,
+      image.error,
+      image.deadLettered ? 'dead-lettered' : undefined,
+      image.platforms?.missing.length ? `missing ${image.platforms.missing.join(', ')}` : undefined,
+    ]
       .filter(Boolean)
       .join(' · ');
     return `<tr class="image">
 <td class="status s-${escapeHtml(image.status)}">${escapeHtml(image.status)}</td>
-<td class="category">${escapeHtml(describe(category))}</td>
+<td class="category">${escapeHtml(image.category ?? '')}</td>
 <td><code class="source">${escapeHtml(image.source)}</code><br><code class="target muted">${escapeHtml(image.target)}</code></td>
 <td><code class="digest">${escapeHtml(image.digest)}</code></td>
-<td class="drift">${escapeHtml(describe(drift))}</td>
-<td class="fix">${escapeHtml(describe(fix))}</td>
+<td class="drift">${driftCell(image.drift)}</td>
+<td class="fix">${fixCell(image)}</td>
 <td class="error">${escapeHtml(note)}</td>
 </tr>`;
   });
@@ -149,6 +165,9 @@ export function runPage(status: RunStatus, results: readonly JobResultRecord[]):
     `<p><a href="/runs">← recent runs</a></p>`,
     `<h1>Run <code>${escapeHtml(status.runId)}</code> — <span id="state">${state}</span>${status.dryRun ? ' (dry run)' : ''}</h1>`,
     countsLine(status.counts),
+    status.refusal
+      ? `<p id="refusal" class="s-failed">Refused, nothing published: ${escapeHtml(status.refusal.message)}</p>`
+      : '',
     status.done
       ? ''
       : `<p><progress id="progress" value="${ended}" max="${total}">${ended} of ${total}</progress> <span id="progress-text">${ended} of ${total} images ended; this page refreshes every ${REFRESH_SECONDS} s</span></p>`,
@@ -179,7 +198,9 @@ export function runsPage(runs: readonly RunSummary[]): string {
           .join(', ')}`
       : run.state === 'invalid'
         ? 'invalid images file'
-        : 'in progress';
+        : run.state === 'refused'
+          ? `refused: ${escapeHtml(run.refusal?.message ?? 'the pull budget cannot fit it')}`
+          : 'in progress';
     return `<tr class="run">
 <td><a href="/runs/${encodeURIComponent(run.runId)}"><code>${escapeHtml(run.runId)}</code></a></td>
 <td>${escapeHtml(run.createdAt)}</td>
@@ -193,9 +214,8 @@ export function runsPage(runs: readonly RunSummary[]): string {
 <tbody>
 ${rows.join('\n') || '<tr><td colspan="5">no runs yet</td></tr>'}
 </tbody></table>`;
-  return page(
-    'image-syncer runs',
-    body,
-    runs.some((r) => !r.completion && r.run.state !== 'invalid'),
+  const open = runs.some(
+    (r) => !r.completion && (r.run.state === 'publishing' || r.run.state === 'published'),
   );
+  return page('image-syncer runs', body, open);
 }

@@ -18,6 +18,7 @@ import type { CopyStatus } from '../engine/types.ts';
 import { SyncerError } from '../errors.ts';
 import type { FailureCategory } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
+import type { PullBudgetRefusal } from './pull-budget.ts';
 import type { CompletionMarker } from './run-completed.ts';
 
 export interface PlannedJob {
@@ -36,8 +37,13 @@ export interface RunRecord {
   readonly trigger: Readonly<Record<string, string>>;
   readonly file: string;
   readonly dryRun: boolean;
-  /** `publishing` until every job is acknowledged by Pub/Sub; `invalid` for a rejected file. */
-  readonly state: 'publishing' | 'published' | 'invalid';
+  /**
+   * `publishing` until every job is acknowledged by Pub/Sub; `invalid` for a rejected file;
+   * `refused` when the source registries' pull budget cannot fit the run (nothing published).
+   */
+  readonly state: 'publishing' | 'published' | 'invalid' | 'refused';
+  /** Why the fan-out refused the run, with the numbers. */
+  readonly refusal?: PullBudgetRefusal;
   readonly jobs: readonly PlannedJob[];
   readonly errors?: readonly Diagnostic[];
   readonly warnings?: readonly Diagnostic[];

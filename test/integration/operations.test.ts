@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub, type Subscription } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
 import { type BrowserContext, chromium } from 'playwright-core';
+import { CATEGORY_ACTIONS } from '../../functions/failures.ts';
 import { loadConfig } from '../../functions/gcp/config.ts';
 import { GcsRunStore } from '../../functions/gcp/gcs-run-store.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
@@ -221,10 +222,11 @@ describe('operations: run-completed messages and the run page', () => {
   });
 
   it('shows an open run in a browser: every row, the progress, refreshing, nothing foreign', async () => {
-    // A run with one job copied, one failed with the fields other features add, one pending.
+    // A run with one job copied, one failed (auth), one conflict explained by its drift, one pending.
     const store = new GcsRunStore(new Storage({ projectId: PROJECT }), RUNS_BUCKET);
     const target = (n: string) => `${pair.target.host}/mirror/ops.example/team/${n}:v1`;
     const hostile = '<script>document.title="owned"</script><img src=x onerror=alert(1)>';
+    const names = ['a', 'b', 'c', 'd'];
     await store.writeRun({
       runId: 'ops-open',
       createdAt: new Date().toISOString(),
@@ -232,35 +234,48 @@ describe('operations: run-completed messages and the run page', () => {
       file: 'request body',
       dryRun: false,
       state: 'published',
-      jobs: ['a', 'b', 'c'].map((n) => ({
+      jobs: names.map((n) => ({
         key: jobKey(target(n)),
         source: `ops.example/team/${n}:v1`,
         target: target(n),
       })),
     });
-    const base = { runId: 'ops-open', finishedAt: new Date().toISOString() };
+    const record = (n: string) => ({
+      runId: 'ops-open',
+      finishedAt: new Date().toISOString(),
+      key: jobKey(target(n)),
+      source: `ops.example/team/${n}:v1`,
+      target: target(n),
+    });
+    const [held, served] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
     await store.writeResult({
-      ...base,
-      key: jobKey(target('a')),
-      source: 'ops.example/team/a:v1',
-      target: target('a'),
+      ...record('a'),
       status: 'copied',
       digest: `sha256:${'a'.repeat(64)}`,
     });
     await store.writeResult({
-      ...base,
-      key: jobKey(target('b')),
-      source: 'ops.example/team/b:v1',
-      target: target('b'),
+      ...record('b'),
       status: 'failed',
-      errorCode: 'AUTH',
+      errorCode: 'UNAUTHORIZED',
+      category: 'auth',
       error: `access denied ${hostile}`,
-      // Not a real Drift (main's engine/drift.ts): only what the page must show, escaped.
-      ...({
-        category: 'auth',
-        drift: { tag: 'v1', moved: true },
-        fix: 'add source credentials',
-      } as Record<string, unknown>),
+    });
+    await store.writeResult({
+      ...record('c'),
+      status: 'conflict',
+      errorCode: 'TAG_CONFLICT',
+      category: 'conflict',
+      digest: held,
+      error: 'the mirror holds other bytes under this tag',
+      drift: {
+        targetDigest: held,
+        sourceDigest: served,
+        added: ['linux/riscv64'],
+        removed: [],
+        changed: ['linux/amd64'],
+        pin: { source: `ops.example/team/c@${held}`, tag: 'v1' },
+        newTag: { source: 'ops.example/team/c:v1', tag: 'v1-222222222222' },
+      },
     });
 
     const page = await browser.newPage();
@@ -269,23 +284,27 @@ describe('operations: run-completed messages and the run page', () => {
     assert.equal(answer?.headers()['content-security-policy'], CONTENT_SECURITY_POLICY);
     assert.match(answer?.headers()['content-type'] ?? '', /^text\/html/);
     assert.equal(await page.locator('#state').textContent(), 'in progress');
-    assert.equal(await page.locator('#progress').getAttribute('value'), '2');
-    assert.equal(await page.locator('#progress').getAttribute('max'), '3');
-    assert.match((await page.locator('#progress-text').textContent()) ?? '', /2 of 3 images ended/);
+    assert.equal(await page.locator('#progress').getAttribute('value'), '3');
+    assert.equal(await page.locator('#progress').getAttribute('max'), '4');
+    assert.match((await page.locator('#progress-text').textContent()) ?? '', /3 of 4 images ended/);
     const rows = await page.locator('#images tbody tr').evaluateAll((trs) =>
       trs.map((tr) =>
         // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a person sees
         Array.from(tr.querySelectorAll('td'), (td) => td.innerText.trim()),
       ),
     );
-    assert.equal(rows.length, 3);
+    assert.equal(rows.length, 4);
     assert.deepEqual(rows[0]?.slice(0, 2), ['copied', '']);
     assert.match(rows[0]?.[3] ?? '', /^sha256:a{64}$/);
     assert.deepEqual(rows[1]?.slice(0, 2), ['failed', 'auth']);
-    assert.equal(rows[1]?.[4], 'tag: v1, moved: true');
-    assert.equal(rows[1]?.[5], 'add source credentials');
-    assert.equal(rows[1]?.[6], `access denied ${hostile}`, 'markup in a record is shown as text');
-    assert.equal(rows[2]?.[0], 'pending');
+    assert.equal(rows[1]?.[5], CATEGORY_ACTIONS.auth, 'the fix for the category');
+    assert.equal(rows[1]?.[6], `UNAUTHORIZED · access denied ${hostile}`, 'markup shown as text');
+    assert.deepEqual(rows[2]?.slice(0, 2), ['conflict', 'conflict']);
+    assert.match(rows[2]?.[4] ?? '', /changed linux\/amd64; added linux\/riscv64/);
+    assert.match(rows[2]?.[4] ?? '', new RegExp(`mirror ${held} ?, source ${served}`));
+    assert.match(rows[2]?.[5] ?? '', new RegExp(`source: "ops.example/team/c@${held}"`));
+    assert.match(rows[2]?.[5] ?? '', /tag: "v1-222222222222"/);
+    assert.equal(rows[3]?.[0], 'pending');
     assert.equal(await page.locator('script, img').count(), 0, 'no element from record values');
     assert.notEqual(await page.title(), 'owned');
     assert.equal(

@@ -34,17 +34,14 @@ describe('run page', () => {
       escapeHtml(`<a href="x">'&'</a>`),
       '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;',
     );
-    const html = runPage(
-      {
-        runId: 'r1',
-        state: 'published',
-        dryRun: false,
-        done: false,
-        counts: { pending: 1 },
-        images: [{ source: '"><script>x()</script>', target: 't', status: 'pending' }],
-      },
-      [],
-    );
+    const html = runPage({
+      runId: 'r1',
+      state: 'published',
+      dryRun: false,
+      done: false,
+      counts: { pending: 1 },
+      images: [{ source: '"><script>x()</script>', target: 't', status: 'pending' }],
+    });
     assert.doesNotMatch(html, /<script/);
     assert.match(html, /&quot;&gt;&lt;script&gt;x\(\)&lt;\/script&gt;/);
     const style = /<style>([\s\S]*?)<\/style>/.exec(html)?.[1] as string;

@@ -199,6 +199,33 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       /pull budget: .*hub\.example: an estimated \d+ pulls; 4 of 4 pulls per 60 s remaining/,
     );
     assert.equal(hub.pulls(), 0, 'the check costs HEADs only');
+
+    // POST /plan says the same before anyone tries: the estimate beside the budget its HEADs read.
+    const file = 'images:\n- source: hub.example/team/multi:v1\n- source: hub.example/team/a:v1\n';
+    const plan = (await (
+      await fetch(`${fns.api?.url}/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml' },
+        body: file,
+      })
+    ).json()) as { pulls: Record<string, unknown>[]; results: { pulls?: number }[] };
+    assert.deepEqual(plan.pulls, [budget]);
+    assert.equal(
+      plan.results.reduce((sum, r) => sum + (r.pulls ?? 0), 0),
+      budget?.estimatedPulls,
+    );
+    const markdown = await (
+      await fetch(`${fns.api?.url}/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml', accept: 'text/markdown' },
+        body: file,
+      })
+    ).text();
+    assert.match(
+      markdown,
+      /\*\*Pull budget\*\*\n\n- hub\.example: an estimated \d+ pulls; 4 of 4 pulls per 60 s remaining/,
+    );
+    assert.equal(hub.pulls(), 0, 'a plan spends no pull');
     await sleep(500);
     assert.deepEqual(
       published.filter((j) => j.runId === runId),

@@ -40,7 +40,7 @@ const manifest = Buffer.from(
 
 /**
  * A source whose largest blob stalls after its first bytes and only resumes
- * 1.5 s later, after the deadline: an abandoned (not cancelled) copy would
+ * 1.3 s later, after the deadline: an abandoned (not cancelled) copy would
  * then finish and write its manifest over whatever the redelivery did.
  */
 async function stallingSource(): Promise<FakeServer> {
@@ -60,7 +60,7 @@ async function stallingSource(): Promise<FakeServer> {
     res.writeHead(200, { 'content-length': String(blob.length) });
     if (blob === layers[0]) {
       res.write(blob.subarray(0, 1000));
-      setTimeout(() => res.end(blob.subarray(1000)), 1500);
+      setTimeout(() => res.end(blob.subarray(1000)), 1300);
       return;
     }
     res.end(blob);
@@ -81,7 +81,7 @@ async function recordingTarget(): Promise<FakeServer> {
   return server;
 }
 
-describe('job deadline', () => {
+describe('job deadline', { concurrency: 2 }, () => {
   for (const attempt of [1, 3]) {
     it(`cancels the copy, writes nothing after it, and records ${attempt === 3 ? 'deadLettered on the last attempt' : 'retrying'}`, {
       timeout: 15_000,
@@ -123,7 +123,7 @@ describe('job deadline', () => {
       assert.equal(records[0]?.attempt, attempt);
       assert.equal(attempt === 3 ? records[0]?.deadLettered : records[0]?.retrying, true);
       // After the cancellation: nothing more reaches the target, the record stays.
-      await sleep(2000);
+      await sleep(1000);
       assert.equal(target.transcript.length, seen, 'no request after the cancellation');
       assert.ok(
         !target.transcript.some((e) => e.path.includes('/manifests/') && e.method === 'PUT'),

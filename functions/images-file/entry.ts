@@ -6,7 +6,7 @@ import { describeError } from '../errors.ts';
 import { type ImageReference, isValidTag, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import type { Diagnostic } from './diagnostics.ts';
-import type { CheckOptions, ImageEntry } from './parse.ts';
+import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, scalarText } from './yaml-text.ts';
 
 /** Keys the Go tool's users have in their entries; accepted, ignored, and warned about. */

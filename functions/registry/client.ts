@@ -105,6 +105,12 @@ async function readManifestBody(response: TransportResponse, what: string): Prom
 
 export type BlobCopyProgress = (bytes: number) => void;
 
+/** Drops a response body unread, swallowing the abort error destroying it raises. */
+function discard(body: TransportResponse['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 export class RegistryClient {
   readonly transport: Transport;
   readonly #retry: RetryPolicy;
@@ -341,7 +347,9 @@ export class RegistryClient {
         });
         const [opened, fetched] = await Promise.allSettled([session, downloading]);
         if (opened.status === 'rejected' || fetched.status === 'rejected') {
-          if (fetched.status === 'fulfilled') fetched.value.body.destroy();
+          // The download is dropped unread: its body reports the abort as an
+          // error, which nobody else listens for.
+          if (fetched.status === 'fulfilled') discard(fetched.value.body);
           throw opened.status === 'rejected'
             ? opened.reason
             : (fetched as PromiseRejectedResult).reason;

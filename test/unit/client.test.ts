@@ -279,3 +279,27 @@ describe('Artifact Registry immutable tags', () => {
     await regs.close();
   });
 });
+
+describe('concurrent writers', () => {
+  it('retries a manifest PUT refused for a blob another writer is still committing (MANIFEST_BLOB_UNKNOWN)', async () => {
+    let refusals = 1;
+    const server = await serve((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.method === 'PUT' && refusals-- > 0)
+        return void res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(
+            '{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}',
+          );
+      res.writeHead(201, { 'docker-content-digest': hash(manifest) }).end();
+    });
+    const regs = new Registries({ retry: fast });
+    await regs.client(server.host).putManifest('a/b', 'v1', {
+      bytes: manifest,
+      mediaType: OCI_MANIFEST,
+      digest: hash(manifest),
+    });
+    assert.equal(lines(server).filter((l) => l.startsWith('PUT')).length, 2);
+    await regs.close();
+  });
+});

@@ -104,6 +104,19 @@ describe('the matrix through every profile', { concurrency: true }, () => {
       );
       assert.equal(first[5]?.retryable, false, 'a missing source is not retried');
       const b = profile.behaviours;
+      if (b.realm) {
+        // Tokens came from the realm the profile advertises (its origin or its auth host).
+        assert.ok(
+          f.authSeen.some((s) => s.status === 200),
+          'a token from the advertised realm',
+        );
+      }
+      if (b.challengeWithoutService) {
+        assert.deepEqual(
+          f.authSeen.filter((s) => s.path.includes('service=')),
+          [],
+        );
+      }
       if (b.blobRedirect?.storage === 'other-host') {
         // Blobs really came from storage, and storage never saw a credential.
         assert.ok(f.storageSeen.length > 0, 'blobs were fetched from the storage host');

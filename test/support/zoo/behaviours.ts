@@ -20,6 +20,8 @@ export interface Behaviours {
    * gitlab.com), at `path`. Absent: the registry has no auth at all.
    */
   readonly realm?: { readonly host: 'same' | 'auth-host'; readonly path: string };
+  /** The challenge names no `service` (only realm and scope), so the token request has none. */
+  readonly challengeWithoutService?: boolean;
   /**
    * Blob GETs answered with a redirect to storage: on another host (a CDN or
    * bucket serving signed URLs, which refuses an Authorization header the way

@@ -361,10 +361,9 @@ export async function startFront(
         const challenge = headers['www-authenticate'];
         if (challenge && b.realm) {
           const origin = b.realm.host === 'same' ? front.url : auth?.url;
-          headers['www-authenticate'] = challenge.replace(
-            /realm="[^"]*"/,
-            `realm="${origin}${b.realm.path}"`,
-          );
+          let rewritten = challenge.replace(/realm="[^"]*"/, `realm="${origin}${b.realm.path}"`);
+          if (b.challengeWithoutService) rewritten = rewritten.replace(/,?service="[^"]*"/, '');
+          headers['www-authenticate'] = rewritten;
         }
         if (b.pullLimit !== undefined && isManifest && answer.statusCode === 200) {
           if (req.method === 'GET') pulls++;

@@ -7,10 +7,11 @@ import { gcr } from './gcr.ts';
 import { ghcr } from './ghcr.ts';
 import { gitlab } from './gitlab.ts';
 import { mcr } from './mcr.ts';
+import { nvcr } from './nvcr.ts';
 import { quay } from './quay.ts';
 import { registryK8s } from './registry-k8s.ts';
 
-export { artifactRegistry, dockerHub, ecrPublic, gcr, ghcr, gitlab, mcr, quay, registryK8s };
+export { artifactRegistry, dockerHub, ecrPublic, gcr, ghcr, gitlab, mcr, nvcr, quay, registryK8s };
 
 export const PROFILES: readonly Profile[] = [
   dockerHub,
@@ -22,4 +23,5 @@ export const PROFILES: readonly Profile[] = [
   mcr,
   ecrPublic,
   gitlab,
+  nvcr,
 ];

@@ -3,43 +3,22 @@
 // other algorithms, the registry's announced digest, the immutable-tag race.
 
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { BlobTracker } from '../../functions/engine/blobs.ts';
 import { copyImage } from '../../functions/engine/copy.ts';
 import { Limiter } from '../../functions/engine/limiter.ts';
 import { Registries } from '../../functions/registry/registries.ts';
-import { type FakeServer, startFakeServer } from '../support/fake-server.ts';
+import { type FakeServer, serverPool } from '../support/fake-server.ts';
+import { hash, OCI_MANIFEST, ociManifest } from '../support/manifests.ts';
 
 const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 5_000 };
-const servers: FakeServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+const { serve, closeAll } = serverPool();
+after(closeAll);
 
-async function serve(handler: Parameters<typeof startFakeServer>[0]): Promise<FakeServer> {
-  const server = await startFakeServer(handler);
-  servers.push(server);
-  return server;
-}
-
-const hash = (bytes: Buffer, algorithm = 'sha256') =>
-  `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const config = Buffer.from('{}');
 const layer = randomBytes(3000);
-const manifest = Buffer.from(
-  JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: hash(config),
-      size: 2,
-    },
-    layers: [
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: hash(layer), size: 3000 },
-    ],
-  }),
-);
+const manifest = ociManifest([layer], config);
 const lines = (s: FakeServer) => s.transcript.map((e) => `${e.method} ${e.path.split('?')[0]}`);
 
 describe('schema 1', () => {

@@ -5,7 +5,7 @@
 // so a job that always outruns its deadline is never dead-lettered silently.
 
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handleCopyJob, TransientJobError } from '../../functions/pipeline/copy-job.ts';
@@ -13,30 +13,15 @@ import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
-import { type FakeServer, startFakeServer } from '../support/fake-server.ts';
+import { type FakeServer, serverPool } from '../support/fake-server.ts';
+import { hash, ociManifest } from '../support/manifests.ts';
 
-const servers: FakeServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+const { serve, closeAll } = serverPool();
+after(closeAll);
 
-const hash = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const layers = [randomBytes(200_000), randomBytes(1000)];
 const config = Buffer.from('{}');
-const manifest = Buffer.from(
-  JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: hash(config),
-      size: 2,
-    },
-    layers: layers.map((l) => ({
-      mediaType: 'application/vnd.oci.image.layer.v1.tar',
-      digest: hash(l),
-      size: l.length,
-    })),
-  }),
-);
+const manifest = ociManifest(layers, config);
 
 /**
  * A source whose largest blob stalls after its first bytes and only resumes
@@ -44,7 +29,7 @@ const manifest = Buffer.from(
  * then finish and write its manifest over whatever the redelivery did.
  */
 async function stallingSource(): Promise<FakeServer> {
-  const server = await startFakeServer((req, res) => {
+  return serve((req, res) => {
     const url = req.url ?? '';
     if (url === '/v2/') return void res.writeHead(200).end();
     if (url.includes('/manifests/'))
@@ -65,20 +50,16 @@ async function stallingSource(): Promise<FakeServer> {
     }
     res.end(blob);
   });
-  servers.push(server);
-  return server;
 }
 
 async function recordingTarget(): Promise<FakeServer> {
-  const server = await startFakeServer((req, res) => {
+  return serve((req, res) => {
     if (req.url === '/v2/') return void res.writeHead(200).end();
     if (req.method === 'HEAD') return void res.writeHead(404).end();
     if (req.method === 'POST')
       return void res.writeHead(202, { location: `/v2/m/blobs/uploads/${Math.random()}` }).end();
     res.writeHead(201).end();
   });
-  servers.push(server);
-  return server;
 }
 
 describe('job deadline', { concurrency: 2 }, () => {

@@ -90,6 +90,10 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   INDEX_TOO_DEEP: permanent('unsupported'),
   UPLOAD_LOCATION_MISSING: permanent('internal'),
   PLATFORM_MISSING: permanent('platform-missing'),
+  INVALID_PLATFORM: permanent('invalid'),
+  // An image config blob too large or not JSON (read to check platforms).
+  CONFIG_TOO_LARGE: permanent('unsupported'),
+  INVALID_CONFIG: permanent('unsupported'),
   UNSIGNED: permanent('unsigned'),
   SOURCE_NOT_FOUND: permanent('not-found'),
   TAG_CONFLICT: permanent('conflict'),

@@ -16,7 +16,9 @@ import type { Manifest, ManifestHead, RegistryClient } from '../registry/client.
 import type { Registries } from '../registry/registries.ts';
 import { throwIfCancelled } from '../util/abort.ts';
 import type { BlobTracker } from './blobs.ts';
+import { explainDrift } from './drift.ts';
 import type { Limiter } from './limiter.ts';
+import { platformFailureFields, requirePlatforms } from './platforms.ts';
 import { holdsManifest } from './same-manifest.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
@@ -85,7 +87,7 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       };
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
-    const conflict = (held: ManifestHead, how: string): CopyResult => ({
+    const conflict = async (held: ManifestHead, how: string): Promise<CopyResult> => ({
       ...base,
       status: 'conflict',
       ...found,
@@ -94,8 +96,19 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
         'TAG_CONFLICT',
         `${target} ${how} ${held.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
       ),
+      drift: await explainDrift({
+        written: job.source,
+        tag: targetTag,
+        source,
+        sourceRepository,
+        sourceDigest: sourceHead.digest,
+        target: destination,
+        targetRepository,
+        targetDigest: held.digest,
+      }),
     });
 
+    const required = job.requiredPlatforms ?? [];
     const targetHead = await destination.headManifest(targetRepository, targetTag, op);
     if (targetHead) {
       if (
@@ -107,13 +120,22 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
           sourceHead.digest,
           op,
         )
-      )
+      ) {
+        // The same bytes are in the target: check there, which costs no pull of the source.
+        if (required.length > 0) {
+          const held = await destination.getManifest(targetRepository, targetHead.digest, op);
+          await requirePlatforms(required, destination, targetRepository, held);
+        }
         return { ...base, status: 'exists', ...found };
+      }
       return conflict(targetHead, 'already points at');
     }
-    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun && required.length === 0) return { ...base, status: 'planned', ...found };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest, op);
+    // After the HEADs, before any write: an image lacking a platform is refused whole.
+    await requirePlatforms(required, source, sourceRepository, manifest);
+    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
     await copyChildren(tree, manifest, 0);
     try {
@@ -147,7 +169,13 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       stats,
     };
   } catch (error) {
-    return { ...base, status: 'failed', ...failureReason(error), stats };
+    return {
+      ...base,
+      status: 'failed',
+      ...failureReason(error),
+      ...platformFailureFields(error),
+      stats,
+    };
   }
 }
 

@@ -3,7 +3,10 @@
 
 import type { ErrorCode } from '../errors.ts';
 import type { FailureCategory } from '../failures.ts';
+import type { Platform } from '../oci/platform.ts';
 import type { ImageReference } from '../reference/reference.ts';
+import type { Drift } from './drift.ts';
+import type { PlatformCheck } from './platforms.ts';
 
 export type CopyStatus = 'copied' | 'exists' | 'conflict' | 'failed' | 'planned';
 
@@ -17,6 +20,8 @@ export interface CopyJob {
    * so every copy of a run moves the same bytes even if the upstream tag moves.
    */
   readonly sourceDigest?: string;
+  /** Platforms the image must offer before anything is written (see engine/platforms.ts). */
+  readonly requiredPlatforms?: readonly Platform[];
 }
 
 export interface CopyStats {
@@ -43,6 +48,10 @@ export interface CopyResult {
   readonly category?: FailureCategory;
   /** For failures: whether trying again later may succeed (network, 429, 5xx). */
   readonly retryable?: boolean;
+  /** For PLATFORM_MISSING: what was required, what the image has, what is missing. */
+  readonly platforms?: PlatformCheck;
+  /** For a conflict: what changed upstream and the fix (see engine/drift.ts). */
+  readonly drift?: Drift;
   readonly stats?: CopyStats;
 }
 

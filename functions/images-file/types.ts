@@ -2,6 +2,7 @@
 // options of a check. In a module of their own so that parse.ts (the file)
 // and entry.ts (one entry) both use them without importing each other.
 
+import type { Platform } from '../oci/platform.ts';
 import type { ImageReference } from '../reference/reference.ts';
 
 export interface ImageEntry {
@@ -13,6 +14,8 @@ export interface ImageEntry {
   readonly sourceRef: ImageReference;
   readonly tag?: string;
   readonly target: ImageReference;
+  /** Required platforms: the entry's own, else the file's top-level `platforms`. */
+  readonly platforms?: readonly Platform[];
 }
 
 export interface CheckOptions {

@@ -15,6 +15,7 @@ import { Limiter } from '../engine/limiter.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { classifyCode } from '../failures.ts';
+import { type Platform, parsePlatform } from '../oci/platform.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -43,6 +44,8 @@ export interface CopyJobDeps {
   readonly concurrency?: number;
   /** Cancel a copy still running after this many seconds and hand its delivery back (pipeline/deadline.ts). */
   readonly deadlineSeconds?: number;
+  /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
+  readonly requirePlatforms?: readonly Platform[];
 }
 
 export interface Delivery {
@@ -119,6 +122,7 @@ export async function handleCopyJob(
       sourceRef,
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+      requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
     },
     ctx,
   );
@@ -203,6 +207,8 @@ function toRecord(
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
     ...(result.category !== undefined && { category: result.category }),
+    ...(result.platforms !== undefined && { platforms: result.platforms }),
+    ...(result.drift !== undefined && { drift: result.drift }),
     ...(attempt !== undefined && { attempt }),
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,

@@ -5,28 +5,22 @@
 // them listen on 127.0.0.1 only, each on its own port (its own origin).
 
 import { createHash, createHmac } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { TestRegistry } from '../registry.ts';
 import type { Behaviours, Profile } from './behaviours.ts';
+import {
+  close,
+  errorBody,
+  listen,
+  readBody,
+  record,
+  type Seen,
+  serveBlobFile,
+  upstreamRequest,
+} from './http.ts';
 import { schema1Manifest } from './schema1.ts';
 
-export interface Seen {
-  readonly method: string;
-  readonly path: string;
-  status: number;
-  /** The Authorization header as received (tests check where credentials went). */
-  readonly authorization?: string;
-}
+export type { Seen } from './http.ts';
 
 export interface Front {
   readonly profile: Profile;
@@ -62,96 +56,6 @@ const MANIFEST_ACCEPT = [
 
 function sign(hex: string): string {
   return createHmac('sha256', SIGNING_KEY).update(hex).digest('hex').slice(0, 32);
-}
-
-async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void) {
-  const server = createServer((req, res) => {
-    Promise.resolve(handler(req, res)).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, host: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}` };
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
-}
-
-function record(log: Seen[], req: IncomingMessage, res: ServerResponse): void {
-  const entry: Seen = {
-    method: req.method ?? '',
-    path: req.url ?? '',
-    status: 0,
-    ...(req.headers.authorization && { authorization: req.headers.authorization }),
-  };
-  log.push(entry);
-  res.on('finish', () => {
-    entry.status = res.statusCode;
-  });
-}
-
-function errorBody(code: string, message: string): string {
-  return JSON.stringify({ errors: [{ code, message }] });
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-/** One request to the registry behind the front, with the client's headers. */
-function upstreamRequest(
-  upstream: URL,
-  method: string,
-  path: string,
-  headers: IncomingHttpHeaders,
-): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const out = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method, path, headers },
-      resolve,
-    );
-    out.on('error', reject);
-    out.end();
-  });
-}
-
-/** Serves a blob's bytes straight from the registry's filesystem storage, as a bucket would. */
-function serveBlobFile(
-  registry: TestRegistry,
-  hex: string,
-  req: IncomingMessage,
-  res: ServerResponse,
-) {
-  const file = join(
-    registry.root,
-    'data',
-    'docker',
-    'registry',
-    'v2',
-    'blobs',
-    'sha256',
-    hex.slice(0, 2),
-    hex,
-    'data',
-  );
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch {
-    res.writeHead(404).end();
-    return;
-  }
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-  if (req.method === 'HEAD') res.end();
-  else createReadStream(file).pipe(res);
 }
 
 const BLOB_GET = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/;

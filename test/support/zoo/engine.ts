@@ -101,7 +101,8 @@ export async function startFront(
       return;
     }
     // A signed URL carries its own authorisation; S3 refuses a request that
-    // also has an Authorization header ("Only one auth mechanism allowed").
+    // also has an Authorization header with 400 "Only one auth mechanism
+    // allowed" (renovatebot/renovate#3877, open-policy-agent/opa#6728).
     if (log === storageSeen && req.headers.authorization) {
       res
         .writeHead(400, { 'content-type': 'application/xml' })

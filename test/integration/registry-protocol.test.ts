@@ -146,6 +146,23 @@ describe('registry.k8s.io: everything 307 to the registry holding the image', ()
   });
 });
 
+describe('tokens', () => {
+  it('many requests refused with one expired token share one new token (single flight)', async () => {
+    const tokens = backend.tokenServer;
+    assert.ok(tokens);
+    tokens.requests.splice(0);
+    tokens.expireNext(1); // the first token is announced fresh but already expired: every request 401s
+    const regs = new Registries();
+    const client = regs.client(backend.host);
+    const heads = await Promise.all(
+      ['3.9', '3.9', '3.9', '3.9', '3.9'].map(() => client.headManifest(BACKEND_REPO, '3.9')),
+    );
+    assert.ok(heads.every((h) => h?.digest === index.digest));
+    assert.equal(tokens.requests.length, 2, 'the refused token, then one new token for all five');
+    await regs.close();
+  });
+});
+
 describe('cross-repository mount, best effort', () => {
   it('docker-registry answers 202 with a session when `from` lacks the blob; the upload continues in it', async () => {
     const regs = new Registries({

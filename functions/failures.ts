@@ -64,6 +64,10 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   REGISTRY_UNAVAILABLE: transient('network'),
   REGISTRY_UNSUPPORTED: permanent('unsupported'),
   REGISTRY_ERROR: permanent('internal'),
+  // A manifest PUT refused because a blob it names is not (yet) linked: two
+  // writers committing the same blob at once (concurrent deliveries of one
+  // job) make docker-registry answer this for a moment; the PUT is retried.
+  MANIFEST_BLOB_UNKNOWN: transient('internal'),
   // A 401 on a streamed upload whose token has been dropped: the next attempt
   // fetches a fresh token and starts the stream over.
   STALE_TOKEN: transient('auth'),

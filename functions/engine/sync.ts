@@ -18,12 +18,14 @@ export async function syncImages(
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   await primeTokens(jobs, registries, {
     targetAccess: options.dryRun ? 'pull' : 'push',
+    ...(options.signal && { signal: options.signal }),
   });
   const ctx = {
     registries,
     blobs: new BlobTracker(),
     transfers: new Limiter(concurrency),
     dryRun: options.dryRun ?? false,
+    signal: options.signal,
     ...(options.observer?.bytes && { onBytes: options.observer.bytes.bind(options.observer) }),
   };
   // Images are cheap to look at (a few small requests) and expensive to copy

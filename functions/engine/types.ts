@@ -68,6 +68,8 @@ export interface EngineOptions {
   /** Blob transfers at once; four times as many images are examined at once. */
   readonly concurrency?: number;
   readonly observer?: SyncObserver;
+  /** Cancels the run: every request stops, nothing more is written. */
+  readonly signal?: AbortSignal;
 }
 
 export const DEFAULT_CONCURRENCY = 8;

@@ -4,7 +4,7 @@
 // return to acknowledge, throw to have the event delivered again.
 
 import { createHash } from 'node:crypto';
-import { handleCopyJob, TransientJobError } from '../pipeline/copy-job.ts';
+import { handleCopyJob } from '../pipeline/copy-job.ts';
 import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
 import { completeRunIfDone } from '../pipeline/run-completed.ts';
@@ -159,17 +159,9 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
     rt.logger.warn('job event without message data; acknowledged', { eventId: event.id });
     return;
   }
-  // An event function has 540 s. A copy that would outlast that gives up its
-  // delivery first: the blobs it already put in the target stay there, so the
-  // redelivery resumes with a HEAD for each instead of a transfer.
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new TransientJobError(
-    `job still running after ${rt.config.jobDeadlineSeconds} s; Pub/Sub will redeliver it`,
-  );
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(expired), rt.config.jobDeadlineSeconds * 1000);
-  });
-  const copy = handleCopyJob(
+  // The job deadline is the pipeline's policy (pipeline/deadline.ts): this
+  // adapter only passes the configured seconds and maps throw → redelivery.
+  await handleCopyJob(
     {
       data: Buffer.from(message.data, 'base64'),
       ...((message.messageId ?? event.id) !== undefined && {
@@ -186,6 +178,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       ...(rt.config.deadLetterTopic && rt.deadLetter && { deadLetter: rt.deadLetter }),
       dryRun: rt.config.dryRun,
       concurrency: rt.config.concurrency,
+      deadlineSeconds: rt.config.jobDeadlineSeconds,
       requirePlatforms: rt.config.requirePlatforms,
       onJobEnded: (runId) => {
         const events = rt.runEvents?.();
@@ -197,17 +190,4 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       },
     },
   );
-  try {
-    await Promise.race([copy, deadline]);
-  } catch (error) {
-    if (error === expired) {
-      rt.logger.warn('job deadline reached; handing the message back to Pub/Sub', {
-        messageId: message.messageId,
-      });
-      copy.catch(() => {});
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -3,13 +3,14 @@
 //
 // - permanent outcomes (copied, exists, planned, conflict, invalid job, source
 //   not found, access denied) are recorded and the message acknowledged;
-// - transient failures (network, 429, 5xx) throw TransientJobError so Pub/Sub
-//   redelivers with backoff; a redelivery is cheap because blobs already in the
-//   target are skipped. On the last attempt the record says the message went to
-//   the dead-letter topic, and the throw sends it there.
+// - transient failures (network, 429, 5xx, the job deadline) throw
+//   TransientJobError so Pub/Sub redelivers with backoff; a redelivery is cheap
+//   because blobs already in the target are skipped. On the last attempt the
+//   record says the message went to the dead-letter topic, and the throw sends
+//   it there. Which failure is which is functions/failures.ts's call.
 
 import { BlobTracker } from '../engine/blobs.ts';
-import { copyImage } from '../engine/copy.ts';
+import { copyImage, failureReason } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
@@ -19,7 +20,9 @@ import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
+import { cancellation } from '../util/abort.ts';
 import type { Logger } from '../util/logger.ts';
+import { startDeadline } from './deadline.ts';
 import { InvalidJobError, type JobMessage, jobAttributes, jobKey, parseJob } from './job.ts';
 import { afterTransientFailure, earlyRedelivery, RateLimitedJobError } from './rate-limited-job.ts';
 import { recordResult } from './record-result.ts';
@@ -49,6 +52,8 @@ export interface CopyJobDeps {
   readonly deadLetter?: (data: Uint8Array, attributes: Record<string, string>) => Promise<void>;
   /** Called once a job's record is final (including dead-lettered): the run may be complete. */
   readonly onJobEnded?: (runId: string) => Promise<unknown>;
+  /** Cancel a copy still running after this many seconds and hand its delivery back (pipeline/deadline.ts). */
+  readonly deadlineSeconds?: number;
   /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
   readonly requirePlatforms?: readonly Platform[];
 }
@@ -115,13 +120,15 @@ export async function handleCopyJob(
   const early = earlyRedelivery(previous);
   if (early) throw early;
 
+  const deadline = startDeadline(deps.deadlineSeconds);
   const ctx = {
     registries: deps.registries,
     blobs: new BlobTracker(),
     transfers: new Limiter(deps.concurrency ?? 8),
     dryRun: deps.dryRun === true || job.dryRun === true,
+    signal: deadline.signal,
   };
-  const result: CopyResult = await copyImage(
+  const copying = copyImage(
     {
       source: job.source,
       sourceRef,
@@ -131,6 +138,27 @@ export async function handleCopyJob(
     },
     ctx,
   );
+  let result: CopyResult | undefined = await Promise.race([
+    copying,
+    deadline.expired.then(() => undefined),
+  ]);
+  deadline.clear();
+  if (result === undefined || deadline.signal.aborted) {
+    // Cancelled: whatever the copy reports now is not recorded; the deadline's
+    // own outcome (transient) is, as `retrying`, or `deadLettered` on the last attempt.
+    deps.logger.warn('job deadline reached; handing the message back to Pub/Sub', {
+      runId: job.runId,
+      source: job.source,
+      messageId: delivery.messageId,
+    });
+    copying.catch(() => {});
+    result = {
+      source: job.source,
+      target,
+      status: 'failed',
+      ...failureReason(cancellation(deadline.signal)),
+    };
+  }
   const fields = {
     runId: job.runId,
     source: job.source,

@@ -100,7 +100,13 @@ export function afterTransientFailure(
   const now = options.now ?? Date.now();
   const earlier = previous?.retrying ? (previous as RetryBookkeeping) : undefined;
   const attempt = options.deliveryAttempt ?? (earlier?.attempt ?? 0) + 1;
-  const failures = earlier?.failures ?? 0;
+  // Failures counted so far: the record's tally; without one (no record yet, or
+  // one written before the tally existed), Pub/Sub's attempt says how many
+  // deliveries came before, none of which can have been a rate limit (those
+  // always leave a tally).
+  const failures =
+    earlier?.failures ??
+    (options.deliveryAttempt !== undefined ? options.deliveryAttempt - 1 : (earlier?.attempt ?? 0));
   if (isRateLimitedResult(result)) {
     const retryAt = new Date(options.notBefore ?? now + DEFAULT_RATE_LIMIT_WAIT_MS).toISOString();
     return {

@@ -37,7 +37,11 @@ export class RegistryError extends SyncerError {
     const codes = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
     const said = codes || init.detail || '';
     super(
-      init.staleToken ? 'STALE_TOKEN' : codeForStatus(init.status),
+      init.staleToken
+        ? 'STALE_TOKEN'
+        : init.status === 400 && errors.some((e) => e.code === 'MANIFEST_BLOB_UNKNOWN')
+          ? 'MANIFEST_BLOB_UNKNOWN'
+          : codeForStatus(init.status),
       `${init.method} ${init.url} answered ${init.status}${said ? ` (${said})` : ''}`,
     );
     this.method = init.method;

@@ -46,6 +46,17 @@ describe('failure classification', () => {
       [status(501), 'REGISTRY_UNSUPPORTED', 'unsupported', false],
       [status(400), 'REGISTRY_ERROR', 'internal', false],
       [status(401, { staleToken: true }), 'STALE_TOKEN', 'auth', true],
+      [
+        new RegistryError({
+          method: 'PUT',
+          url: 'u',
+          status: 400,
+          errors: [{ code: 'MANIFEST_BLOB_UNKNOWN' }],
+        }),
+        'MANIFEST_BLOB_UNKNOWN',
+        'internal',
+        true,
+      ],
       [new RegistryNetworkError('GET', 'u', new Error('reset')), 'NETWORK_ERROR', 'network', true],
       [new DigestMismatchError('x', 'a', 'b'), 'DIGEST_MISMATCH', 'digest-mismatch', true],
       [

@@ -209,10 +209,10 @@ describe("the copy function's own tally", () => {
   it('other transient failures count, and the one that reaches the limit dead-letters', () => {
     const first = afterTransientFailure(network, undefined, {
       maxFailures: 2,
-      deliveryAttempt: 7,
+      deliveryAttempt: undefined,
       notBefore: undefined,
     });
-    assert.deepEqual(first.fields, { attempt: 7, failures: 1, retrying: true });
+    assert.deepEqual(first.fields, { attempt: 1, failures: 1, retrying: true });
     const second = afterTransientFailure(network, record({ ...first.fields }), {
       maxFailures: 2,
       deliveryAttempt: 8,
@@ -220,6 +220,13 @@ describe("the copy function's own tally", () => {
     });
     assert.equal(second.last, true);
     assert.deepEqual(second.fields, { attempt: 8, failures: 2, deadLettered: true });
+    // No tally yet (the deliveries before left no record): Pub/Sub's attempt counts them.
+    const untallied = afterTransientFailure(network, undefined, {
+      maxFailures: 3,
+      deliveryAttempt: 3,
+      notBefore: undefined,
+    });
+    assert.deepEqual(untallied.fields, { attempt: 3, failures: 3, deadLettered: true });
   });
   it('hands an early redelivery straight back, and lets a timely one try', () => {
     const waiting = record({

@@ -6,40 +6,20 @@
 // cmd/archeio/docs/request-handling.md); that registry challenges on its own.
 
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import { TokenSource } from '../../functions/registry/token.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
-import { type FakeServer, startFakeServer } from '../support/fake-server.ts';
+import { type FakeServer, serverPool } from '../support/fake-server.ts';
+import { hash, ociManifest } from '../support/manifests.ts';
 
 const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 5_000 };
-const servers: FakeServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
+const { serve, closeAll } = serverPool();
+after(closeAll);
 
-async function serve(
-  handler: Parameters<typeof startFakeServer>[0],
-  hostname?: string,
-): Promise<FakeServer> {
-  const server = await startFakeServer(handler, hostname);
-  servers.push(server);
-  return server;
-}
-
-const manifest = Buffer.from(
-  JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: `sha256:${'0'.repeat(64)}`,
-      size: 2,
-    },
-    layers: [],
-  }),
-);
-const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+const manifest = ociManifest([]);
+const digest = hash(manifest);
 const manifestHeaders = {
   'content-type': 'application/vnd.oci.image.manifest.v1+json',
   'docker-content-digest': digest,
@@ -122,7 +102,7 @@ describe('redirects', () => {
   it('answers a 401 on a redirected blob GET with the storage host’s own challenge, never the first host’s token', async () => {
     const tokens = await tokenServer();
     const blob = Buffer.from('blob bytes');
-    const blobDigest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    const blobDigest = hash(blob);
     const storage = await serve((req, res) => {
       if (!req.headers.authorization?.startsWith('Bearer t')) {
         return void res

@@ -18,8 +18,6 @@ import type { RunRecord } from './run-store.ts';
 export type BudgetedRunRecord = RunRecord & {
   /** Per source registry: estimated pulls beside the budget announced when the run was planned. */
   readonly pullBudget?: readonly RegistryPullBudget[];
-  /** The run was refused because a source's budget cannot fit it; nothing was published. */
-  readonly refusal?: PullBudgetRefusal;
   /** Jobs go out in paced batches: the run fits the budget only just. */
   readonly paced?: boolean;
 };
@@ -44,9 +42,9 @@ export function budgetOf(
 }
 
 /**
- * The record of a refused run. It is `invalid` (ended, nothing published) with
- * the refusal as its error, so every reader of run records already shows it;
- * `refusal` holds the numbers.
+ * The record of a refused run: `refused` (ended, nothing published), with the
+ * refusal also as its error, so every reader of `errors` shows it; `refusal`
+ * holds the numbers.
  */
 export function refusedRun(
   base: Omit<RunRecord, 'state' | 'jobs'>,
@@ -55,7 +53,7 @@ export function refusedRun(
 ): RunRecord {
   const run: BudgetedRunRecord = {
     ...base,
-    state: 'invalid',
+    state: 'refused',
     jobs: [],
     errors: [{ file, line: 0, field: '', message: `pull budget: ${refusal.message}` }],
     refusal,

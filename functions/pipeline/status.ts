@@ -70,6 +70,7 @@ export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): 
   for (const image of images) counts[image.status] = (counts[image.status] ?? 0) + 1;
   const done =
     run.state === 'invalid' ||
+    run.state === 'refused' ||
     (run.state === 'published' && !images.some((i) => i.status === 'pending'));
   return {
     runId: run.runId,
@@ -82,7 +83,7 @@ export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): 
     ...((run as BudgetedRunRecord).pullBudget && {
       pullBudget: (run as BudgetedRunRecord).pullBudget,
     }),
-    ...((run as BudgetedRunRecord).refusal && { refusal: (run as BudgetedRunRecord).refusal }),
+    ...(run.refusal && { refusal: run.refusal }),
   };
 }
 

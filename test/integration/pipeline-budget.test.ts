@@ -178,6 +178,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       refusal: { margin: number; registries: Record<string, unknown>[] };
     };
     assert.equal(status.done, true);
+    assert.equal(status.state, 'refused');
     assert.deepEqual(status.images, []);
     assert.equal(status.refusal.margin, 1);
     const [budget] = status.refusal.registries;

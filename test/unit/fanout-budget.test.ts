@@ -93,7 +93,7 @@ describe('fan-out and the pull budget', () => {
     const { outcome, batches, record } = await run('r-refused', 2, 4);
     assert.equal(outcome.outcome, 'invalid');
     assert.deepEqual(batches, []);
-    assert.equal(record.state, 'invalid');
+    assert.equal(record.state, 'refused');
     assert.deepEqual(record.jobs, []);
     assert.deepEqual(record.refusal?.registries, [
       {

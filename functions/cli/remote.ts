@@ -170,7 +170,8 @@ export async function runRemote(options: CliOptions, io: RemoteIO): Promise<numb
       [],
       (started.body.errors as string[] | undefined) ?? [],
     );
-    return 2;
+    // A run refused for the pull budget is not a bad file: a failure (1), not a usage error (2).
+    return started.body.state === 'refused' ? 1 : 2;
   }
   io.stderr.write(
     `run ${runId}: ${(started.body.jobs as unknown[]).length} job(s) published; waiting for them\n`,

@@ -18,7 +18,13 @@ import { storageRunId } from '../../functions/gcp/events.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import { createRuntime } from '../../functions/gcp/runtime.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
-import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
+import {
+  type Pair,
+  runCliCaptured,
+  SOURCE_PUSHER,
+  startPair,
+  TARGET_WRITER,
+} from '../support/fixture.ts';
 import { type FunctionServer, sendStorageFinalized, serveFunction } from '../support/functions.ts';
 import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
 import { type HubBudgetProxy, startHubBudgetProxy } from '../support/hub-budget-proxy.ts';
@@ -227,6 +233,24 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       /\*\*Pull budget\*\*\n\n- hub\.example: an estimated \d+ pulls; 4 of 4 pulls per 60 s remaining/,
     );
     assert.equal(hub.pulls(), 0, 'a plan spends no pull');
+
+    // The reusable workflow's client: the refusal fails the job (1), it is not a bad file (2).
+    const remote = await runCliCaptured(
+      [
+        'remote',
+        'sync',
+        '-i',
+        pair.writeFile('remote.yaml', file),
+        '--url',
+        fns.api?.url as string,
+      ],
+      {},
+    );
+    assert.equal(remote.code, 1, remote.stdout + remote.stderr);
+    assert.match(
+      remote.stderr,
+      /error: .*pull budget: .*hub\.example: an estimated \d+ pulls; 4 of 4/,
+    );
     await sleep(500);
     assert.deepEqual(
       published.filter((j) => j.runId === runId),

@@ -16,9 +16,11 @@ export interface RetryPolicy {
   /** Upper bound on a registry's Retry-After, so one answer cannot stall a run for hours. */
   readonly maxRetryAfterMs: number;
   /**
-   * Time a request may spend waiting out 429s (a spent pull budget) without
-   * those waits counting as attempts: the CLI waits for the budget; the copy
-   * function waits briefly and then hands its delivery back to Pub/Sub.
+   * Set: a request may spend this long waiting out 429s (a spent pull budget)
+   * without those waits counting as attempts, and then the 429 is the answer.
+   * The CLI waits for the budget (--rate-limit-wait-seconds); the copy function
+   * waits briefly and then hands its delivery back to Pub/Sub. Unset: a 429 is
+   * retried like any transient failure, within `attempts`.
    */
   readonly maxRateLimitWaitMs?: number;
 }
@@ -28,7 +30,6 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   baseDelayMs: 250,
   maxDelayMs: 15_000,
   maxRetryAfterMs: 60_000,
-  maxRateLimitWaitMs: 10 * 60_000,
 };
 
 /** A 429: the registry's request budget (Docker Hub's pulls) is spent for now. */
@@ -94,10 +95,10 @@ export async function withRetry<T>(
       // Waiting out a spent budget is not a failed attempt, up to a bound;
       // the backoff still grows with every wait when the registry names no time.
       const delay = retryDelay(policy, ++waits, error);
-      if (!cancelled && isRateLimited(error)) {
+      const bound = policy.maxRateLimitWaitMs;
+      if (!cancelled && bound !== undefined && isRateLimited(error)) {
         // Past the bound the 429 is the answer: the caller waits longer (the
         // copy function hands its delivery back to Pub/Sub until the window resets).
-        const bound = policy.maxRateLimitWaitMs ?? DEFAULT_RETRY_POLICY.maxRateLimitWaitMs ?? 0;
         if (rateLimitWaited + delay > bound) throw error;
         rateLimitWaited += delay;
         onRetry?.({ attempt, delayMs: delay, error });

@@ -248,13 +248,27 @@ describe('retrying a 429', () => {
     new RegistryError({ method: 'GET', url: '/v2/x', status: 429, retryAfterMs: 1 });
   it('waits out more 429s than the policy has attempts, without spending them', async () => {
     let calls = 0;
-    const result = await withRetry({ ...DEFAULT_RETRY_POLICY, attempts: 2 }, async () => {
-      calls++;
-      if (calls <= 5) throw tooMany();
-      return 'ok';
-    });
+    const result = await withRetry(
+      { ...DEFAULT_RETRY_POLICY, attempts: 2, maxRateLimitWaitMs: 1_000 },
+      async () => {
+        calls++;
+        if (calls <= 5) throw tooMany();
+        return 'ok';
+      },
+    );
     assert.equal(result, 'ok');
     assert.equal(calls, 6);
+  });
+  it('without a bound (library default), a 429 is retried within the attempts like any transient failure', async () => {
+    let calls = 0;
+    await assert.rejects(
+      withRetry({ ...DEFAULT_RETRY_POLICY, attempts: 3 }, async () => {
+        calls++;
+        throw tooMany();
+      }),
+      (e: unknown) => e instanceof RegistryError && e.status === 429,
+    );
+    assert.equal(calls, 3);
   });
   it('gives the 429 back once the waits would pass maxRateLimitWaitMs', async () => {
     let calls = 0;

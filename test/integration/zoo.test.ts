@@ -106,6 +106,18 @@ describe('the matrix through every profile', { concurrency: true }, () => {
         [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST],
       );
       assert.equal(first[5]?.retryable, false, 'a missing source is not retried');
+      // Artifact Registry mounts what another repository of the run already holds:
+      // the Docker list's layers come from the OCI index's repository.
+      assert.ok(
+        zoo.targetFront.seen.some(
+          (s) =>
+            s.method === 'POST' &&
+            s.path.startsWith(`/v2/zoo/${profile.id}/`) &&
+            s.path.includes('mount=') &&
+            s.status === 201,
+        ),
+        'a blob was mounted across repositories',
+      );
       const b = profile.behaviours;
       if (b.realm) {
         // Tokens came from the realm the profile advertises (its origin or its auth host).

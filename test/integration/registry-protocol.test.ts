@@ -17,9 +17,12 @@
 // - A registry with broken HEAD headers: the GET by tag that replaces the HEAD
 //   treats a malformed announced digest as the hint it is.
 // - Tokens refused at once are refreshed once (single flight).
+// - A source pinned by sha512 against a registry that answers in sha256:
+//   digests are compared within one algorithm, never across.
 // (Schema 1 served in front of a real registry is in the zoo's profiles.)
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,6 +179,36 @@ describe('a registry with broken HEAD headers', () => {
     );
     assert.equal(result?.status, 'copied', result?.error);
     assert.equal(result?.digest, index.digest);
+    await regs.close();
+  });
+});
+
+describe('digests of another algorithm', () => {
+  it('copies a source pinned by sha512, and a re-run is exists, not a false conflict', async () => {
+    // A source that knows its manifests by sha512 too (the OCI image spec
+    // registers sha512), in front of the real registry that knows sha256.
+    const bytes = await inspectRaw(`${backend.host}/${BACKEND_REPO}:3.9`);
+    const sha512 = `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
+    const proxy = await interceptingProxy(backend.url, async (req, res) => {
+      if (!req.url?.endsWith(`/manifests/${sha512}`)) return false;
+      const path = req.url.replace(sha512, index.digest);
+      const answer = await send(backend.url, req.method ?? 'GET', path, req.headers);
+      res.writeHead(answer.status, answer.headers).end(answer.body);
+      return true;
+    });
+    fronts.push(proxy);
+    const regs = new Registries({
+      credentials: new StaticCredentials([[target.host, targetCreds]]),
+    });
+    const pinned = {
+      ...job(`${proxy.host}/${BACKEND_REPO}:3.9`, target.host, 'sha512/'),
+      sourceDigest: sha512,
+    };
+    const [first] = await syncImages([pinned], regs);
+    assert.equal(first?.status, 'copied', first?.error);
+    assert.equal(first?.digest, sha512);
+    const [again] = await syncImages([pinned], regs);
+    assert.equal(again?.status, 'exists', again?.error);
     await regs.close();
   });
 });

@@ -14,9 +14,15 @@
 //   MANIFEST_INVALID "cannot update tag … tag immutability"
 //   (https://cloud.google.com/artifact-registry/docs/docker/names#versions).
 // - Credential helpers are asked once per host per run, only when needed.
+// - A registry with broken HEAD headers: the GET by tag that replaces the HEAD
+//   treats a malformed announced digest as the hint it is.
+// - Tokens refused at once are refreshed once (single flight).
+// - A source pinned by sha512 against a registry that answers in sha256:
+//   digests are compared within one algorithm, never across.
 // (Schema 1 served in front of a real registry is in the zoo's profiles.)
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +148,67 @@ describe('registry.k8s.io: everything 307 to the registry holding the image', ()
       [index.digest, index.digest],
     );
     assert.ok(!logger.lines.some((l) => l.message === 'could not resolve source digest'));
+    await regs.close();
+  });
+});
+
+describe('a registry with broken HEAD headers', () => {
+  it('copies by the GET that HEAD falls back to, not rejecting a duplicated announced digest', async () => {
+    // HEAD answers without Content-Length or Docker-Content-Digest, and the GET
+    // by tag announces the digest twice (a proxy joining a repeated header):
+    // the announcement is a malformed hint, ignored; the bytes are hashed.
+    const proxy = await interceptingProxy(backend.url, async (req, res, body) => {
+      if (!req.url?.includes('/manifests/') || /manifests\/sha256:/.test(req.url)) return false;
+      const answer = await send(backend.url, req.method ?? 'GET', req.url, req.headers, body);
+      const headers = { ...answer.headers };
+      const announced = String(headers['docker-content-digest']);
+      if (req.method === 'HEAD') {
+        delete headers['docker-content-digest'];
+        delete headers['content-length'];
+      } else headers['docker-content-digest'] = `${announced}, ${announced}`;
+      res.writeHead(answer.status, headers).end(answer.body);
+      return true;
+    });
+    fronts.push(proxy);
+    const regs = new Registries({
+      credentials: new StaticCredentials([[target.host, targetCreds]]),
+    });
+    const [result] = await syncImages(
+      [job(`${proxy.host}/${BACKEND_REPO}:3.9`, target.host, 'broken-head/')],
+      regs,
+    );
+    assert.equal(result?.status, 'copied', result?.error);
+    assert.equal(result?.digest, index.digest);
+    await regs.close();
+  });
+});
+
+describe('digests of another algorithm', () => {
+  it('copies a source pinned by sha512, and a re-run is exists, not a false conflict', async () => {
+    // A source that knows its manifests by sha512 too (the OCI image spec
+    // registers sha512), in front of the real registry that knows sha256.
+    const bytes = await inspectRaw(`${backend.host}/${BACKEND_REPO}:3.9`);
+    const sha512 = `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
+    const proxy = await interceptingProxy(backend.url, async (req, res) => {
+      if (!req.url?.endsWith(`/manifests/${sha512}`)) return false;
+      const path = req.url.replace(sha512, index.digest);
+      const answer = await send(backend.url, req.method ?? 'GET', path, req.headers);
+      res.writeHead(answer.status, answer.headers).end(answer.body);
+      return true;
+    });
+    fronts.push(proxy);
+    const regs = new Registries({
+      credentials: new StaticCredentials([[target.host, targetCreds]]),
+    });
+    const pinned = {
+      ...job(`${proxy.host}/${BACKEND_REPO}:3.9`, target.host, 'sha512/'),
+      sourceDigest: sha512,
+    };
+    const [first] = await syncImages([pinned], regs);
+    assert.equal(first?.status, 'copied', first?.error);
+    assert.equal(first?.digest, sha512);
+    const [again] = await syncImages([pinned], regs);
+    assert.equal(again?.status, 'exists', again?.error);
     await regs.close();
   });
 });

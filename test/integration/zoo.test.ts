@@ -106,6 +106,18 @@ describe('the matrix through every profile', { concurrency: true }, () => {
         [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST],
       );
       assert.equal(first[5]?.retryable, false, 'a missing source is not retried');
+      // Artifact Registry mounts what another repository of the run already holds:
+      // the Docker list's layers come from the OCI index's repository.
+      assert.ok(
+        zoo.targetFront.seen.some(
+          (s) =>
+            s.method === 'POST' &&
+            s.path.startsWith(`/v2/zoo/${profile.id}/`) &&
+            s.path.includes('mount=') &&
+            s.status === 201,
+        ),
+        'a blob was mounted across repositories',
+      );
       const b = profile.behaviours;
       if (b.realm) {
         // Tokens came from the realm the profile advertises (its origin or its auth host).
@@ -295,6 +307,23 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
         `${s.method} ${s.path} got Basic credentials`,
       );
     }
+  });
+
+  it('Docker Hub with the pull limit used up: existing images are still exists (a HEAD is no pull), a new copy fails as rate-limited, to be retried', async () => {
+    const hub = await zoo.sourceVariant('dockerhub', { pullLimit: 0 });
+    const results = await runOnce(registriesFor(hub, zoo.targetFront), [
+      // Copied by the matrix already.
+      ...jobsFor(zoo.targetFront, 'dockerhub', [['docker.io/team/multi:v1']]),
+      ...jobsFor(zoo.targetFront, 'pull-limit', [['docker.io/team/single:v1']]),
+    ]);
+    assert.deepEqual(statuses(results), [
+      `exists ${zoo.images.index.digest}`,
+      'failed TOO_MANY_REQUESTS',
+    ]);
+    assert.equal(results[1]?.retryable, true, 'a rate limit is transient');
+    const gets = hub.seen.filter((s) => s.method === 'GET' && s.path.includes('/manifests/'));
+    assert.ok(gets.length > 0 && gets.every((s) => s.status === 429));
+    assert.deepEqual(writesUnder(zoo.targetFront, 'pull-limit'), []);
   });
 
   it('a signed schema 1 manifest is refused after one HEAD, with no GET, permanently', async () => {

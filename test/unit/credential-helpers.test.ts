@@ -11,12 +11,12 @@ import { after, before, describe, it } from 'node:test';
 import { copyImage } from '../../functions/engine/copy.ts';
 import { DockerConfigCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
-import { type FakeServer, startFakeServer } from '../support/fake-server.ts';
+import { serverPool } from '../support/fake-server.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'credhelpers-'));
 const calls = join(dir, 'calls');
 const path = process.env.PATH;
-const servers: FakeServer[] = [];
+const { serve, closeAll } = serverPool();
 
 function helper(name: string, script: string): void {
   writeFileSync(join(dir, `docker-credential-${name}`), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
@@ -44,13 +44,13 @@ before(() => {
 });
 after(async () => {
   process.env.PATH = path;
-  await Promise.all(servers.map((s) => s.close()));
+  await closeAll();
 });
 
 describe('credential helpers', () => {
   it('are asked once per host per run, and only when a token is really fetched', async () => {
     let issued = 0;
-    const server = await startFakeServer((req, res) => {
+    const server = await serve((req, res) => {
       if (req.url?.startsWith('/token')) {
         return void res
           .writeHead(200)
@@ -62,9 +62,7 @@ describe('credential helpers', () => {
           .end();
       res.writeHead(404).end();
     });
-    servers.push(server);
-    const anonymousRegistry = await startFakeServer((_req, res) => void res.writeHead(404).end());
-    servers.push(anonymousRegistry);
+    const anonymousRegistry = await serve((_req, res) => void res.writeHead(404).end());
     const regs = new Registries({
       retry: { attempts: 1 },
       credentials: config({ credsStore: 'counting' }),
@@ -104,11 +102,10 @@ describe('credential helpers', () => {
   });
 
   it('a failing helper fails the image with the auth category, not the process', async () => {
-    const server = await startFakeServer((req, res) => {
+    const server = await serve((req, res) => {
       if (req.url?.startsWith('/token')) return void res.writeHead(200).end('{"token":"t"}');
       res.writeHead(401, { 'www-authenticate': `Bearer realm="${server.url}/token"` }).end();
     });
-    servers.push(server);
     const regs = new Registries({
       retry: { attempts: 1 },
       credentials: config({ credHelpers: { [server.host]: 'missing' } }),

@@ -44,6 +44,8 @@ export interface Zoo {
   readonly targetFront: Front;
   /** Another front on the target registry, with behaviours of a test's choosing. */
   targetVariant(overrides: Partial<Behaviours>): Promise<Front>;
+  /** Another front for a source profile (same registry behind it), with behaviours of a test's choosing. */
+  sourceVariant(id: string, overrides: Partial<Behaviours>): Promise<Front>;
   stop(): Promise<void>;
 }
 
@@ -150,6 +152,15 @@ export async function startZoo(): Promise<Zoo> {
     targetFront,
     async targetVariant(overrides) {
       const front = await startFront({ ...artifactRegistry, id: 'target' }, target, { overrides });
+      variants.push(front);
+      return front;
+    },
+    async sourceVariant(id, overrides) {
+      const profile = PROFILES.find((p) => p.id === id);
+      if (!profile || profile.behaviours.redirectEverything) throw new Error(`no variant of ${id}`);
+      const front = await startFront(profile, profile.anonymous ? openSource : tokenSource, {
+        overrides,
+      });
       variants.push(front);
       return front;
     },

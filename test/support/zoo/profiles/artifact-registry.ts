@@ -22,7 +22,9 @@ export const artifactRegistry: Profile = {
     // update-repo-settings: "an image tag always points to the same image digest");
     // the answer is MANIFEST_INVALID "cannot update tag … tag immutability" (issue 9).
     immutableTags: true,
-    // Mounts from another repository of the registry succeed (201).
+    // A blob in another repository of the registry is mounted (201): crane and
+    // gcrane copy within *.pkg.dev with `POST …/blobs/uploads/?from=…&mount=…`
+    // (google/go-containerregistry#1321).
     mount: 'pass',
   },
   sources: [
@@ -30,5 +32,6 @@ export const artifactRegistry: Profile = {
     'https://github.com/dotnet/sdk-container-builds/pull/287 (no chunked uploads)',
     'https://github.com/podman-container-tools/skopeo/issues/1101 (chunked upload fails on GAR)',
     'https://docs.cloud.google.com/artifact-registry/docs/repositories/update-repo-settings (immutable tags)',
+    'https://github.com/google/go-containerregistry/issues/1321 (cross-repository mounts on pkg.dev)',
   ],
 };

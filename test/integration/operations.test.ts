@@ -221,6 +221,26 @@ describe('operations: run-completed messages and the run page', () => {
     assert.equal(marker.state, 'published');
   });
 
+  it('a run with a missing image completes as failed, its problem counted by category', async () => {
+    const response = await api('/sync?runId=ops-2', {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: 'images:\n- source: ops.example/team/a:v1\n  tag: second\n- source: ops.example/team/absent:v1\n',
+    });
+    assert.equal(response.status, 202, await response.text());
+    await until('both jobs of ops-2 finished', () => finishedDeliveries('ops-2') >= 2);
+    await drainRunsTopic();
+    const messages = completionsOf('ops-2');
+    assert.equal(messages.length, 1);
+    const event = messages[0]?.data as RunCompletedEvent;
+    assert.equal(event.outcome, 'failed');
+    assert.equal(messages[0]?.attributes.outcome, 'failed');
+    assert.deepEqual(event.counts, { copied: 1, failed: 1 });
+    assert.deepEqual(event.categories, { 'not-found': 1 });
+    assert.equal(event.problems[0]?.source, 'ops.example/team/absent:v1');
+    assert.equal(event.problems[0]?.errorCode, 'SOURCE_NOT_FOUND');
+  });
+
   it('shows an open run in a browser: every row, the progress, refreshing, nothing foreign', async () => {
     // A run with one job copied, one failed (auth), one conflict explained by its drift, one pending.
     const store = new GcsRunStore(new Storage({ projectId: PROJECT }), RUNS_BUCKET);
@@ -325,7 +345,14 @@ describe('operations: run-completed messages and the run page', () => {
     const page = await browser.newPage();
     await page.goto(`${fns.api?.url}/runs`);
     const listed = await page.locator('#runs tbody tr td:first-child').allInnerTexts();
-    assert.ok(listed.includes('ops-1') && listed.includes('ops-open'), listed.join());
+    assert.ok(
+      ['ops-1', 'ops-2', 'ops-open'].every((r) => listed.includes(r)),
+      listed.join(),
+    );
+    assert.match(
+      (await page.locator('tr', { hasText: 'ops-2' }).locator('.outcome').textContent()) ?? '',
+      /failed: 1 copied, 1 failed/,
+    );
     assert.match(
       (await page.locator('tr', { hasText: 'ops-1' }).locator('.outcome').textContent()) ?? '',
       /succeeded: 3 copied/,

@@ -123,6 +123,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     source: e.source,
     sourceRef: e.sourceRef,
     target: e.target,
+    ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
   }));
   const progress = new ProgressDisplay(io.stdout, io.stderr, jobs.length);
   const started = performance.now();
@@ -131,6 +132,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     results = await syncImages(jobs, registries, {
       dryRun: options.dryRun,
       concurrency: options.concurrency,
+      referrers: options.referrers,
       observer: progress,
     });
   } finally {

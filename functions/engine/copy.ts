@@ -17,6 +17,9 @@ import type { Registries } from '../registry/registries.ts';
 import { isRetryable } from '../registry/retry.ts';
 import type { BlobTracker } from './blobs.ts';
 import type { Limiter } from './limiter.ts';
+import type { ReferrersState } from './referrer-discovery.ts';
+import type { ReferrersOptions } from './referrer-options.ts';
+import { beginSupplyChain } from './supply-chain.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
 /** Indexes that point at indexes are legal; this bounds a malicious chain. */
@@ -28,6 +31,8 @@ export interface CopyContext {
   readonly transfers: Limiter;
   readonly dryRun: boolean;
   readonly onBytes?: (delta: number) => void;
+  readonly referrers?: ReferrersOptions;
+  readonly referrersState?: ReferrersState;
 }
 
 function emptyStats(): CopyStats {
@@ -73,20 +78,48 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       };
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
+    // Signatures and other referrers: found before any write, so that an image
+    // the policy refuses leaves nothing in the target.
+    const chain = await beginSupplyChain(
+      {
+        ...(ctx.referrers && { options: ctx.referrers }),
+        ...(ctx.referrersState && { state: ctx.referrersState }),
+        ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
+        dryRun: ctx.dryRun,
+        image: formatReference(job.sourceRef),
+        source,
+        destination,
+        sourceRepository,
+        targetRepository,
+        copyTree: (m) =>
+          copyChildren(
+            { source, destination, sourceRepository, targetRepository, stats, ctx },
+            m,
+            0,
+          ),
+        onManifestPut: () => stats.manifestsPut++,
+      },
+      sourceHead.digest,
+    );
+    if (chain.refusal)
+      return { ...base, status: 'failed', ...found, ...failureReason(chain.refusal) };
 
     const targetHead = await destination.headManifest(targetRepository, targetTag);
     if (targetHead) {
-      if (targetHead.digest === sourceHead.digest) return { ...base, status: 'exists', ...found };
+      if (targetHead.digest === sourceHead.digest)
+        return { ...base, status: 'exists', ...found, ...(await chain.settle('exists', found)) };
       return {
         ...base,
         status: 'conflict',
         ...found,
+        ...(await chain.settle('conflict', found)),
         targetDigest: targetHead.digest,
         errorCode: 'TAG_CONFLICT',
         error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
       };
     }
-    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun)
+      return { ...base, status: 'planned', ...found, ...(await chain.settle('planned', found)) };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
@@ -107,6 +140,7 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       status: 'copied',
       digest: manifest.digest,
       mediaType: manifest.mediaType,
+      ...(await chain.settle('copied', { ...found, manifest })),
       stats,
     };
   } catch (error) {

@@ -2,6 +2,8 @@
 // fields are a contract: the CLI's report and the functions' run records use them.
 
 import type { ImageReference } from '../reference/reference.ts';
+import type { ReferrersOptions } from './referrer-options.ts';
+import type { ReferrersSummary } from './referrers.ts';
 
 export type CopyStatus = 'copied' | 'exists' | 'conflict' | 'failed' | 'planned';
 
@@ -15,6 +17,8 @@ export interface CopyJob {
    * so every copy of a run moves the same bytes even if the upstream tag moves.
    */
   readonly sourceDigest?: string;
+  /** This entry's policy (`requireSignature: true`): fail unsigned images, write nothing. */
+  readonly requireSignature?: boolean;
 }
 
 export interface CopyStats {
@@ -40,6 +44,8 @@ export interface CopyResult {
   /** For failures: whether trying again later may succeed (network, 429, 5xx). */
   readonly retryable?: boolean;
   readonly stats?: CopyStats;
+  /** Signatures, attestations, SBOMs and other referrers: found, copied, skipped and why. */
+  readonly referrers?: ReferrersSummary;
 }
 
 export interface SyncObserver {
@@ -53,6 +59,8 @@ export interface EngineOptions {
   /** Blob transfers at once; four times as many images are examined at once. */
   readonly concurrency?: number;
   readonly observer?: SyncObserver;
+  /** Referrers and the signature policy (default DEFAULT_REFERRERS_OPTIONS). */
+  readonly referrers?: ReferrersOptions;
 }
 
 export const DEFAULT_CONCURRENCY = 8;

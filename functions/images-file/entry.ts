@@ -7,11 +7,12 @@ import { type ImageReference, isValidTag, parseReference } from '../reference/re
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { CheckOptions, ImageEntry } from './parse.ts';
+import { REQUIRE_SIGNATURE, readRequireSignature } from './policy-fields.ts';
 import { closest, scalarText } from './yaml-text.ts';
 
 /** Keys the Go tool's users have in their entries; accepted, ignored, and warned about. */
 const LEGACY_ENTRY = new Set(['amd64Only']);
-const ENTRY_KEYS = ['source', 'tag'];
+const ENTRY_KEYS = ['source', 'tag', REQUIRE_SIGNATURE];
 
 export interface EntryContext {
   readonly file: string;
@@ -49,6 +50,7 @@ export function checkEntry(
   let tag: string | undefined;
   let tagLine = line;
   let entryValid = true;
+  let requireSignature: boolean | undefined;
   const seen = new Map<string, number>();
   for (const pair of node.items) {
     const keyNode = pair.key as Node;
@@ -84,6 +86,14 @@ export function checkEntry(
         tag = value;
         tagLine = keyLine;
       }
+    } else if (key === REQUIRE_SIGNATURE) {
+      const value = readRequireSignature(
+        valueNode,
+        { file, line: keyLine, field: `${at}.${key}` },
+        problems,
+      );
+      if (value === undefined) entryValid = false;
+      else requireSignature = value;
     } else if (LEGACY_ENTRY.has(key)) {
       warnings.push({
         file,
@@ -165,6 +175,7 @@ export function checkEntry(
     sourceRef,
     ...(tag !== undefined && { tag }),
     target,
+    ...(requireSignature !== undefined && { requireSignature }),
   };
   return entry;
 }

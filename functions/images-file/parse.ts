@@ -28,6 +28,8 @@ export interface ImageEntry {
   readonly sourceRef: ImageReference;
   readonly tag?: string;
   readonly target: ImageReference;
+  /** `requireSignature: true`: fail the image if the source has no signature or attestation. */
+  readonly requireSignature?: boolean;
 }
 
 export interface ImagesFile {

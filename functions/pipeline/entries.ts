@@ -1,6 +1,7 @@
 // One line per image for reports, plans and run status: the shape the CLI's
 // --report, the HTTP function's /plan and the Markdown summary share.
 
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
@@ -15,11 +16,18 @@ export interface EntryResult {
   readonly digest?: string;
   readonly mediaType?: string;
   readonly error?: string;
+  /** A stable code for failures (SIGNATURE_REQUIRED, SOURCE_NOT_FOUND, …). */
+  readonly errorCode?: string;
+  /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
+  readonly referrers?: ReferrersSummary;
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
 export function entryOf(
-  result: Pick<EntryResult, 'source' | 'target' | 'status' | 'digest' | 'mediaType' | 'error'>,
+  result: Pick<
+    EntryResult,
+    'source' | 'target' | 'status' | 'digest' | 'mediaType' | 'error' | 'errorCode' | 'referrers'
+  >,
 ): EntryResult {
   return {
     source: result.source,
@@ -28,6 +36,8 @@ export function entryOf(
     ...(result.digest !== undefined && { digest: result.digest }),
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
+    ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(result.referrers !== undefined && { referrers: result.referrers }),
   };
 }
 

@@ -1,7 +1,9 @@
 // What a person sees: one line per image as it finishes and, on a terminal, a
 // live status line (images done, bytes copied) redrawn in place on stderr.
 
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyResult, SyncObserver } from '../engine/types.ts';
+import { referrersNote } from '../pipeline/referrers-text.ts';
 
 export interface Output {
   write(text: string): void;
@@ -36,11 +38,13 @@ export function resultLine(result: {
   target: string;
   digest?: string;
   error?: string;
+  referrers?: ReferrersSummary;
 }): string {
   const symbol = SYMBOL[result.status] ?? result.status;
   let line = `${symbol} ${result.source}${result.target ? ` → ${result.target}` : ''}`;
   if (result.digest && result.status !== 'failed') line += ` ${result.digest.slice(0, 19)}`;
   if (result.error) line += `\n         ${result.error}`;
+  if (result.referrers) line += `\n         ${referrersNote(result.referrers)}`;
   return line;
 }
 

@@ -11,6 +11,7 @@
 import { BlobTracker } from '../engine/blobs.ts';
 import { copyImage } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
+import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
@@ -37,6 +38,8 @@ export interface CopyJobDeps {
   /** Deployment-wide dry run: every job only plans. */
   readonly dryRun?: boolean;
   readonly concurrency?: number;
+  /** Deployment-wide referrer settings (SYNCER_REFERRERS…, SYNCER_REQUIRE_SIGNATURE). */
+  readonly referrers?: ReferrersOptions;
 }
 
 export interface Delivery {
@@ -103,6 +106,7 @@ export async function handleCopyJob(
     blobs: new BlobTracker(),
     transfers: new Limiter(deps.concurrency ?? 8),
     dryRun: deps.dryRun === true || job.dryRun === true,
+    ...(deps.referrers && { referrers: deps.referrers }),
   };
   const result: CopyResult = await copyImage(
     {
@@ -110,6 +114,7 @@ export async function handleCopyJob(
       sourceRef,
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+      ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
     },
     ctx,
   );
@@ -174,5 +179,6 @@ function toRecord(
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,
     bytes: result.stats?.bytesCopied ?? 0,
+    ...(result.referrers !== undefined && { referrers: result.referrers }),
   };
 }

@@ -6,6 +6,7 @@ import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
+import { referrersNote } from './referrers-text.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
 
@@ -98,7 +99,7 @@ export function markdownTable(
     '|---|---|---|---|',
     ...entries.map(
       (e) =>
-        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ?? (e.digest ? `\`${e.digest}\`` : ''))} |`,
+        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ?? (e.digest ? `\`${e.digest}\`` : ''))}${e.referrers ? ` · ${cell(referrersNote(e.referrers))}` : ''} |`,
     ),
   ];
   if (problems.length > 0)

@@ -119,6 +119,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
           ...(entry.tag !== undefined && { tag: entry.tag }),
           target,
           ...(sourceDigest !== undefined && { sourceDigest }),
+          ...(entry.requireSignature !== undefined && { requireSignature: entry.requireSignature }),
         };
       },
     );
@@ -131,6 +132,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     source: job.source,
     ...(job.tag !== undefined && { tag: job.tag }),
     ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+    ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
     ...(run.dryRun && { dryRun: true }),
   }));
   await deps.publisher.publish(messages);

@@ -1,7 +1,12 @@
 // The job message: one image of one run, as the fan-out publishes it and the
 // copy function consumes it (a contract: see README "Job message").
 //
-//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?}
+//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?,
+//    "requireSignature": bool?}
+//
+// `requireSignature` (added with issue 11; optional, so older messages stay
+// valid) carries the entry's policy: an image without a signature or
+// attestation fails with SIGNATURE_REQUIRED and nothing of it is written.
 //
 // A job names no target: the copy function derives the target from its own
 // configured prefix, so no message can make it write anywhere else. Fields it
@@ -14,7 +19,14 @@ import { isValidTag, parseReference } from '../reference/reference.ts';
 
 export const MAX_JOB_BYTES = 16 * 1024;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const JOB_FIELDS = new Set(['runId', 'source', 'tag', 'sourceDigest', 'dryRun']);
+const JOB_FIELDS = new Set([
+  'runId',
+  'source',
+  'tag',
+  'sourceDigest',
+  'dryRun',
+  'requireSignature',
+]);
 
 export interface JobMessage {
   readonly runId: string;
@@ -22,6 +34,7 @@ export interface JobMessage {
   readonly tag?: string;
   readonly sourceDigest?: string;
   readonly dryRun?: boolean;
+  readonly requireSignature?: boolean;
 }
 
 export class InvalidJobError extends SyncerError {
@@ -74,6 +87,8 @@ export function parseJob(data: Uint8Array): JobMessage {
   }
   if (job.dryRun !== undefined && typeof job.dryRun !== 'boolean')
     throw fail('dryRun must be a boolean');
+  if (job.requireSignature !== undefined && typeof job.requireSignature !== 'boolean')
+    throw fail('requireSignature must be a boolean');
   return job as unknown as JobMessage;
 }
 

@@ -3,6 +3,7 @@
 // invalid; failures to reach a source are reported as failed. Nothing here can
 // write: the engine runs with dryRun set and there is no other path.
 
+import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import { syncImages } from '../engine/sync.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile } from '../images-file/parse.ts';
@@ -21,7 +22,12 @@ export interface PlanOutcome {
 export async function planImagesFile(
   file: string,
   bytes: Uint8Array,
-  deps: { prefix: TargetPrefix; registries: Registries; concurrency?: number },
+  deps: {
+    prefix: TargetPrefix;
+    registries: Registries;
+    concurrency?: number;
+    referrers?: ReferrersOptions;
+  },
 ): Promise<PlanOutcome> {
   const policy = deps.registries.policy;
   const check = checkImagesFile(file, bytes, deps.prefix, {
@@ -36,9 +42,18 @@ export async function planImagesFile(
     };
   }
   const results = await syncImages(
-    check.entries.map((e) => ({ source: e.source, sourceRef: e.sourceRef, target: e.target })),
+    check.entries.map((e) => ({
+      source: e.source,
+      sourceRef: e.sourceRef,
+      target: e.target,
+      ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
+    })),
     deps.registries,
-    { dryRun: true, ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }) },
+    {
+      dryRun: true,
+      ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }),
+      ...(deps.referrers && { referrers: deps.referrers }),
+    },
   );
   return { valid: true, results: results.map(entryOf), errors: [], warnings: check.warnings };
 }

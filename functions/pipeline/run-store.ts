@@ -7,6 +7,7 @@
 // The store is an interface so the pipeline knows nothing of Cloud Storage;
 // the functions use GcsRunStore, tests may use MemoryRunStore.
 
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 
@@ -16,6 +17,8 @@ export interface PlannedJob {
   readonly tag?: string;
   readonly target: string;
   readonly sourceDigest?: string;
+  /** The entry's `requireSignature`, passed on in its job message. */
+  readonly requireSignature?: boolean;
 }
 
 export interface RunRecord {
@@ -52,6 +55,8 @@ export interface JobResultRecord {
   readonly finishedAt: string;
   readonly durationMs?: number;
   readonly bytes?: number;
+  /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
+  readonly referrers?: ReferrersSummary;
 }
 
 export interface RunStore {

@@ -9,6 +9,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { markdownTable } from '../../functions/pipeline/entries.ts';
+import { planImagesFile } from '../../functions/pipeline/plan.ts';
+import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import {
@@ -342,5 +345,74 @@ describe('signatures, attestations and SBOMs', () => {
     const off = await run(['--referrers=false'], one);
     assert.equal(byName(off.results, 'filtered').referrers, undefined);
     assert.equal(OCI_MANIFEST.length > 0, true);
+  });
+
+  it('keeps a referrer already in the target and reports what an existing referrers tag cannot list', async () => {
+    const image = await src.image('team/preseed', 'v1');
+    const a = await src.referrer('team/preseed', image, SIGSTORE_BUNDLE, 'nonce-a');
+    const b = await src.referrer('team/preseed', image, SPDX);
+    await src.tagSchema('team/preseed', image.digest, [a, b]);
+    // The target already holds the same signature, listed by its own referrers tag.
+    const dst = new Pusher(pair.target.url, TARGET_WRITER);
+    const repo = `mirror/${pair.source.host.replace(':', '_')}/team/preseed`;
+    assert.equal((await dst.referrer(repo, image, SIGSTORE_BUNDLE, 'nonce-a')).digest, a.digest);
+    const theirs = await dst.tagSchema(repo, image.digest, [a]);
+
+    const one = pair.writeFile(
+      'preseed.yaml',
+      `images:\n- source: "${pair.source.host}/team/preseed:v1"\n`,
+    );
+    const { code, results, out } = await run([], one);
+    assert.equal(code, 0, out);
+    const entry = byName(results, 'preseed');
+    assert.deepEqual(
+      entry.referrers?.items.map((i) => [i.digest, i.status, /not listed/.test(i.reason ?? '')]),
+      [
+        [a.digest, 'exists', false],
+        [b.digest, 'copied', true],
+      ],
+    );
+    // Never overwritten: the target's referrers tag is as it was.
+    const tag = await inspectRaw(`${t}/preseed:${tagOf(image.digest)}`, TARGET_WRITER);
+    assert.equal(sha256(tag), theirs.digest);
+    assert.match(out, /not listed in the target's referrers tag/);
+  });
+
+  it('/plan shows referrers and which images are unsigned, and never writes', async () => {
+    const planned = pair.writeFile(
+      'plan.yaml',
+      [
+        'images:',
+        `- source: "${pair.source.host}/team/cosigned:v1"`,
+        `- source: "${pair.source.host}/team/unsigned:v1"`,
+        '  requireSignature: true',
+        '',
+      ].join('\n'),
+    );
+    const registries = new Registries({
+      credentials: new StaticCredentials([
+        [pair.target.host, { username: 'writer', password: 'write-secret-2' }],
+      ]),
+    });
+    pair.target.clearLog();
+    try {
+      const outcome = await planImagesFile(planned, readFileSync(planned), {
+        prefix: parseTargetPrefix(prefix),
+        registries,
+      });
+      assert.deepEqual(
+        outcome.results.map((r) => [r.status, r.errorCode, r.referrers?.signed]),
+        [
+          ['exists', undefined, true],
+          ['failed', 'SIGNATURE_REQUIRED', undefined],
+        ],
+      );
+      const markdown = markdownTable('plan', outcome.results);
+      assert.match(markdown, /· signed · 3 referrer\(s\): /);
+      assert.match(markdown, /SIGNATURE_REQUIRED|no signature or attestation/);
+    } finally {
+      await registries.close();
+    }
+    assert.deepEqual(writes(await settledLog(pair.target)), []);
   });
 });

@@ -220,18 +220,21 @@ export class Pusher {
     );
   }
 
-  /** An OCI 1.1 artifact referring to `subject` (pushed by digest, untagged). */
+  /**
+   * An OCI 1.1 artifact referring to `subject` (pushed by digest, untagged).
+   * The same `nonce` gives the same bytes, so one artifact can be put in two registries.
+   */
   async referrer(
     repository: string,
     subject: Pushed,
     artifactType: string,
-    layerType = artifactType,
+    nonce = randomBytes(8).toString('hex'),
   ): Promise<Pushed> {
     const empty = await this.blob(repository, Buffer.from('{}'), OCI_EMPTY);
     const layer = await this.blob(
       repository,
-      Buffer.from(JSON.stringify({ artifactType, nonce: randomBytes(8).toString('hex') })),
-      layerType,
+      Buffer.from(JSON.stringify({ artifactType, nonce })),
+      artifactType,
     );
     return this.manifest(repository, {
       schemaVersion: 2,

@@ -19,11 +19,12 @@ import {
   type RequestCounts,
   settled,
 } from './measure.ts';
+import { benchReferrers } from './referrers.ts';
 import { seedWorkload } from './workload.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-// BENCH_PHASES=cold,big,fanout (default all) runs only some parts.
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout').split(','));
+// BENCH_PHASES=cold,big,fanout,referrers (default all) runs only some parts.
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout,referrers').split(','));
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
 const NODE = process.execPath;
 // BENCH_PROFILE=DIR writes a V8 CPU profile of every image-syncer run into DIR.
@@ -180,6 +181,10 @@ try {
     );
   }
 
+  const signed = PHASES.has('referrers')
+    ? await benchReferrers(source, 'pusher:bench-push', dir, { PATH, ...PROFILE })
+    : undefined;
+
   const fanOut = PHASES.has('fanout')
     ? await benchFanOut(source.host, 2000)
     : { seconds: Number.NaN, pinnedSeconds: Number.NaN };
@@ -264,8 +269,8 @@ try {
     maxSourcePerImage.toFixed(2),
     (Math.max(...runs.noop.skopeo.map((r) => r.source.total)) / images).toFixed(2),
     '',
-    '≤ 2 (HEADs)',
-    check(maxSourcePerImage <= 2),
+    '≤ 6 (HEADs, 1 referrers query)',
+    check(maxSourcePerImage <= 6),
   ]);
   row([
     'no-op target writes',
@@ -307,6 +312,59 @@ try {
     '',
     '',
   ]);
+  if (signed) {
+    say('');
+    say(
+      `### Signed images (${signed.images}: cosign .sig and .att, an SBOM referrer via the tag schema), referrers on vs --referrers=false`,
+    );
+    say('');
+    row(['measure', 'referrers on', '--referrers=false', 'target', '']);
+    row(['---', '---', '---', '---', '---']);
+    const per = (n: number) => (n / signed.images).toFixed(2);
+    row([
+      'cold wall time',
+      `${signed.on.cold.seconds.toFixed(2)} s`,
+      `${signed.off.cold.seconds.toFixed(2)} s`,
+      '',
+      '',
+    ]);
+    row([
+      'cold source requests / image',
+      per(signed.on.coldSource.total),
+      per(signed.off.coldSource.total),
+      '',
+      '',
+    ]);
+    row([
+      'no-op wall time',
+      `${signed.on.noop.seconds.toFixed(2)} s`,
+      `${signed.off.noop.seconds.toFixed(2)} s`,
+      '',
+      '',
+    ]);
+    const onGets = signed.on.noopSource.manifestGets + signed.on.noopSource.blobGets;
+    row([
+      'no-op source manifest/blob GETs',
+      String(onGets),
+      String(signed.off.noopSource.manifestGets + signed.off.noopSource.blobGets),
+      '0',
+      check(onGets === 0),
+    ]);
+    row([
+      'no-op source requests / image',
+      per(signed.on.noopSource.total),
+      per(signed.off.noopSource.total),
+      '≤ 6',
+      check(signed.on.noopSource.total / signed.images <= 6),
+    ]);
+    row([
+      'no-op target writes',
+      String(signed.on.noopTarget.writes),
+      String(signed.off.noopTarget.writes),
+      '0',
+      check(signed.on.noopTarget.writes === 0),
+    ]);
+  }
 } finally {
   await Promise.all([source.stop(), target.stop()]);
 }

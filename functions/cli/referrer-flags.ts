@@ -28,7 +28,7 @@ export const REFERRER_FLAGS = [
     name: 'referrers-depth',
     kind: 'string',
     arg: 'N',
-    help: 'levels of referrers followed (2: also a signature on an SBOM)',
+    help: "levels of referrers followed (1: the image's own; 2: also a signature on an SBOM)",
     default: String(DEFAULT_REFERRERS_OPTIONS.depth),
   },
   {

@@ -9,7 +9,8 @@
 //   not a Docker Hub pull); their manifests are fetched only when copied.
 //
 // Referrers of referrers (a signature on an SBOM) are followed to a bounded
-// depth; signatures themselves are not asked for referrers.
+// depth (`--referrers-depth`, default 1: the image's own; each level more costs
+// two requests per referrer); signatures themselves are not asked for referrers.
 
 import { SyncerError } from '../errors.ts';
 import {
@@ -127,7 +128,7 @@ async function discoverSubject(
 ): Promise<FoundReferrer[]> {
   const [listed, cosign] = await Promise.all([
     listOci(env, subject, into),
-    Promise.all(COSIGN_KINDS.map((kind) => probeCosign(env, subject, kind))),
+    Promise.all(cosignKindsAt(depth).map((kind) => probeCosign(env, subject, kind))),
   ]);
   const found: FoundReferrer[] = [];
   for (const { descriptor, via } of listed) {
@@ -161,6 +162,14 @@ async function discoverSubject(
     });
   }
   return found;
+}
+
+/**
+ * On the image: `.sig`, `.att` and `.sbom`. On a referrer only `.sig`: what
+ * cosign makes when it signs an attachment (`cosign sign --attachment sbom`).
+ */
+function cosignKindsAt(depth: number): readonly CosignKind[] {
+  return depth === 0 ? COSIGN_KINDS : ['sig'];
 }
 
 async function probeCosign(env: DiscoveryEnv, subject: string, kind: CosignKind) {

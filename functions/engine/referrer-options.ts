@@ -15,7 +15,11 @@ export interface ReferrersOptions {
   readonly types: readonly string[];
   /** Also the referrers of every platform manifest of an index (`--referrers-all-platforms`). */
   readonly allPlatforms: boolean;
-  /** Levels followed: 1 = the image's referrers, 2 = also their referrers (`--referrers-depth`). */
+  /**
+   * Levels followed (`--referrers-depth`): 1 = the image's referrers (a no-op
+   * re-run stays at a handful of requests per image), 2 = also theirs (a
+   * signature on an SBOM), up to MAX_REFERRERS_DEPTH.
+   */
   readonly depth: number;
   /** Every image must have a signature or attestation (`--require-signature`). */
   readonly requireSignature: boolean;
@@ -25,7 +29,7 @@ export const DEFAULT_REFERRERS_OPTIONS: ReferrersOptions = {
   enabled: true,
   types: [],
   allPlatforms: false,
-  depth: 2,
+  depth: 1,
   requireSignature: false,
 };
 

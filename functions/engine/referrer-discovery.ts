@@ -49,6 +49,11 @@ export interface TagSchemaIndex {
   readonly digest: string;
   readonly manifest: Manifest;
   readonly descriptors: readonly ReferrerDescriptor[];
+  /**
+   * The target's referrers tag holds these very bytes: the target registry
+   * checked every listed manifest was there when it accepted the index.
+   */
+  readonly inTarget: boolean;
 }
 
 /** What is known about registries' referrers API within one run. */
@@ -194,7 +199,8 @@ async function listOci(
   if (!head) return [];
   // The same index already in the target (copied verbatim by an earlier run)
   // is read there: no manifest GET on the source when nothing changed.
-  const inTarget = await env.destination.headManifest(env.targetRepository, head.digest);
+  const there = await env.destination.headManifest(env.targetRepository, referrersTag(subject));
+  const inTarget = there?.digest === head.digest;
   const manifest = inTarget
     ? await env.destination.getManifest(env.targetRepository, head.digest)
     : await source.getManifest(sourceRepository, head.digest);
@@ -208,7 +214,7 @@ async function listOci(
     // §Listing Referrers, fallback: a tag that is not a valid image index means no referrers.
     return [];
   }
-  into.tagSchema.set(subject, { digest: head.digest, manifest, descriptors });
+  into.tagSchema.set(subject, { digest: head.digest, manifest, descriptors, inTarget });
   return descriptors.map((descriptor) => ({ descriptor, via: 'tag-schema' }));
 }
 

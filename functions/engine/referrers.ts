@@ -101,7 +101,14 @@ export async function settleReferrers(
   const depths = [...new Set(pending.map((p) => p.depth))].sort((a, b) => a - b);
   for (const depth of depths) {
     const level = pending.filter((p) => p.depth === depth);
-    const results = await Promise.all(level.map((item) => settleOne(env, item)));
+    const results = await Promise.all(
+      level.map((item) =>
+        // Listed by a referrers tag the target holds byte for byte: it is there.
+        item.via === 'tag-schema' && discovery.tagSchema.get(item.subject)?.inTarget
+          ? { status: 'exists' as const }
+          : settleOne(env, item),
+      ),
+    );
     level.forEach((item, i) => {
       outcomes.set(item, results[i] as Outcome);
     });
@@ -165,10 +172,11 @@ async function listInTarget(
     bySubject.set(item.subject, [...(bySubject.get(item.subject) ?? []), item]);
   }
   for (const [subject, items] of bySubject) {
-    if (await targetHasApi(env, subject)) return;
     const tag = referrersTag(subject);
-    const there = await env.destination.headManifest(env.targetRepository, tag);
     const fromSource = discovery.tagSchema.get(subject);
+    if (fromSource?.inTarget) continue;
+    if (await targetHasApi(env, subject)) return;
+    const there = await env.destination.headManifest(env.targetRepository, tag);
     if (there && there.digest === fromSource?.digest) continue;
     let listed: Set<string>;
     if (there) {

@@ -105,6 +105,12 @@ variable "allowed_source_registries" {
   default     = []
 }
 
+variable "required_platforms" {
+  description = "Platforms (os/arch[/variant], e.g. linux/amd64) every image must have unless its entry or images file says otherwise; an image lacking one is refused whole (PLATFORM_MISSING). Empty: no requirement."
+  type        = list(string)
+  default     = []
+}
+
 variable "source_credentials_secret" {
   description = "Create a Secret Manager secret for source registry credentials (Docker config.json form), mounted into the functions. Add its value yourself."
   type        = bool

@@ -16,7 +16,9 @@ import { RegistryError } from '../registry/errors.ts';
 import type { Registries } from '../registry/registries.ts';
 import { isRetryable } from '../registry/retry.ts';
 import type { BlobTracker } from './blobs.ts';
+import { explainDrift } from './drift.ts';
 import type { Limiter } from './limiter.ts';
+import { platformFailureFields, requirePlatforms } from './platforms.ts';
 import type { ReferrersState } from './referrer-discovery.ts';
 import type { ReferrersOptions } from './referrer-options.ts';
 import { beginSupplyChain } from './supply-chain.ts';
@@ -78,6 +80,9 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       };
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
+    // The target's tag is read while the referrers are discovered (a read, not a write).
+    const targetHeading = destination.headManifest(targetRepository, targetTag);
+    targetHeading.catch(() => undefined);
     // Signatures and other referrers: found before any write, so that an image
     // the policy refuses leaves nothing in the target.
     const chain = await beginSupplyChain(
@@ -101,13 +106,22 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       },
       sourceHead.digest,
     );
-    if (chain.refusal)
-      return { ...base, status: 'failed', ...found, ...failureReason(chain.refusal) };
+    if (chain.refusal) {
+      const category = chain.refusal.category;
+      return { ...base, status: 'failed', ...found, ...failureReason(chain.refusal), category };
+    }
 
-    const targetHead = await destination.headManifest(targetRepository, targetTag);
+    const required = job.requiredPlatforms ?? [];
+    const targetHead = await targetHeading;
     if (targetHead) {
-      if (targetHead.digest === sourceHead.digest)
+      if (targetHead.digest === sourceHead.digest) {
+        // The same bytes are in the target: check there, which costs no pull of the source.
+        if (required.length > 0) {
+          const held = await destination.getManifest(targetRepository, targetHead.digest);
+          await requirePlatforms(required, destination, targetRepository, held);
+        }
         return { ...base, status: 'exists', ...found, ...(await chain.settle('exists', found)) };
+      }
       return {
         ...base,
         status: 'conflict',
@@ -116,12 +130,31 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
         targetDigest: targetHead.digest,
         errorCode: 'TAG_CONFLICT',
         error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
+        drift: await explainDrift({
+          written: job.source,
+          tag: targetTag,
+          source,
+          sourceRepository,
+          sourceDigest: sourceHead.digest,
+          target: destination,
+          targetRepository,
+          targetDigest: targetHead.digest,
+        }),
       };
     }
-    if (ctx.dryRun)
+    if (ctx.dryRun && required.length === 0)
       return { ...base, status: 'planned', ...found, ...(await chain.settle('planned', found)) };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
+    // After the HEADs, before any write: an image lacking a platform is refused whole.
+    await requirePlatforms(required, source, sourceRepository, manifest);
+    if (ctx.dryRun)
+      return {
+        ...base,
+        status: 'planned',
+        ...found,
+        ...(await chain.settle('planned', { ...found, manifest })),
+      };
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
     await copyChildren(tree, manifest, 0);
     try {
@@ -144,7 +177,13 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       stats,
     };
   } catch (error) {
-    return { ...base, status: 'failed', ...failureReason(error), stats };
+    return {
+      ...base,
+      status: 'failed',
+      ...failureReason(error),
+      ...platformFailureFields(error),
+      stats,
+    };
   }
 }
 

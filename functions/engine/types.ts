@@ -1,7 +1,10 @@
 // What the engine takes and what it gives back. The status set and the result
 // fields are a contract: the CLI's report and the functions' run records use them.
 
+import type { Platform } from '../oci/platform.ts';
 import type { ImageReference } from '../reference/reference.ts';
+import type { Drift } from './drift.ts';
+import type { PlatformCheck } from './platforms.ts';
 import type { ReferrersOptions } from './referrer-options.ts';
 import type { ReferrersSummary } from './referrers.ts';
 
@@ -19,6 +22,8 @@ export interface CopyJob {
   readonly sourceDigest?: string;
   /** This entry's policy (`requireSignature: true`): fail unsigned images, write nothing. */
   readonly requireSignature?: boolean;
+  /** Platforms the image must offer before anything is written (see engine/platforms.ts). */
+  readonly requiredPlatforms?: readonly Platform[];
 }
 
 export interface CopyStats {
@@ -43,6 +48,12 @@ export interface CopyResult {
   readonly errorCode?: string;
   /** For failures: whether trying again later may succeed (network, 429, 5xx). */
   readonly retryable?: boolean;
+  /** The failure's category where one is set (`platform-missing`). */
+  readonly category?: string;
+  /** For PLATFORM_MISSING: what was required, what the image has, what is missing. */
+  readonly platforms?: PlatformCheck;
+  /** For a conflict: what changed upstream and the fix (see engine/drift.ts). */
+  readonly drift?: Drift;
   readonly stats?: CopyStats;
   /** Signatures, attestations, SBOMs and other referrers: found, copied, skipped and why. */
   readonly referrers?: ReferrersSummary;

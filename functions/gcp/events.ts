@@ -182,6 +182,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       dryRun: rt.config.dryRun,
       concurrency: rt.config.concurrency,
       referrers: rt.config.referrers,
+      requirePlatforms: rt.config.requirePlatforms,
     },
   );
   try {

@@ -63,6 +63,7 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     registries: rt.registries(),
     concurrency: rt.config.concurrency,
     referrers: rt.config.referrers,
+    requirePlatforms: rt.config.requirePlatforms,
   });
   const errors = outcome.errors.map(formatDiagnostic);
   const status = outcome.valid ? 200 : 422;

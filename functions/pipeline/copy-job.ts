@@ -14,6 +14,7 @@ import { Limiter } from '../engine/limiter.ts';
 import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
+import { type Platform, parsePlatform } from '../oci/platform.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -40,6 +41,8 @@ export interface CopyJobDeps {
   readonly concurrency?: number;
   /** Deployment-wide referrer settings (SYNCER_REFERRERS…, SYNCER_REQUIRE_SIGNATURE). */
   readonly referrers?: ReferrersOptions;
+  /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
+  readonly requirePlatforms?: readonly Platform[];
 }
 
 export interface Delivery {
@@ -115,6 +118,7 @@ export async function handleCopyJob(
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
       ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
+      requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
     },
     ctx,
   );
@@ -175,6 +179,9 @@ function toRecord(
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(result.category !== undefined && { category: result.category }),
+    ...(result.platforms !== undefined && { platforms: result.platforms }),
+    ...(result.drift !== undefined && { drift: result.drift }),
     ...(attempt !== undefined && { attempt }),
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,

@@ -1,11 +1,14 @@
 // One line per image for reports, plans and run status: the shape the CLI's
 // --report, the HTTP function's /plan and the Markdown summary share.
 
+import type { Drift } from '../engine/drift.ts';
+import type { PlatformCheck } from '../engine/platforms.ts';
 import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
+import { driftMarkdown } from './drift-markdown.ts';
 import { referrersNote } from './referrers-text.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
@@ -17,19 +20,19 @@ export interface EntryResult {
   readonly digest?: string;
   readonly mediaType?: string;
   readonly error?: string;
-  /** A stable code for failures (SIGNATURE_REQUIRED, SOURCE_NOT_FOUND, …). */
+  /** A stable code for failures (SIGNATURE_REQUIRED, PLATFORM_MISSING, SOURCE_NOT_FOUND, …). */
   readonly errorCode?: string;
+  readonly category?: string;
+  /** PLATFORM_MISSING: required, available, missing. */
+  readonly platforms?: PlatformCheck;
+  /** A conflict explained: digests, platforms changed, the fix. */
+  readonly drift?: Drift;
   /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
   readonly referrers?: ReferrersSummary;
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
-export function entryOf(
-  result: Pick<
-    EntryResult,
-    'source' | 'target' | 'status' | 'digest' | 'mediaType' | 'error' | 'errorCode' | 'referrers'
-  >,
-): EntryResult {
+export function entryOf(result: EntryResult): EntryResult {
   return {
     source: result.source,
     target: result.target,
@@ -39,6 +42,9 @@ export function entryOf(
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
     ...(result.referrers !== undefined && { referrers: result.referrers }),
+    ...(result.category !== undefined && { category: result.category }),
+    ...(result.platforms !== undefined && { platforms: result.platforms }),
+    ...(result.drift !== undefined && { drift: result.drift }),
   };
 }
 
@@ -102,6 +108,7 @@ export function markdownTable(
         `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ?? (e.digest ? `\`${e.digest}\`` : ''))}${e.referrers ? ` · ${cell(referrersNote(e.referrers))}` : ''} |`,
     ),
   ];
+  lines.push(...driftMarkdown(entries));
   if (problems.length > 0)
     lines.push('', '**Problems in the images file**', '', ...problems.map((p) => `- ${cell(p)}`));
   return `${lines.join('\n')}\n`;

@@ -8,6 +8,7 @@
 import { mapLimited } from '../engine/limiter.ts';
 import { primeTokens } from '../engine/sync.ts';
 import { checkImagesFile, type ImageEntry } from '../images-file/parse.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import type { Registries } from '../registry/registries.ts';
@@ -120,6 +121,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
           target,
           ...(sourceDigest !== undefined && { sourceDigest }),
           ...(entry.requireSignature !== undefined && { requireSignature: entry.requireSignature }),
+          ...(entry.platforms && { platforms: entry.platforms.map(formatPlatform) }),
         };
       },
     );
@@ -134,6 +136,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
     ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
     ...(run.dryRun && { dryRun: true }),
+    ...(job.platforms && { platforms: job.platforms }),
   }));
   await deps.publisher.publish(messages);
   run = { ...run, state: 'published' };

@@ -2,11 +2,18 @@
 // copy function consumes it (a contract: see README "Job message").
 //
 //   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?,
-//    "requireSignature": bool?}
+//    "platforms": ["linux/amd64", …]?, "requireSignature": bool?}
 //
-// `requireSignature` (added with issue 11; optional, so older messages stay
-// valid) carries the entry's policy: an image without a signature or
-// attestation fails with SIGNATURE_REQUIRED and nothing of it is written.
+// `requireSignature` (added with issue 11) carries the entry's policy: an image
+// without a signature or attestation fails with SIGNATURE_REQUIRED and nothing
+// of it is written. Sent only when the entry sets it, like `platforms` below.
+//
+// `platforms` (added with issue 12) carries the entry's or file's required
+// platforms; absent, the copy function applies its own SYNCER_REQUIRE_PLATFORMS,
+// and `[]` lifts that default. It is only sent when the file names platforms,
+// so messages of files without them are byte for byte what they were. A copy
+// function older than the field refuses such a message as invalid (unknown
+// field): deploy the functions together (they are one module, one Terraform apply).
 //
 // A job names no target: the copy function derives the target from its own
 // configured prefix, so no message can make it write anywhere else. Fields it
@@ -15,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { SyncerError } from '../errors.ts';
 import { isValidDigest } from '../oci/digest.ts';
+import { InvalidPlatformError, parsePlatform } from '../oci/platform.ts';
 import { isValidTag, parseReference } from '../reference/reference.ts';
 
 export const MAX_JOB_BYTES = 16 * 1024;
@@ -25,8 +33,10 @@ const JOB_FIELDS = new Set([
   'tag',
   'sourceDigest',
   'dryRun',
+  'platforms',
   'requireSignature',
 ]);
+const MAX_PLATFORMS = 64;
 
 export interface JobMessage {
   readonly runId: string;
@@ -35,6 +45,7 @@ export interface JobMessage {
   readonly sourceDigest?: string;
   readonly dryRun?: boolean;
   readonly requireSignature?: boolean;
+  readonly platforms?: readonly string[];
 }
 
 export class InvalidJobError extends SyncerError {
@@ -89,6 +100,19 @@ export function parseJob(data: Uint8Array): JobMessage {
     throw fail('dryRun must be a boolean');
   if (job.requireSignature !== undefined && typeof job.requireSignature !== 'boolean')
     throw fail('requireSignature must be a boolean');
+  if (job.platforms !== undefined) {
+    if (!Array.isArray(job.platforms) || job.platforms.length > MAX_PLATFORMS)
+      throw fail(`platforms must be a list of at most ${MAX_PLATFORMS} os/arch[/variant]`);
+    for (const platform of job.platforms) {
+      if (typeof platform !== 'string') throw fail('platforms must be strings');
+      try {
+        parsePlatform(platform);
+      } catch (error) {
+        if (error instanceof InvalidPlatformError) throw fail(error.message);
+        throw error;
+      }
+    }
+  }
   return job as unknown as JobMessage;
 }
 

@@ -7,6 +7,7 @@ import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import { syncImages } from '../engine/sync.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile } from '../images-file/parse.ts';
+import type { Platform } from '../oci/platform.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
@@ -27,6 +28,8 @@ export async function planImagesFile(
     registries: Registries;
     concurrency?: number;
     referrers?: ReferrersOptions;
+    /** The deployment's default required platforms (SYNCER_REQUIRE_PLATFORMS). */
+    requirePlatforms?: readonly Platform[];
   },
 ): Promise<PlanOutcome> {
   const policy = deps.registries.policy;
@@ -47,6 +50,7 @@ export async function planImagesFile(
       sourceRef: e.sourceRef,
       target: e.target,
       ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
+      requiredPlatforms: e.platforms ?? deps.requirePlatforms ?? [],
     })),
     deps.registries,
     {

@@ -37,6 +37,7 @@ interface ReportEntry {
   source: string;
   status: string;
   errorCode?: string;
+  category?: string;
   error?: string;
   referrers?: {
     found: number;
@@ -289,13 +290,14 @@ describe('signatures, attestations and SBOMs', () => {
     const unsigned = byName(results, 'unsigned');
     assert.equal(unsigned.status, 'failed');
     assert.equal(unsigned.errorCode, 'SIGNATURE_REQUIRED');
+    assert.equal(unsigned.category, 'unsigned');
     assert.match(unsigned.error ?? '', /no signature or attestation/);
     assert.equal(byName(results, 'cosigned').status, 'exists');
     const log = await settledLog(pair.target);
     assert.deepEqual(
-      log.filter((e) => e.path.includes('/team/unsigned')),
+      log.filter((e) => e.path.includes('/team/unsigned') && e.method !== 'HEAD'),
       [],
-      'not even a HEAD of the target for the refused image',
+      'nothing but a HEAD of its tag in the target for the refused image',
     );
     assert.deepEqual(writes(log), []);
 

@@ -9,11 +9,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
 import { markdownTable } from '../../functions/pipeline/entries.ts';
 import { planImagesFile } from '../../functions/pipeline/plan.ts';
+import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
+import { silentLogger } from '../../functions/util/logger.ts';
 import {
   OCI_INDEX,
   OCI_MANIFEST,
@@ -416,5 +419,49 @@ describe('signatures, attestations and SBOMs', () => {
       await registries.close();
     }
     assert.deepEqual(writes(await settledLog(pair.target)), []);
+  });
+
+  it('the copy function: a job message carries requireSignature, the run record carries referrers', async () => {
+    const registries = new Registries({
+      credentials: new StaticCredentials([
+        [pair.target.host, { username: 'writer', password: 'write-secret-2' }],
+      ]),
+    });
+    const deps = {
+      prefix: parseTargetPrefix(prefix),
+      store: new MemoryRunStore(),
+      registries,
+      logger: silentLogger,
+    };
+    const deliver = (name: string, extra: object = {}) =>
+      handleCopyJob(
+        {
+          data: Buffer.from(
+            JSON.stringify({
+              runId: 'run-sig',
+              source: `${pair.source.host}/team/${name}:v1`,
+              ...extra,
+            }),
+          ),
+        },
+        deps,
+      );
+    pair.target.clearLog();
+    try {
+      const refused = await deliver('unsigned', { requireSignature: true });
+      assert.equal(refused?.status, 'failed');
+      assert.equal(refused?.errorCode, 'SIGNATURE_REQUIRED', 'permanent: recorded, not thrown');
+      assert.equal(refused?.category, 'unsigned');
+      const signed = await deliver('cosigned', { requireSignature: true });
+      assert.equal(signed?.status, 'exists');
+      assert.equal(signed?.referrers?.signed, true);
+      assert.equal(signed?.referrers?.found, 3);
+      // Unsigned but not required: copied, and the record says unsigned.
+      const plain = await deliver('unsigned');
+      assert.equal(plain?.status, 'copied');
+      assert.equal(plain?.referrers?.signed, false);
+    } finally {
+      await registries.close();
+    }
   });
 });

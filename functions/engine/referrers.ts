@@ -17,7 +17,12 @@
 import { describeError } from '../errors.ts';
 import { digestOf } from '../oci/digest.ts';
 import { isIndexType, OCI_INDEX } from '../oci/media-types.ts';
-import { type ReferrerDescriptor, referrersIndexBytes, referrersTag } from '../oci/referrers.ts';
+import {
+  type ReferrerDescriptor,
+  referrersIndexBytes,
+  referrersTag,
+  subjectInfo,
+} from '../oci/referrers.ts';
 import type { Manifest } from '../registry/client.ts';
 import { queryReferrers } from '../registry/referrers.ts';
 import {
@@ -65,7 +70,10 @@ export interface SettleEnv extends DiscoveryEnv {
   readonly onManifestPut?: () => void;
 }
 
-type Outcome = Pick<ReferrerRecord, 'status' | 'reason' | 'targetDigest'>;
+type Outcome = Pick<ReferrerRecord, 'status' | 'reason' | 'targetDigest'> & {
+  /** Listed, but its own subject is another manifest: not a referrer at all. */
+  readonly foreign?: boolean;
+};
 
 /**
  * Copies (or, in a dry run, plans) the referrers found, after the image's own
@@ -138,6 +146,15 @@ async function settleOne(env: SettleEnv, item: FoundReferrer): Promise<Outcome> 
   }
   if (env.dryRun) return { status: 'planned' };
   const manifest = await env.source.getManifest(env.sourceRepository, item.digest);
+  // A referrers list (the tag schema's above all: any client may push it) is
+  // only a claim; the manifest's own `subject` must name what it refers to.
+  if (item.via !== 'cosign' && subjectInfo(manifest.bytes).subject !== item.subject) {
+    return {
+      status: 'skipped',
+      foreign: true,
+      reason: `listed as a referrer of ${item.subject}, but its subject is ${subjectInfo(manifest.bytes).subject ?? 'missing'}`,
+    };
+  }
   await env.copyTree(manifest);
   try {
     await env.destination.putManifest(env.targetRepository, reference, manifest);
@@ -256,7 +273,11 @@ function summarise(discovery: Discovery, outcomes: Map<FoundReferrer, Outcome>):
     planned: count('planned'),
     skipped: count('skipped'),
     changed: count('changed'),
-    signed: isSigned(discovery),
+    // What turned out to refer to something else does not sign this image.
+    signed: isSigned({
+      ...discovery,
+      found: discovery.found.filter((f) => !outcomes.get(f)?.foreign),
+    }),
     items,
   };
 }

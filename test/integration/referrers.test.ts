@@ -464,4 +464,28 @@ describe('signatures, attestations and SBOMs', () => {
       await registries.close();
     }
   });
+
+  it('refuses a listed referrer whose own subject is another image', async () => {
+    const image = await src.image('team/claimed', 'v1');
+    const other = await src.image('team/claimed', 'other');
+    const stranger = await src.referrer('team/claimed', other, SIGSTORE_BUNDLE);
+    // A referrers tag anyone can push, listing a signature of another image.
+    await src.tagSchema('team/claimed', image.digest, [stranger]);
+    const one = pair.writeFile(
+      'claimed.yaml',
+      `images:\n- source: "${pair.source.host}/team/claimed:v1"\n`,
+    );
+    const { results } = await run([], one);
+    const entry = byName(results, 'claimed');
+    assert.equal(entry.status, 'copied');
+    assert.deepEqual(
+      entry.referrers?.items.map((i) => [i.digest, i.status]),
+      [[stranger.digest, 'skipped']],
+    );
+    assert.match(
+      entry.referrers?.items[0]?.reason ?? '',
+      new RegExp(`its subject is ${other.digest}`),
+    );
+    assert.equal(entry.referrers?.signed, false, 'a stranger does not sign it');
+  });
 });

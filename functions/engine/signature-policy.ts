@@ -21,6 +21,7 @@ export class SignatureRequiredError extends SyncerError {
   }
 }
 
+/** The entry's own `requireSignature` wins (`false` exempts it); else the global policy. */
 export function signatureRequired(global: boolean, perEntry: boolean | undefined): boolean {
-  return perEntry === true || global;
+  return perEntry ?? global;
 }

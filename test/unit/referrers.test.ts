@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseFlags } from '../../functions/cli/flags.ts';
 import { DEFAULT_REFERRERS_OPTIONS } from '../../functions/engine/referrer-options.ts';
+import { signatureRequired } from '../../functions/engine/signature-policy.ts';
 import { loadConfig } from '../../functions/gcp/config.ts';
 import { ImagesFileError } from '../../functions/images-file/diagnostics.ts';
 import { parseImagesFile } from '../../functions/images-file/parse.ts';
@@ -204,5 +205,14 @@ describe('referrer settings', () => {
       }),
       'unsigned · 2 referrer(s): 1 copied, 1 skipped · x/y: not among --referrer-types',
     );
+  });
+});
+
+describe('signature policy', () => {
+  it("lets an entry's own requireSignature win over the global setting", () => {
+    assert.equal(signatureRequired(false, undefined), false);
+    assert.equal(signatureRequired(true, undefined), true);
+    assert.equal(signatureRequired(false, true), true);
+    assert.equal(signatureRequired(true, false), false, 'an entry may opt out');
   });
 });

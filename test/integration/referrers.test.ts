@@ -168,6 +168,9 @@ describe('signatures, attestations and SBOMs', () => {
       ],
     );
     assert.equal(cosigned.referrers?.signed, true);
+    // By default only the image's own digest: the platforms' attestations wait for --referrers-all-platforms.
+    const multi = byName(results, 'multi');
+    assert.deepEqual([multi.referrers?.found, multi.referrers?.signed], [0, false]);
     assert.deepEqual(writes(await settledLog(pair.target)), []);
   });
 

@@ -22,7 +22,9 @@ import {
 import { parseJob } from '../../functions/pipeline/job.ts';
 import { referrersNote } from '../../functions/pipeline/referrers-text.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
-import { nextPage } from '../../functions/registry/referrers.ts';
+import { nextPage, queryReferrers } from '../../functions/registry/referrers.ts';
+import { Registries } from '../../functions/registry/registries.ts';
+import { startFakeServer } from '../support/fake-server.ts';
 
 const A64 = 'a'.repeat(64);
 
@@ -214,5 +216,86 @@ describe('signature policy', () => {
     assert.equal(signatureRequired(true, undefined), true);
     assert.equal(signatureRequired(false, true), true);
     assert.equal(signatureRequired(true, false), false, 'an entry may opt out');
+  });
+});
+
+describe('the referrers API client (scripted registry)', () => {
+  const index = (n: number) =>
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
+          size: 1,
+          artifactType:
+            n % 2 ? 'application/spdx+json' : 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        },
+      ],
+    });
+
+  it('filters on our side when the registry ignores artifactType, and refuses endless pages', async () => {
+    // This registry ignores ?artifactType= (no OCI-Filters-Applied) and pages forever.
+    const server = await startFakeServer((req, res) => {
+      if (req.url === '/v2/') {
+        res.writeHead(200).end();
+        return;
+      }
+      const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? '0');
+      res
+        .writeHead(200, {
+          'content-type': 'application/vnd.oci.image.index.v1+json',
+          link: `</v2/a/b/referrers/sha256:${A64}?page=${page + 1}>; rel="next"`,
+        })
+        .end(index(page + 1));
+    });
+    const registries = new Registries({ retry: { attempts: 1 } });
+    try {
+      await assert.rejects(
+        queryReferrers(registries.client(server.host), 'a/b', `sha256:${A64}`),
+        /more than 64 pages/,
+      );
+      assert.equal(server.transcript.filter((e) => e.path.includes('/referrers/')).length, 64);
+    } finally {
+      await registries.close();
+      await server.close();
+    }
+  });
+
+  it('keeps only the artifact type asked for when the registry sends more', async () => {
+    const server = await startFakeServer((req, res) => {
+      if (req.url === '/v2/') {
+        res.writeHead(200).end();
+        return;
+      }
+      const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? '0');
+      res
+        .writeHead(200, {
+          'content-type': 'application/vnd.oci.image.index.v1+json',
+          ...(page < 1 && { link: `</v2/a/b/referrers/sha256:${A64}?page=1>; rel="next"` }),
+        })
+        .end(index(page + 1));
+    });
+    const registries = new Registries({ retry: { attempts: 1 } });
+    try {
+      const answer = await queryReferrers(
+        registries.client(server.host),
+        'a/b',
+        `sha256:${A64}`,
+        'application/spdx+json',
+      );
+      assert.ok(answer.supported);
+      assert.deepEqual(answer.supported && answer.descriptors.map((d) => d.artifactType), [
+        'application/spdx+json',
+      ]);
+      assert.match(
+        server.transcript.find((e) => e.path.includes('/referrers/'))?.path ?? '',
+        /artifactType=application%2Fspdx%2Bjson/,
+      );
+    } finally {
+      await registries.close();
+      await server.close();
+    }
   });
 });

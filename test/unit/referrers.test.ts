@@ -299,3 +299,17 @@ describe('the referrers API client (scripted registry)', () => {
     }
   });
 });
+
+describe('merged duplicates', () => {
+  it('keep the stricter requireSignature', () => {
+    const file = parseImagesFile(
+      'f.yaml',
+      Buffer.from('images:\n- source: a:1\n- source: a:1\n  requireSignature: true\n'),
+      parseTargetPrefix('gcr.example.io/m/'),
+    );
+    assert.deepEqual(
+      file.entries.map((e) => [e.source, e.requireSignature]),
+      [['a:1', true]],
+    );
+  });
+});

@@ -90,6 +90,11 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   INDEX_TOO_DEEP: permanent('unsupported'),
   UPLOAD_LOCATION_MISSING: permanent('internal'),
   PLATFORM_MISSING: permanent('platform-missing'),
+  // Referrers (signatures, attestations, SBOMs): a required signature missing;
+  // a referrers index too long or malformed.
+  SIGNATURE_REQUIRED: permanent('unsigned'),
+  TOO_MANY_REFERRERS: permanent('unsupported'),
+  INVALID_REFERRERS: permanent('unsupported'),
   INVALID_PLATFORM: permanent('invalid'),
   // An image config blob too large or not JSON (read to explain drift and platforms).
   CONFIG_TOO_LARGE: permanent('unsupported'),

@@ -2,8 +2,10 @@
 // live status line (images done, bytes copied) redrawn in place on stderr.
 
 import { type Drift, describeDrift } from '../engine/drift.ts';
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyResult, SyncObserver } from '../engine/types.ts';
 import { categoryLabel } from '../pipeline/failure-groups.ts';
+import { referrersNote } from '../pipeline/referrers-text.ts';
 
 export interface Output {
   write(text: string): void;
@@ -40,6 +42,7 @@ export function resultLine(result: {
   error?: string;
   errorCode?: string;
   category?: string;
+  referrers?: ReferrersSummary;
   drift?: Drift;
 }): string {
   const symbol = SYMBOL[result.status] ?? result.status;
@@ -50,6 +53,7 @@ export function resultLine(result: {
     const kind = categoryLabel(result);
     line += `\n         ${kind ? `[${kind}] ` : ''}${result.error}`;
   }
+  if (result.referrers) line += `\n         ${referrersNote(result.referrers)}`;
   if (result.drift) {
     const { drift } = result;
     line += `\n         ${describeDrift(drift)}`;

@@ -3,6 +3,7 @@
 
 import type { Drift } from '../engine/drift.ts';
 import type { PlatformCheck } from '../engine/platforms.ts';
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import type { FailureCategory } from '../failures.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
@@ -11,6 +12,7 @@ import { formatReference } from '../reference/reference.ts';
 import { driftMarkdown } from './drift-markdown.ts';
 import { categoryLabel, categoryOfCode, failureGroups } from './failure-groups.ts';
 import { describeBudget, type RegistryPullBudget } from './pull-budget.ts';
+import { referrersNote } from './referrers-text.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
 
@@ -30,6 +32,8 @@ export interface EntryResult {
   readonly platforms?: PlatformCheck;
   /** A conflict explained: digests, platforms changed, the fix. */
   readonly drift?: Drift;
+  /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
+  readonly referrers?: ReferrersSummary;
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
@@ -45,6 +49,7 @@ export function entryOf(result: EntryResult): EntryResult {
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
     ...(category !== undefined && { category }),
     ...(result.pulls !== undefined && { pulls: result.pulls }),
+    ...(result.referrers !== undefined && { referrers: result.referrers }),
     ...(result.platforms !== undefined && { platforms: result.platforms }),
     ...(result.drift !== undefined && { drift: result.drift }),
   };
@@ -110,7 +115,7 @@ export function markdownTable(
     '|---|---|---|---|',
     ...entries.map(
       (e) =>
-        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.digest ? `\`${e.digest}\`` : '')} |`,
+        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.digest ? `\`${e.digest}\`` : '')}${e.referrers ? ` · ${cell(referrersNote(e.referrers))}` : ''} |`,
     ),
   ];
   lines.push(...driftMarkdown(entries));

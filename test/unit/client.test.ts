@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { BlobTracker } from '../../functions/engine/blobs.ts';
 import { copyImage } from '../../functions/engine/copy.ts';
 import { Limiter } from '../../functions/engine/limiter.ts';
+import { DEFAULT_REFERRERS_OPTIONS } from '../../functions/engine/referrer-options.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import { type FakeServer, serverPool } from '../support/fake-server.ts';
 import { hash, OCI_MANIFEST, ociManifest } from '../support/manifests.ts';
@@ -193,6 +194,8 @@ describe('digests', () => {
       blobs: new BlobTracker(),
       transfers: new Limiter(2),
       dryRun: true,
+      // This scripted registry answers every path with the manifest: no referrers API to ask.
+      referrers: { ...DEFAULT_REFERRERS_OPTIONS, enabled: false },
     };
     const same = await copyImage(job(hash(manifest, 'sha512')), ctx);
     assert.equal(same.status, 'exists', same.error);

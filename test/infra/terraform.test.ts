@@ -106,10 +106,11 @@ describe('Terraform (offline)', () => {
       for (const env of needs)
         assert.ok(names.includes(env), `${name} (${entryPoint}) lacks ${env}`);
       const secrets = JSON.stringify(service.dynamic ?? {});
-      if (secrets !== '{}') assert.match(secrets, /for_each.*local\.secret_env/);
+      if (secrets !== '{}') assert.match(secrets, /for_each.*local\.credentials_volumes/);
     }
-    assert.match(JSON.stringify(tf.locals.secret_env), /SYNCER_SOURCE_CREDENTIALS/);
-    assert.ok(read.has('SYNCER_SOURCE_CREDENTIALS'));
+    // The credentials secret is mounted as a file and named by this variable.
+    assert.match(JSON.stringify(tf.locals.credentials_env), /SYNCER_SOURCE_CREDENTIALS_FILE/);
+    assert.ok(read.has('SYNCER_SOURCE_CREDENTIALS_FILE'));
   });
 
   it('gives each function a service account of its own', () => {
@@ -159,9 +160,12 @@ describe('Terraform (offline)', () => {
     assert.match(String(secret.for_each), /copy\s*=\s*google_service_account\.copy\.member/);
     const writer = copy.find((m) => m.role === 'roles/artifactregistry.writer');
     assert.equal(writer?.repository, ref('local.repository_id'));
+    // The build account may push only to the gcf-artifacts repository of the
+    // function builds (an IAM condition), never the mirror.
     const writers = members.filter(
       (m) =>
-        m.role === 'roles/artifactregistry.writer' || m.role === 'roles/artifactregistry.admin',
+        (m.role === 'roles/artifactregistry.writer' || m.role === 'roles/artifactregistry.admin') &&
+        !/repositories\/gcf-artifacts/.test(JSON.stringify(m.condition ?? '')),
     );
     assert.deepEqual(
       writers.map((m) => m.name),
@@ -196,15 +200,16 @@ describe('Terraform (offline)', () => {
     );
     const federation = one(tf.resource.google_service_account_iam_member?.reader_federation);
     assert.match(String(federation.member), /attribute\.event_name\/pull_request_target$/);
-    const provider = one(tf.resource.google_iam_workload_identity_pool_provider?.github);
-    assert.match(
-      String(provider.attribute_condition),
-      /assertion\.repository_owner == '\$\{var\.github_organization\}'/,
+    assert.equal(
+      one(tf.resource.google_iam_workload_identity_pool_provider?.github).attribute_condition,
+      ref('local.workflow_condition'),
     );
+    const condition = String(tf.locals.workflow_condition);
     assert.match(
-      String(provider.attribute_condition),
-      /job_workflow_ref == '.*image-syncer\.yml@\$\{var\.workflow_ref\}'/,
+      condition,
+      /assertion\.repository_owner_id == '\$\{var\.github_organization_id\}'/,
     );
+    assert.match(condition, /job_workflow_ref == '.*image-syncer\.yml@\$\{var\.workflow_ref\}'/);
   });
 
   it('wires the dead-letter topic, retry backoff and delivery attempts to the copy function', () => {

@@ -272,6 +272,7 @@ describe('cloudbuild.yaml', () => {
         'test',
         'build',
         'terraform-init',
+        'terraform-validate',
         'terraform-plan',
         'terraform-apply',
       ],
@@ -289,7 +290,7 @@ describe('cloudbuild.yaml', () => {
     }
     assert.deepEqual(
       terraform.map((s) => s.args?.[0]),
-      ['init', 'plan', 'apply'],
+      ['init', 'validate', 'plan', 'apply'],
     );
     assert.match(
       String(terraform[0]?.args?.join(' ')),

@@ -153,8 +153,9 @@ resource "google_cloudfunctions2_function" "fanout_request" {
 }
 
 # Invoked by the jobs push subscription (pubsub.tf), which carries the retry
-# backoff and dead-letter policy. The Functions Framework turns the raw push
-# into a messagePublished CloudEvent, as the signature type asks.
+# backoff and dead-letter policy. An HTTP function: it receives Pub/Sub's push
+# envelope itself, so the real deliveryAttempt and subscription are known (the
+# Functions Framework's CloudEvent conversion of a raw push drops both).
 resource "google_cloudfunctions2_function" "copy" {
   project  = var.project_id
   name     = "${var.name}-copy"
@@ -165,7 +166,7 @@ resource "google_cloudfunctions2_function" "copy" {
     service_account = local.build_service_account
     entry_point     = "copyJob"
     environment_variables = {
-      GOOGLE_FUNCTION_SIGNATURE_TYPE = "cloudevent"
+      GOOGLE_FUNCTION_SIGNATURE_TYPE = "http"
     }
     source {
       storage_source {

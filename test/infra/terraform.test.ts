@@ -231,10 +231,14 @@ describe('Terraform (offline)', () => {
       String(one(functions.copy?.service_config).environment_variables),
       /SYNCER_MAX_DELIVERY_ATTEMPTS\s*=\s*tostring\(var\.max_delivery_attempts\)/,
     );
+    // The signature type Terraform builds with is the one the code registers.
+    const registered = /functions\.(cloudEvent|http)\('copyJob'/.exec(
+      CODE('functions/gcp/register.ts'),
+    )?.[1];
     assert.equal(
       (one(functions.copy?.build_config).environment_variables as Block)
         .GOOGLE_FUNCTION_SIGNATURE_TYPE,
-      'cloudevent',
+      registered === 'http' ? 'http' : 'cloudevent',
     );
     const keep = one(tf.resource.google_pubsub_subscription?.dead_letter_keep);
     assert.equal(keep.topic, ref('google_pubsub_topic.dead_letter.id'));

@@ -4,6 +4,7 @@
 // to hold, and to fail on a copy of the configuration with one mistake in it.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import {
   apiDependencyProblems,
@@ -216,6 +217,18 @@ describe('Terraform rules (offline)', () => {
     assert.equal(attemptsToWait(1230, 10, 600), 8);
     assert.equal(attemptsToWait(1231, 10, 600), 9);
     assert.equal(SIZING.images, 2000);
+    // infra/README.md explains the same figures the check computes.
+    const readme = readFileSync(new URL('../../infra/README.md', import.meta.url), 'utf8');
+    const attempts = attemptsToWait((2000 * 480) / 40, 10, 600);
+    assert.equal(attempts, 46);
+    for (const figure of [
+      '10 × 4 = **40**',
+      '**24,000 s**',
+      `= **${attempts}**`,
+      '**60** ≥ 46 + 5',
+    ])
+      assert.ok(readme.includes(figure), `infra/README.md states ${figure}`);
+    assert.equal(config.variables.get('max_delivery_attempts')?.default, 60);
     await catches(
       sizingProblems,
       'variables.tf',

@@ -123,8 +123,8 @@ resource "google_storage_bucket_iam_member" "plan_reads_runs" {
 # every function builds as this account (build_config.service_account), with
 # the roles that page lists: logs, and the images and source objects of the
 # build, each limited by an IAM condition to what Cloud Functions creates for
-# its builds (the gcf-artifacts repository, the gcf-v2-* buckets), never the
-# mirror or the images and runs buckets.
+# its builds (the gcf-artifacts and cloud-run-source-deploy repositories, the
+# gcf-v2-* buckets), never the mirror or the images and runs buckets.
 resource "google_service_account" "build" {
   project      = var.project_id
   account_id   = "${var.name}-build"
@@ -142,9 +142,16 @@ resource "google_project_iam_member" "build_pushes_function_images" {
   project = var.project_id
   role    = "roles/artifactregistry.writer"
   member  = google_service_account.build.member
+  # The repositories function builds push to (the page above), whatever form
+  # of the project the resource name carries; never the mirror.
   condition {
-    title      = "gcf-artifacts only"
-    expression = "resource.name.startsWith(\"projects/${var.project_id}/locations/${var.region}/repositories/gcf-artifacts\")"
+    title      = "function build repositories only"
+    expression = <<-EOT
+      resource.name.endsWith("/repositories/gcf-artifacts") ||
+      resource.name.contains("/repositories/gcf-artifacts/") ||
+      resource.name.endsWith("/repositories/cloud-run-source-deploy") ||
+      resource.name.contains("/repositories/cloud-run-source-deploy/")
+    EOT
   }
 }
 

@@ -27,6 +27,11 @@ variable "repository_id" {
   description = "ID of the Artifact Registry Docker repository that holds the mirror."
   type        = string
   default     = "external"
+  validation {
+    # The function builds may push to these two (iam.tf); the mirror must be neither.
+    condition     = !contains(["gcf-artifacts", "cloud-run-source-deploy"], var.repository_id)
+    error_message = "repository_id must not be gcf-artifacts or cloud-run-source-deploy, which function builds write to."
+  }
 }
 
 variable "repository_location" {

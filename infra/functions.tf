@@ -85,8 +85,8 @@ resource "google_cloudfunctions2_function" "fanout_upload" {
     google_secret_manager_secret_version.source_credentials,
     google_project_iam_member.gcs_publishes_events,
     google_project_iam_member.trigger_receives_events,
-    google_project_service_identity.eventarc,
-    google_project_service_identity.pubsub,
+    google_project_iam_member.eventarc_agent_role,
+    google_project_iam_member.pubsub_agent_role,
   ]
 }
 
@@ -147,8 +147,8 @@ resource "google_cloudfunctions2_function" "fanout_request" {
     google_secret_manager_secret_iam_member.source_credentials,
     google_secret_manager_secret_version.source_credentials,
     google_project_iam_member.trigger_receives_events,
-    google_project_service_identity.eventarc,
-    google_project_service_identity.pubsub,
+    google_project_iam_member.eventarc_agent_role,
+    google_project_iam_member.pubsub_agent_role,
   ]
 }
 

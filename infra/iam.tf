@@ -190,6 +190,20 @@ resource "google_project_service_identity" "eventarc" {
   depends_on = [google_project_service.services]
 }
 
+# An agent made this way is not always given its service agent role, so both
+# get theirs explicitly (granting what is already granted changes nothing).
+resource "google_project_iam_member" "pubsub_agent_role" {
+  project = var.project_id
+  role    = "roles/pubsub.serviceAgent"
+  member  = google_project_service_identity.pubsub.member
+}
+
+resource "google_project_iam_member" "eventarc_agent_role" {
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = google_project_service_identity.eventarc.member
+}
+
 # Cloud Storage's agent is not made by generateServiceIdentity
 # (terraform-google-modules/terraform-google-project-factory#803); reading it
 # through the Storage API creates it.

@@ -89,7 +89,15 @@ describe('Terraform rules (offline)', () => {
     assert.equal(gcs?.body.member, '${data.google_storage_project_service_account.gcs.member}');
     const upload = config.resources.get('google_cloudfunctions2_function.fanout_upload');
     assert.match(JSON.stringify(upload?.body.depends_on), /gcs_publishes_events/);
-    assert.match(JSON.stringify(upload?.body.depends_on), /service_identity\.eventarc/);
+    for (const [agent, role] of [
+      ['pubsub', 'roles/pubsub.serviceAgent'],
+      ['eventarc', 'roles/eventarc.serviceAgent'],
+    ]) {
+      const grant = config.resources.get(`google_project_iam_member.${agent}_agent_role`);
+      assert.equal(grant?.body.role, role);
+      assert.equal(grant?.body.member, `\${google_project_service_identity.${agent}.member}`);
+      assert.match(JSON.stringify(upload?.body.depends_on), new RegExp(`${agent}_agent_role`));
+    }
   });
 
   it('every function that reads a secret depends on its grants and on the version', async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { deriveSchemas } from '../../scripts/derive-provider-schema.ts';
-import { loadSchema } from './terraform-checks.ts';
+import { loadSchema } from './schema-checks.ts';
 
 const attr = (name: string, value: string, isBlock = false) =>
   `        ${name}: {\n            value: ${value},\n            isBlock: ${isBlock},\n            type: "simple",\n            storageClassType: "string",\n        },`;

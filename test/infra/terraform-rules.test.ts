@@ -8,13 +8,11 @@ import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import {
   apiDependencyProblems,
-  attemptsToWait,
   buildAccountProblems,
-  SIZING,
   secretGrantProblems,
-  sizingProblems,
   writerRefProblems,
-} from './terraform-checks.ts';
+} from './rule-checks.ts';
+import { attemptsToWait, SIZING, sizingProblems } from './sizing-check.ts';
 import { edited, type InfraConfig, infraFiles, loadInfra } from './terraform-config.ts';
 
 type Check = (config: InfraConfig) => string[];

@@ -14,7 +14,7 @@ import {
   type ProviderSchema,
   referenceProblems,
   schemaProblems,
-} from './terraform-checks.ts';
+} from './schema-checks.ts';
 import { edited, type InfraConfig, infraFiles, loadInfra } from './terraform-config.ts';
 
 describe('Terraform against the provider schema (offline)', () => {

@@ -1,128 +1,17 @@
-// The checks that would have caught a deployment that fails its first apply:
-// names against the Google provider's schema, and the ordering and security
-// rules. Each returns its problems (empty when the configuration is right), so
-// a test can assert both that infra/ passes and that an injected mistake fails.
+// The ordering and security rules that decide whether the first apply on a
+// fresh project succeeds and who may write the mirror. Each check returns its
+// problems (empty when the configuration is right), so a test can assert both
+// that infra/ passes and that an injected mistake fails.
 
-import { readFileSync } from 'node:fs';
-import type { ProviderSchema, SchemaNode } from '../../scripts/derive-provider-schema.ts';
 import {
   type Body,
   blocks,
   type Declared,
-  defaultOf,
   type InfraConfig,
   localsIn,
   referencesIn,
   resolveLocals,
 } from './terraform-config.ts';
-
-export type { ProviderSchema };
-
-/** The compact schema list committed beside the tests (scripts/derive-provider-schema.ts). */
-export function loadSchema(): ProviderSchema {
-  return JSON.parse(
-    readFileSync(new URL('./google-provider-schema.json', import.meta.url), 'utf8'),
-  ) as ProviderSchema;
-}
-
-const META_ARGUMENTS = new Set([
-  'count',
-  'for_each',
-  'depends_on',
-  'provider',
-  'lifecycle',
-  'provisioner',
-  'connection',
-]);
-
-function schemaFor(schema: ProviderSchema, d: Declared): SchemaNode | undefined {
-  const beta = d.body.provider === '${google-beta}' || d.body.provider === 'google-beta';
-  if (d.address.startsWith('data.')) return schema.data[d.type];
-  return beta ? schema.beta[d.type] : schema.resources[d.type];
-}
-
-function checkBody(body: Body, node: SchemaNode, where: string, problems: string[]): void {
-  const settable = new Set(node.a ?? []);
-  const readOnly = new Set(node.c ?? []);
-  const nested = node.b ?? {};
-  for (const [key, value] of Object.entries(body)) {
-    if (key === 'dynamic') {
-      for (const [name, dynamics] of Object.entries(value as Record<string, Body[]>)) {
-        const child = nested[name];
-        if (!child) {
-          problems.push(`${where}: dynamic "${name}" is not a block of this type`);
-          continue;
-        }
-        for (const d of dynamics)
-          for (const content of (d.content ?? []) as Body[])
-            checkBody(content, child, `${where}.${name}`, problems);
-      }
-    } else if (key in nested) {
-      if (Array.isArray(value))
-        for (const element of value as Body[])
-          if (element && typeof element === 'object')
-            checkBody(element, nested[key] as SchemaNode, `${where}.${key}`, problems);
-    } else if (readOnly.has(key)) {
-      problems.push(`${where}: ${key} is computed by the provider and cannot be set`);
-    } else if (!settable.has(key)) {
-      problems.push(`${where}: ${key} is not an argument or block of this type`);
-    }
-  }
-}
-
-/** Every google_* resource's and data source's argument and block names, against the schema. */
-export function schemaProblems(config: InfraConfig, schema: ProviderSchema): string[] {
-  const problems: string[] = [];
-  for (const d of [...config.resources.values(), ...config.data.values()]) {
-    if (!d.type.startsWith('google_')) continue;
-    const node = schemaFor(schema, d);
-    if (!node) {
-      problems.push(`${d.file}: ${d.address}: ${d.type} is not in provider ${schema.version}`);
-      continue;
-    }
-    const own = Object.fromEntries(Object.entries(d.body).filter(([k]) => !META_ARGUMENTS.has(k)));
-    checkBody(own, node, `${d.file}: ${d.address}`, problems);
-  }
-  return problems;
-}
-
-/** Every `type.name.attr[.nested…]` reference names a declared resource and a real attribute. */
-export function referenceProblems(config: InfraConfig, schema: ProviderSchema): string[] {
-  const problems: string[] = [];
-  const sources: { where: string; value: unknown }[] = [
-    ...[...config.resources.values(), ...config.data.values()].map((d) => ({
-      where: `${d.file}: ${d.address}`,
-      value: d.body,
-    })),
-    ...config.expressions.map((e) => ({ where: `${e.file}: ${e.where}`, value: `\${${e.text}}` })),
-  ];
-  for (const { where, value } of sources) {
-    for (const ref of referencesIn(value)) {
-      const target = ref.data ? config.data.get(ref.address) : config.resources.get(ref.address);
-      if (!target) {
-        problems.push(`${where}: ${ref.text} names ${ref.address}, which is not declared`);
-        continue;
-      }
-      if (!ref.type.startsWith('google_')) continue;
-      let node: SchemaNode | undefined = schemaFor(schema, target);
-      if (!node) continue; // reported by schemaProblems
-      for (const [i, attr] of ref.path.entries()) {
-        const child: SchemaNode | undefined = node.b?.[attr];
-        if (child) {
-          node = child;
-          continue;
-        }
-        const known = (node.a ?? []).includes(attr) || (node.c ?? []).includes(attr);
-        if (!known)
-          problems.push(
-            `${where}: ${ref.text}: ${[ref.address, ...ref.path.slice(0, i + 1)].join('.')} is not an attribute`,
-          );
-        break; // past a plain attribute (a map, a string) the path is data, not schema
-      }
-    }
-  }
-  return problems;
-}
 
 /** Which API each resource type needs enabled before it can be created or read. */
 const API_BY_TYPE: readonly (readonly [RegExp, string])[] = [
@@ -203,7 +92,7 @@ export function apiDependencyProblems(config: InfraConfig): string[] {
   return problems;
 }
 
-function functionsOf(config: InfraConfig): Declared[] {
+export function functionsOf(config: InfraConfig): Declared[] {
   return [...config.resources.values()].filter((d) => d.type === 'google_cloudfunctions2_function');
 }
 
@@ -343,80 +232,5 @@ export function writerRefProblems(config: InfraConfig): string[] {
     if (!/assertion\.ref_protected\s*==\s*'true'/.test(condition))
       problems.push(`${where}: pushes from unprotected refs are not refused`);
   }
-  return problems;
-}
-
-/** Pub/Sub's retry backoff: from minimum_backoff, doubling, capped at maximum_backoff. */
-export function attemptsToWait(seconds: number, minimum: number, maximum: number): number {
-  let attempts = 1;
-  let waited = 0;
-  let delay = minimum;
-  while (waited < seconds) {
-    waited += delay;
-    attempts++;
-    delay = Math.min(delay * 2, maximum);
-  }
-  return attempts;
-}
-
-export const SIZING = {
-  /** The run the sizing must carry without dead-lettering a job that never ran. */
-  images: 2000,
-  /** Attempts kept for real transient failures (source 5xx, network) on top. */
-  reserve: 5,
-} as const;
-
-const seconds = (duration: unknown): number => Number(String(duration).replace(/s$/, ''));
-
-/**
- * A job pushed while every copy instance is busy is answered 429, which Pub/Sub
- * counts as a delivery attempt. Worst case, a job waits until every other job
- * of the run ran to its deadline on instances × concurrency slots; its attempts,
- * spaced by the subscription's backoff, must outlast that, with a reserve left.
- */
-export function sizingProblems(config: InfraConfig): string[] {
-  const problems: string[] = [];
-  const copy = functionsOf(config).find(
-    (f) => (f.body.build_config as Body[] | undefined)?.[0]?.entry_point === 'copyJob',
-  );
-  const push = [...config.resources.values()].find(
-    (d) =>
-      d.type === 'google_pubsub_subscription' &&
-      referencesIn((d.body.push_config as Body[] | undefined)?.[0]?.push_endpoint).some(
-        (r) => r.address === copy?.address,
-      ),
-  );
-  if (!copy || !push) return ['no copy function with a push subscription'];
-  const service = (copy.body.service_config as Body[])[0] as Body;
-  const numberOf = (expression: unknown): number => {
-    const variable = /^\$\{var\.(\w+)\}$/.exec(String(expression))?.[1];
-    return Number(variable ? defaultOf(config, variable) : expression);
-  };
-  const instances = numberOf(service.max_instance_count);
-  const concurrency = numberOf(service.max_instance_request_concurrency ?? 1);
-  const env = String(service.environment_variables);
-  const deadline = Number(/SYNCER_JOB_DEADLINE_SECONDS\s*=\s*"(\d+)"/.exec(env)?.[1]);
-  const policy = (push.body.dead_letter_policy as Body[] | undefined)?.[0] ?? {};
-  const attempts = numberOf(policy.max_delivery_attempts);
-  const retry = (push.body.retry_policy as Body[] | undefined)?.[0] ?? {};
-  const [minimum, maximum] = [seconds(retry.minimum_backoff), seconds(retry.maximum_backoff)];
-  if (![instances, concurrency, deadline, attempts, minimum, maximum].every(Number.isFinite))
-    return [
-      `cannot read the sizing: ${JSON.stringify({ instances, concurrency, deadline, attempts, minimum, maximum })}`,
-    ];
-  if (concurrency > 1 && numberOf(service.available_cpu) < 1)
-    problems.push(`${copy.address}: concurrency ${concurrency} needs available_cpu of at least 1`);
-  const drain = (SIZING.images * deadline) / (instances * concurrency);
-  const needed = attemptsToWait(drain, minimum, maximum) + SIZING.reserve;
-  if (attempts < needed)
-    problems.push(
-      `${push.address}: ${attempts} delivery attempts; a ${SIZING.images}-image run on ${instances} × ${concurrency} slots of ${deadline} s drains in ${drain} s, which takes ${needed - SIZING.reserve} attempts of backoff plus ${SIZING.reserve} in reserve = ${needed}`,
-    );
-  if (attempts > 100) problems.push(`${push.address}: Pub/Sub allows at most 100 attempts`);
-  const matches = /SYNCER_MAX_DELIVERY_ATTEMPTS\s*=\s*tostring\(([^)]+)\)/.exec(env)?.[1];
-  if (`\${${matches}}` !== String(policy.max_delivery_attempts))
-    problems.push(
-      `${copy.address}: SYNCER_MAX_DELIVERY_ATTEMPTS is not tostring() of the subscription's max_delivery_attempts (${policy.max_delivery_attempts})`,
-    );
   return problems;
 }

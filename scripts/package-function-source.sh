@@ -29,6 +29,10 @@ out_dir=${1:-$root/infra/.build}
 command -v git >/dev/null 2>&1 || fail "git is required to package the source"
 # A checkout owned by another user (a build container) is still ours to read.
 g() { git -c safe.directory="$root" -C "$root" "$@"; }
+# The commits made below need an identity; a build machine may have none.
+GIT_AUTHOR_NAME=image-syncer GIT_AUTHOR_EMAIL=image-syncer@localhost
+GIT_COMMITTER_NAME=image-syncer GIT_COMMITTER_EMAIL=image-syncer@localhost
+export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
 g rev-parse --git-dir >/dev/null 2>&1 ||
   fail "$root is not a git checkout: the source is packaged from what git tracks, so .git must be present"
 
@@ -36,14 +40,14 @@ g rev-parse --git-dir >/dev/null 2>&1 ||
 # untracked files never): `git stash create` records that state as a commit
 # without touching the working tree or the stash list; it prints nothing when
 # the tree is clean, and then HEAD is that state.
-state=$(g stash create 2>/dev/null || true)
+g rev-parse --verify -q HEAD >/dev/null || fail "the checkout has no commit yet"
+state=$(g stash create) || fail "git stash create failed: cannot record the working tree"
 state=${state:-$(g rev-parse --verify HEAD)}
 
-listing=$(g ls-tree -r "$state" -- $PACKAGED)
-[ -n "$listing" ] || fail "none of $PACKAGED is tracked by git"
-for needed in package.json package-lock.json tsconfig.build.json; do
-  printf '%s\n' "$listing" | grep -q "	$needed\$" || fail "$needed is not tracked by git"
+for needed in $PACKAGED; do
+  [ -n "$(g ls-tree -r "$state" -- "$needed")" ] || fail "$needed is not tracked by git, and the build needs it"
 done
+listing=$(g ls-tree -r "$state" -- $PACKAGED)
 if printf '%s\n' "$listing" | grep -Eq '	(.*/)?(\.env(\..*)?|config\.json|\.dockercfg|[^/]*\.log|\.npmrc)$'; then
   fail "refusing to package a secret-looking file: $(printf '%s\n' "$listing" | grep -E '	(.*/)?(\.env(\..*)?|config\.json|\.dockercfg|[^/]*\.log|\.npmrc)$' | cut -f2 | head -1)"
 fi
@@ -54,9 +58,7 @@ tree=$(printf '%s\n' "$listing" | g hash-object --stdin)
 # A commit of that state with fixed dates, so the zip's timestamps (git archive
 # takes them from the commit) do not change from one run to the next.
 fixed="1980-01-01T00:00:00Z"
-commit=$(GIT_AUTHOR_NAME=image-syncer GIT_AUTHOR_EMAIL=image-syncer@localhost \
-  GIT_COMMITTER_NAME=image-syncer GIT_COMMITTER_EMAIL=image-syncer@localhost \
-  GIT_AUTHOR_DATE=$fixed GIT_COMMITTER_DATE=$fixed \
+commit=$(GIT_AUTHOR_DATE=$fixed GIT_COMMITTER_DATE=$fixed \
   g commit-tree "$(g rev-parse "$state^{tree}")" -m "function source")
 
 mkdir -p "$out_dir"

@@ -50,9 +50,11 @@ function git(root: string, ...args: string[]): string {
 }
 
 function pack(root: string, out: string) {
+  // As on a build machine: no git identity or other configuration of ours.
   const result = spawnSync('sh', [join(root, 'scripts/package-function-source.sh'), out], {
     encoding: 'utf8',
     input: '{}',
+    env: { PATH: process.env.PATH, HOME: mkdtempSync(join(tmpdir(), 'home-')) },
   });
   return {
     status: result.status,

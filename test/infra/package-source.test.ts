@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
+import { loadInfra } from './terraform-config.ts';
 
 const SCRIPT = new URL('../../scripts/package-function-source.sh', import.meta.url).pathname;
 
@@ -135,5 +136,19 @@ describe('packaging the function source (scripts/package-function-source.sh)', (
     const outside = pack(bare, join(bare, 'out'));
     assert.equal(outside.status, 1);
     assert.match(outside.stderr, /is not a git checkout: .* \.git must be present/);
+  });
+
+  it("is what Terraform uploads as the functions' source, never a zip of the directory", async () => {
+    const config = await loadInfra();
+    assert.ok(![...config.data.values()].some((d) => d.type === 'archive_file'));
+    const external = config.data.get('data.external.source');
+    assert.deepEqual(external?.body.program, [
+      'sh',
+      '${path.module}/../scripts/package-function-source.sh',
+      '${path.module}/.build',
+    ]);
+    const object = config.resources.get('google_storage_bucket_object.source');
+    assert.equal(object?.body.source, '${data.external.source.result.path}');
+    assert.equal(object?.body.name, 'image-syncer-${data.external.source.result.tree}.zip');
   });
 });

@@ -145,9 +145,17 @@ export function secretGrantProblems(config: InfraConfig): string[] {
   return problems;
 }
 
-/** Every function builds as a service account of ours and waits for that account's grants. */
+/** Every function builds as a dedicated service account of ours and waits for that account's grants. */
 export function buildAccountProblems(config: InfraConfig): string[] {
   const problems: string[] = [];
+  const runtime = new Set(
+    functionsOf(config).map((f) =>
+      accountOf(
+        config,
+        ((f.body.service_config as Body[] | undefined)?.[0] ?? {}).service_account_email,
+      ),
+    ),
+  );
   for (const f of functionsOf(config)) {
     const build = (f.body.build_config as Body[] | undefined)?.[0] ?? {};
     const account = accountOf(config, build.service_account);
@@ -157,6 +165,8 @@ export function buildAccountProblems(config: InfraConfig): string[] {
       );
       continue;
     }
+    if (runtime.has(account))
+      problems.push(`${f.file}: ${f.address} builds as ${account}, which a function also runs as`);
     const grants = grantsTo(config, account);
     if (grants.length === 0)
       problems.push(`${f.file}: ${f.address}: ${account} is granted nothing`);

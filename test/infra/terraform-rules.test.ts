@@ -166,6 +166,13 @@ describe('Terraform rules (offline)', () => {
       '$1',
       /google_cloudfunctions2_function\.api does not depend on its build grant google_project_iam_member\.build_writes_logs/,
     );
+    await catches(
+      buildAccountProblems,
+      'functions.tf',
+      '  build_service_account = google_service_account.build.id',
+      '  build_service_account = google_service_account.copy.id',
+      /builds as google_service_account\.copy, which a function also runs as/,
+    );
   });
 
   it('gives the build account only the roles the build needs, limited to what the build uses', () => {

@@ -69,12 +69,13 @@ export async function serveFunction(name: string): Promise<FunctionServer> {
   };
 }
 
-/** Posts a `google.cloud.storage.object.v1.finalized` CloudEvent, as Eventarc does. */
-export async function sendStorageFinalized(
-  fn: FunctionServer,
-  data: { bucket: string; name: string; generation: number },
-): Promise<Response> {
-  return fetch(fn.url, {
+/** A `google.cloud.storage.object.v1.finalized` CloudEvent request, as Eventarc sends it (binary mode). */
+export function storageFinalizedRequest(data: {
+  bucket: string;
+  name: string;
+  generation: number;
+}): RequestInit {
+  return {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -91,7 +92,15 @@ export async function sendStorageFinalized(
       contentType: 'application/x-yaml',
       kind: 'storage#object',
     }),
-  });
+  };
+}
+
+/** Posts a `google.cloud.storage.object.v1.finalized` CloudEvent, as Eventarc does. */
+export async function sendStorageFinalized(
+  fn: FunctionServer,
+  data: { bucket: string; name: string; generation: number },
+): Promise<Response> {
+  return fetch(fn.url, storageFinalizedRequest(data));
 }
 
 /** A raw Pub/Sub push body (the "wrapped" form), as the jobs subscription posts it. */

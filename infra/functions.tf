@@ -10,7 +10,9 @@ locals {
     SYNCER_PROJECT            = var.project_id
     # Empty means the built-in list of public registries.
     SYNCER_ALLOWED_REGISTRY = join(",", var.allowed_source_registries)
-    LOG_EXECUTION_ID          = "true"
+    # Platforms every image must have unless its entry or file says otherwise.
+    SYNCER_REQUIRE_PLATFORMS = join(",", var.required_platforms)
+    LOG_EXECUTION_ID         = "true"
   }
 
   source = {

@@ -130,6 +130,12 @@ variable "allowed_source_registries" {
   default     = []
 }
 
+variable "required_platforms" {
+  description = "Platforms (os/arch[/variant], e.g. linux/amd64) every image must have unless its entry or images file says otherwise; an image lacking one is refused whole (PLATFORM_MISSING). Empty: no requirement."
+  type        = list(string)
+  default     = []
+}
+
 variable "source_credentials" {
   description = "Source registry credentials (Docker config.json text). Terraform stores them as a new secret version, so they are in Terraform state: keep the state bucket private, or use source_credentials_secret_id instead."
   type        = string

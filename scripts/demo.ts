@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../functions/cli/main.ts';
-import { Layout, push } from '../test/support/images.ts';
 import { startRegistry } from '../test/support/registry.ts';
+import { seedImages } from './local/seed.ts';
 
 const say = (text: string) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
 
@@ -16,19 +16,7 @@ const source = await startRegistry({ kind: 'token', users: { pusher: 'demo-push'
 const target = await startRegistry({ kind: 'basic', users: { mirror: 'demo-mirror' } });
 try {
   say(`source registry ${source.url} (token auth), target registry ${target.url} (Basic auth)`);
-  const layout = new Layout();
-  const base = layout.layer(2_000_000);
-  const amd64 = layout.image({ layers: [base, 500_000] });
-  const arm64 = layout.image({ layers: [base, 600_000], architecture: 'arm64' });
-  layout.tag('multi', layout.index([amd64, arm64, layout.attestation(amd64)]));
-  layout.tag('plain', layout.index([amd64, arm64]));
-  const single = layout.image({ layers: [1_000_000] });
-  layout.tag('single', single);
-  const creds = 'pusher:demo-push';
-  await push(layout, 'multi', `${source.host}/team/app:1.0`, { creds });
-  await push(layout, 'plain', `${source.host}/team/app-docker:1.0`, { creds, dockerFormat: true });
-  await push(layout, 'single', `${source.host}/library/alpine:3.20`, { creds });
-  await push(layout, 'single', `${source.host}/team/tool:2`, { creds });
+  const seeded = await seedImages(source.host, 'pusher:demo-push');
   say('seeded: an OCI index (2 platforms + attestation), a Docker manifest list, single images');
 
   const dir = mkdtempSync(join(tmpdir(), 'image-syncer-demo-'));
@@ -40,7 +28,7 @@ try {
       `- source: "${source.host}/team/app:1.0"`,
       `- source: "${source.host}/team/app-docker:1.0"`,
       '- source: "alpine:3.20"            # Docker Hub name, fetched from the local source below',
-      `- source: "${source.host}/team/tool@${single.digest}"`,
+      `- source: "${source.host}/team/tool@${seeded.digests['team/tool:2']}"`,
       '  tag: "2-pinned"',
       '',
     ].join('\n'),

@@ -92,6 +92,17 @@ export const FLAGS: readonly FlagSpec[] = [
     default: '8',
   },
   {
+    name: 'require-platforms',
+    kind: 'list',
+    arg: 'OS/ARCH',
+    help: 'platforms every image must have unless its entry or the file says otherwise (repeatable), e.g. linux/amd64',
+  },
+  {
+    name: 'check',
+    kind: 'boolean',
+    help: 'pin: change nothing; exit 1 when an entry is not pinned to a digest',
+  },
+  {
     name: 'report',
     kind: 'string',
     arg: 'FILE',
@@ -126,7 +137,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'version', kind: 'boolean', help: 'print the version' },
 ];
 
-export type Command = 'sync' | 'validate' | 'remote';
+export type Command = 'sync' | 'validate' | 'remote' | 'pin';
 export type RemoteCommand = 'plan' | 'sync' | 'status';
 
 export interface CliOptions {
@@ -149,6 +160,8 @@ export interface CliOptions {
   readonly allowPrivateNetworks: boolean;
   readonly concurrency: number;
   readonly report?: string;
+  readonly requirePlatforms: readonly string[];
+  readonly check: boolean;
   readonly help: boolean;
   readonly version: boolean;
 }
@@ -231,9 +244,9 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   }
 
   const command = positional[0] ?? 'sync';
-  if (command !== 'sync' && command !== 'validate' && command !== 'remote') {
+  if (command !== 'sync' && command !== 'validate' && command !== 'remote' && command !== 'pin') {
     throw new ConfigError(
-      `unknown command "${command}": expected sync (the default), validate or remote`,
+      `unknown command "${command}": expected sync (the default), validate, pin or remote`,
     );
   }
   let remoteCommand: RemoteCommand | undefined;
@@ -284,6 +297,8 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     allowPrivateNetworks: values.get('allow-private-networks') !== false,
     concurrency,
     ...optional('report', 'report'),
+    requirePlatforms: (values.get('require-platforms') as string[] | undefined) ?? [],
+    check: values.get('check') === true,
     help: values.get('help') === true,
     version: values.get('version') === true,
   };
@@ -293,6 +308,7 @@ export function usage(): string {
   const lines = [
     'Usage: image-syncer [sync] -i FILE [flags]     copy every image of FILE into the target',
     '       image-syncer validate -i FILE [flags]   check FILE offline and show each target',
+    '       image-syncer pin -i FILE [--check] [--dry-run]   pin every tag source to its current digest',
     '       image-syncer remote plan|sync -i FILE --url URL   plan or run through the deployed HTTP function',
     '       image-syncer remote status --run-id ID --url URL  show a run of the deployed functions',
     '',

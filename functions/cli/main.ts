@@ -9,11 +9,14 @@ import type { CopyJob } from '../engine/types.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
+import { mutableTagWarnings } from '../images-file/platforms-field.ts';
+import { type Platform, parsePlatformSetting } from '../oci/platform.ts';
 import { entryOf, validationEntries } from '../pipeline/entries.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Logger } from '../util/logger.ts';
 import { type CliOptions, parseFlags, usage } from './flags.ts';
+import { runPin } from './pin.ts';
 import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
 import { runRemote } from './remote.ts';
 import { writeReport } from './report.ts';
@@ -81,10 +84,14 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     }
   }
 
+  if (options.command === 'pin') return runPin(options, io, logger);
+
   let check: ImagesFileCheck;
   let prefix: TargetPrefix;
+  let requirePlatforms: Platform[];
   try {
     prefix = parseTargetPrefix(options.targetRepoPrefix);
+    requirePlatforms = parsePlatformSetting(options.requirePlatforms, '--require-platforms');
     const { path, bytes } = await readImagesFile(options);
     const policy = cliPolicy(options);
     check = checkImagesFile(path, bytes, prefix, {
@@ -95,6 +102,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     return EXIT_USAGE;
   }
   for (const warning of check.warnings) io.stderr.write(`warning: ${formatDiagnostic(warning)}\n`);
+  if (options.command === 'validate')
+    for (const advice of mutableTagWarnings(check.file, check.entries))
+      io.stderr.write(`warning: ${formatDiagnostic(advice)}\n`);
 
   if (options.command === 'validate' || check.problems.length > 0) {
     const entries = validationEntries(check);
@@ -123,6 +133,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     source: e.source,
     sourceRef: e.sourceRef,
     target: e.target,
+    requiredPlatforms: e.platforms ?? requirePlatforms,
   }));
   const progress = new ProgressDisplay(io.stdout, io.stderr, jobs.length);
   const started = performance.now();

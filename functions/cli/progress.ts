@@ -1,6 +1,7 @@
 // What a person sees: one line per image as it finishes and, on a terminal, a
 // live status line (images done, bytes copied) redrawn in place on stderr.
 
+import { type Drift, describeDrift } from '../engine/drift.ts';
 import type { CopyResult, SyncObserver } from '../engine/types.ts';
 
 export interface Output {
@@ -36,11 +37,18 @@ export function resultLine(result: {
   target: string;
   digest?: string;
   error?: string;
+  drift?: Drift;
 }): string {
   const symbol = SYMBOL[result.status] ?? result.status;
   let line = `${symbol} ${result.source}${result.target ? ` → ${result.target}` : ''}`;
   if (result.digest && result.status !== 'failed') line += ` ${result.digest.slice(0, 19)}`;
   if (result.error) line += `\n         ${result.error}`;
+  if (result.drift) {
+    const { drift } = result;
+    line += `\n         ${describeDrift(drift)}`;
+    line += `\n         keep the mirror's: source: "${drift.pin.source}"  tag: "${drift.pin.tag}"`;
+    line += `\n         or a new tag:     source: "${drift.newTag.source}"  tag: "${drift.newTag.tag}"`;
+  }
   return line;
 }
 

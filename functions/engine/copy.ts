@@ -16,7 +16,9 @@ import { RegistryError } from '../registry/errors.ts';
 import type { Registries } from '../registry/registries.ts';
 import { isRetryable } from '../registry/retry.ts';
 import type { BlobTracker } from './blobs.ts';
+import { explainDrift } from './drift.ts';
 import type { Limiter } from './limiter.ts';
+import { platformFailureFields, requirePlatforms } from './platforms.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
 /** Indexes that point at indexes are legal; this bounds a malicious chain. */
@@ -74,9 +76,17 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
 
+    const required = job.requiredPlatforms ?? [];
     const targetHead = await destination.headManifest(targetRepository, targetTag);
     if (targetHead) {
-      if (targetHead.digest === sourceHead.digest) return { ...base, status: 'exists', ...found };
+      if (targetHead.digest === sourceHead.digest) {
+        // The same bytes are in the target: check there, which costs no pull of the source.
+        if (required.length > 0) {
+          const held = await destination.getManifest(targetRepository, targetHead.digest);
+          await requirePlatforms(required, destination, targetRepository, held);
+        }
+        return { ...base, status: 'exists', ...found };
+      }
       return {
         ...base,
         status: 'conflict',
@@ -84,11 +94,24 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
         targetDigest: targetHead.digest,
         errorCode: 'TAG_CONFLICT',
         error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
+        drift: await explainDrift({
+          written: job.source,
+          tag: targetTag,
+          source,
+          sourceRepository,
+          sourceDigest: sourceHead.digest,
+          target: destination,
+          targetRepository,
+          targetDigest: targetHead.digest,
+        }),
       };
     }
-    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun && required.length === 0) return { ...base, status: 'planned', ...found };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
+    // After the HEADs, before any write: an image lacking a platform is refused whole.
+    await requirePlatforms(required, source, sourceRepository, manifest);
+    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
     await copyChildren(tree, manifest, 0);
     try {
@@ -110,7 +133,13 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       stats,
     };
   } catch (error) {
-    return { ...base, status: 'failed', ...failureReason(error), stats };
+    return {
+      ...base,
+      status: 'failed',
+      ...failureReason(error),
+      ...platformFailureFields(error),
+      stats,
+    };
   }
 }
 

@@ -1,7 +1,10 @@
 // What the engine takes and what it gives back. The status set and the result
 // fields are a contract: the CLI's report and the functions' run records use them.
 
+import type { Platform } from '../oci/platform.ts';
 import type { ImageReference } from '../reference/reference.ts';
+import type { Drift } from './drift.ts';
+import type { PlatformCheck } from './platforms.ts';
 
 export type CopyStatus = 'copied' | 'exists' | 'conflict' | 'failed' | 'planned';
 
@@ -15,6 +18,8 @@ export interface CopyJob {
    * so every copy of a run moves the same bytes even if the upstream tag moves.
    */
   readonly sourceDigest?: string;
+  /** Platforms the image must offer before anything is written (see engine/platforms.ts). */
+  readonly requiredPlatforms?: readonly Platform[];
 }
 
 export interface CopyStats {
@@ -39,6 +44,12 @@ export interface CopyResult {
   readonly errorCode?: string;
   /** For failures: whether trying again later may succeed (network, 429, 5xx). */
   readonly retryable?: boolean;
+  /** The failure's category where one is set (`platform-missing`). */
+  readonly category?: string;
+  /** For PLATFORM_MISSING: what was required, what the image has, what is missing. */
+  readonly platforms?: PlatformCheck;
+  /** For a conflict: what changed upstream and the fix (see engine/drift.ts). */
+  readonly drift?: Drift;
   readonly stats?: CopyStats;
 }
 

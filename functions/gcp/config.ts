@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import { type Platform, parsePlatformSetting } from '../oci/platform.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { parseAuthHosts, parseEndpointFlag } from '../registry/endpoint.ts';
 import { DEFAULT_ALLOWED_REGISTRIES, type NetworkPolicy } from '../registry/network-policy.ts';
@@ -30,6 +31,8 @@ export interface FunctionConfig {
   readonly policy: NetworkPolicy;
   /** Token hosts on another origin that may receive a registry's credentials. */
   readonly authHosts: ReadonlyMap<string, readonly string[]>;
+  /** SYNCER_REQUIRE_PLATFORMS: platforms every image must have unless its entry or file says otherwise. */
+  readonly requirePlatforms: readonly Platform[];
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<string, readonly ('jobsTopic' | 'runsBucket')[]>> = {
@@ -168,6 +171,10 @@ export function loadConfig(
     sourceCredentials,
     policy: networkPolicy(env),
     authHosts: authHosts(env),
+    requirePlatforms: parsePlatformSetting(
+      list(env, 'SYNCER_REQUIRE_PLATFORMS'),
+      'SYNCER_REQUIRE_PLATFORMS',
+    ),
   };
   const needs = functionTarget ? FUNCTION_NEEDS[functionTarget] : undefined;
   const missing = (needs ?? [])

@@ -3,15 +3,17 @@
 
 import { isMap, isScalar, type Node } from 'yaml';
 import { describeError } from '../errors.ts';
+import type { Platform } from '../oci/platform.ts';
 import { type ImageReference, isValidTag, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { CheckOptions, ImageEntry } from './parse.ts';
+import { readPlatforms } from './platforms-field.ts';
 import { closest, scalarText } from './yaml-text.ts';
 
 /** Keys the Go tool's users have in their entries; accepted, ignored, and warned about. */
 const LEGACY_ENTRY = new Set(['amd64Only']);
-const ENTRY_KEYS = ['source', 'tag'];
+const ENTRY_KEYS = ['source', 'tag', 'platforms'];
 
 export interface EntryContext {
   readonly file: string;
@@ -21,6 +23,8 @@ export interface EntryContext {
   readonly problems: Diagnostic[];
   readonly warnings: Diagnostic[];
   readonly listed: { index: number; line: number; source?: string }[];
+  /** The file's top-level `platforms`, for entries without their own. */
+  readonly defaultPlatforms?: readonly Platform[];
 }
 
 export function checkEntry(
@@ -48,6 +52,7 @@ export function checkEntry(
   let sourceLine = line;
   let tag: string | undefined;
   let tagLine = line;
+  let platforms: readonly Platform[] | undefined;
   let entryValid = true;
   const seen = new Map<string, number>();
   for (const pair of node.items) {
@@ -84,12 +89,21 @@ export function checkEntry(
         tag = value;
         tagLine = keyLine;
       }
+    } else if (key === 'platforms') {
+      platforms = readPlatforms(
+        valueNode,
+        { file, field: `${at}.platforms`, line: keyLine },
+        lineOf,
+        problems,
+      );
+      if (!platforms) entryValid = false;
     } else if (LEGACY_ENTRY.has(key)) {
       warnings.push({
         file,
         line: keyLine,
         field: `${at}.${key}`,
-        message: 'ignored: the whole index is always copied',
+        message:
+          'ignored: the whole index is always copied; to require platforms, write platforms: [linux/amd64]',
       });
     } else {
       const hint = closest(key, ENTRY_KEYS);
@@ -165,6 +179,7 @@ export function checkEntry(
     sourceRef,
     ...(tag !== undefined && { tag }),
     target,
+    ...((platforms ?? ctx.defaultPlatforms) && { platforms: platforms ?? ctx.defaultPlatforms }),
   };
   return entry;
 }

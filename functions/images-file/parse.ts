@@ -3,10 +3,12 @@
 // at once with file, line and field, and a file with any problem yields no job.
 
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
+import type { Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
 import { checkEntry } from './entry.ts';
+import { readPlatforms } from './platforms-field.ts';
 import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
@@ -28,6 +30,8 @@ export interface ImageEntry {
   readonly sourceRef: ImageReference;
   readonly tag?: string;
   readonly target: ImageReference;
+  /** Required platforms: the entry's own, else the file's top-level `platforms`. */
+  readonly platforms?: readonly Platform[];
 }
 
 export interface ImagesFile {
@@ -175,6 +179,7 @@ export function checkImagesFile(
 
   let images: Node | null | undefined;
   let imagesLine = 1;
+  let defaultPlatforms: Platform[] | undefined;
   const seenTop = new Map<string, number>();
   for (const pair of root.items) {
     const keyNode = pair.key as Node;
@@ -193,6 +198,13 @@ export function checkImagesFile(
     if (key === 'images') {
       images = pair.value as Node | null;
       imagesLine = lineOf(keyNode);
+    } else if (key === 'platforms') {
+      defaultPlatforms = readPlatforms(
+        pair.value as Node | null,
+        { file, field: key, line: lineOf(keyNode) },
+        lineOf,
+        problems,
+      );
     } else if (LEGACY_TOP_LEVEL.has(key)) {
       warnings.push({
         file,
@@ -202,7 +214,7 @@ export function checkImagesFile(
           "ignored: the target prefix is deployment configuration (--target-repo-prefix), never the file's",
       });
     } else {
-      const hint = closest(key, ['images']);
+      const hint = closest(key, ['images', 'platforms']);
       problems.push({
         file,
         line: lineOf(keyNode),
@@ -250,6 +262,7 @@ export function checkImagesFile(
       problems,
       warnings,
       listed,
+      ...(defaultPlatforms && { defaultPlatforms }),
     });
     if (!entry) return;
     const { line, sourceRef, target } = entry;

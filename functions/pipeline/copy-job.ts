@@ -13,6 +13,7 @@ import { copyImage } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
+import { type Platform, parsePlatform } from '../oci/platform.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -37,6 +38,8 @@ export interface CopyJobDeps {
   /** Deployment-wide dry run: every job only plans. */
   readonly dryRun?: boolean;
   readonly concurrency?: number;
+  /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
+  readonly requirePlatforms?: readonly Platform[];
 }
 
 export interface Delivery {
@@ -110,6 +113,7 @@ export async function handleCopyJob(
       sourceRef,
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+      requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
     },
     ctx,
   );
@@ -170,6 +174,9 @@ function toRecord(
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(result.category !== undefined && { category: result.category }),
+    ...(result.platforms !== undefined && { platforms: result.platforms }),
+    ...(result.drift !== undefined && { drift: result.drift }),
     ...(attempt !== undefined && { attempt }),
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,

@@ -1,10 +1,13 @@
 // One line per image for reports, plans and run status: the shape the CLI's
 // --report, the HTTP function's /plan and the Markdown summary share.
 
+import type { Drift } from '../engine/drift.ts';
+import type { PlatformCheck } from '../engine/platforms.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
+import { driftMarkdown } from './drift-markdown.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
 
@@ -15,12 +18,16 @@ export interface EntryResult {
   readonly digest?: string;
   readonly mediaType?: string;
   readonly error?: string;
+  readonly errorCode?: string;
+  readonly category?: string;
+  /** PLATFORM_MISSING: required, available, missing. */
+  readonly platforms?: PlatformCheck;
+  /** A conflict explained: digests, platforms changed, the fix. */
+  readonly drift?: Drift;
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
-export function entryOf(
-  result: Pick<EntryResult, 'source' | 'target' | 'status' | 'digest' | 'mediaType' | 'error'>,
-): EntryResult {
+export function entryOf(result: EntryResult): EntryResult {
   return {
     source: result.source,
     target: result.target,
@@ -28,6 +35,10 @@ export function entryOf(
     ...(result.digest !== undefined && { digest: result.digest }),
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
+    ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(result.category !== undefined && { category: result.category }),
+    ...(result.platforms !== undefined && { platforms: result.platforms }),
+    ...(result.drift !== undefined && { drift: result.drift }),
   };
 }
 
@@ -91,6 +102,7 @@ export function markdownTable(
         `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ?? (e.digest ? `\`${e.digest}\`` : ''))} |`,
     ),
   ];
+  lines.push(...driftMarkdown(entries));
   if (problems.length > 0)
     lines.push('', '**Problems in the images file**', '', ...problems.map((p) => `- ${cell(p)}`));
   return `${lines.join('\n')}\n`;

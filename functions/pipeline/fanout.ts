@@ -8,6 +8,7 @@
 import { mapLimited } from '../engine/limiter.ts';
 import { primeTokens } from '../engine/sync.ts';
 import { checkImagesFile, type ImageEntry } from '../images-file/parse.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import type { Registries } from '../registry/registries.ts';
@@ -119,6 +120,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
           ...(entry.tag !== undefined && { tag: entry.tag }),
           target,
           ...(sourceDigest !== undefined && { sourceDigest }),
+          ...(entry.platforms && { platforms: entry.platforms.map(formatPlatform) }),
         };
       },
     );
@@ -132,6 +134,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     ...(job.tag !== undefined && { tag: job.tag }),
     ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
     ...(run.dryRun && { dryRun: true }),
+    ...(job.platforms && { platforms: job.platforms }),
   }));
   await deps.publisher.publish(messages);
   run = { ...run, state: 'published' };

@@ -1,7 +1,15 @@
 // The job message: one image of one run, as the fan-out publishes it and the
 // copy function consumes it (a contract: see README "Job message").
 //
-//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?}
+//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?,
+//    "platforms": ["linux/amd64", …]?}
+//
+// `platforms` (added with issue 12) carries the entry's or file's required
+// platforms; absent, the copy function applies its own SYNCER_REQUIRE_PLATFORMS,
+// and `[]` lifts that default. It is only sent when the file names platforms,
+// so messages of files without them are byte for byte what they were. A copy
+// function older than the field refuses such a message as invalid (unknown
+// field): deploy the functions together (they are one module, one Terraform apply).
 //
 // A job names no target: the copy function derives the target from its own
 // configured prefix, so no message can make it write anywhere else. Fields it
@@ -10,11 +18,13 @@
 import { createHash } from 'node:crypto';
 import { SyncerError } from '../errors.ts';
 import { isValidDigest } from '../oci/digest.ts';
+import { InvalidPlatformError, parsePlatform } from '../oci/platform.ts';
 import { isValidTag, parseReference } from '../reference/reference.ts';
 
 export const MAX_JOB_BYTES = 16 * 1024;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const JOB_FIELDS = new Set(['runId', 'source', 'tag', 'sourceDigest', 'dryRun']);
+const JOB_FIELDS = new Set(['runId', 'source', 'tag', 'sourceDigest', 'dryRun', 'platforms']);
+const MAX_PLATFORMS = 64;
 
 export interface JobMessage {
   readonly runId: string;
@@ -22,6 +32,7 @@ export interface JobMessage {
   readonly tag?: string;
   readonly sourceDigest?: string;
   readonly dryRun?: boolean;
+  readonly platforms?: readonly string[];
 }
 
 export class InvalidJobError extends SyncerError {
@@ -74,6 +85,19 @@ export function parseJob(data: Uint8Array): JobMessage {
   }
   if (job.dryRun !== undefined && typeof job.dryRun !== 'boolean')
     throw fail('dryRun must be a boolean');
+  if (job.platforms !== undefined) {
+    if (!Array.isArray(job.platforms) || job.platforms.length > MAX_PLATFORMS)
+      throw fail(`platforms must be a list of at most ${MAX_PLATFORMS} os/arch[/variant]`);
+    for (const platform of job.platforms) {
+      if (typeof platform !== 'string') throw fail('platforms must be strings');
+      try {
+        parsePlatform(platform);
+      } catch (error) {
+        if (error instanceof InvalidPlatformError) throw fail(error.message);
+        throw error;
+      }
+    }
+  }
   return job as unknown as JobMessage;
 }
 

@@ -6,6 +6,7 @@
 import { syncImages } from '../engine/sync.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile } from '../images-file/parse.ts';
+import type { Platform } from '../oci/platform.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
@@ -21,7 +22,13 @@ export interface PlanOutcome {
 export async function planImagesFile(
   file: string,
   bytes: Uint8Array,
-  deps: { prefix: TargetPrefix; registries: Registries; concurrency?: number },
+  deps: {
+    prefix: TargetPrefix;
+    registries: Registries;
+    concurrency?: number;
+    /** The deployment's default required platforms (SYNCER_REQUIRE_PLATFORMS). */
+    requirePlatforms?: readonly Platform[];
+  },
 ): Promise<PlanOutcome> {
   const policy = deps.registries.policy;
   const check = checkImagesFile(file, bytes, deps.prefix, {
@@ -36,7 +43,12 @@ export async function planImagesFile(
     };
   }
   const results = await syncImages(
-    check.entries.map((e) => ({ source: e.source, sourceRef: e.sourceRef, target: e.target })),
+    check.entries.map((e) => ({
+      source: e.source,
+      sourceRef: e.sourceRef,
+      target: e.target,
+      requiredPlatforms: e.platforms ?? deps.requirePlatforms ?? [],
+    })),
     deps.registries,
     { dryRun: true, ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }) },
   );

@@ -7,6 +7,8 @@
 // The store is an interface so the pipeline knows nothing of Cloud Storage;
 // the functions use GcsRunStore, tests may use MemoryRunStore.
 
+import type { Drift } from '../engine/drift.ts';
+import type { PlatformCheck } from '../engine/platforms.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 
@@ -16,6 +18,8 @@ export interface PlannedJob {
   readonly tag?: string;
   readonly target: string;
   readonly sourceDigest?: string;
+  /** Required platforms the entry or the file named (`os/arch[/variant]`); absent: the copy function's default. */
+  readonly platforms?: readonly string[];
 }
 
 export interface RunRecord {
@@ -43,6 +47,9 @@ export interface JobResultRecord {
   readonly mediaType?: string;
   readonly error?: string;
   readonly errorCode?: string;
+  readonly category?: string;
+  readonly platforms?: PlatformCheck;
+  readonly drift?: Drift;
   /** Pub/Sub's delivery attempt that produced this record. */
   readonly attempt?: number;
   /** The last attempt failed and the message went to the dead-letter topic. */

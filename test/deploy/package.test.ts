@@ -20,12 +20,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { jobKey } from '../../functions/pipeline/job.ts';
-import {
-  type Declared,
-  defaultOf,
-  type InfraConfig,
-  loadInfra,
-} from '../infra/terraform-config.ts';
+import { type Declared, type InfraConfig, loadInfra } from '../infra/terraform-config.ts';
 import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
 import {
   type FunctionProcess,
@@ -78,11 +73,24 @@ async function packageAndBuild(): Promise<string> {
   return app;
 }
 
+/** `var.x`, `tostring(var.x)` or `join("sep", var.x)` from the variable's default; else undefined. */
+function variableDefault(config: InfraConfig, expression: string): string | undefined {
+  const match = /^(?:tostring\(var\.(\w+)\)|var\.(\w+)|join\("([^"]*)",\s*var\.(\w+)\))$/.exec(
+    expression,
+  );
+  if (!match) return undefined;
+  const name = (match[1] ?? match[2] ?? match[4]) as string;
+  const value = config.variables.get(name)?.default;
+  if (match[4] !== undefined) return Array.isArray(value) ? value.join(match[3]) : undefined;
+  return value === undefined || value === null ? undefined : String(value);
+}
+
 /**
  * A function's runtime environment from infra/functions.tf: every `NAME = value`
  * of its service_config's environment_variables and the locals it merges in,
- * each Terraform expression replaced by its local stand-in. An expression
- * without one fails the test: a new variable must be thought about here.
+ * each Terraform expression replaced by its local stand-in, else a variable's
+ * default. Any other expression fails the test: a new variable must be thought
+ * about here.
  */
 function terraformEnvironment(
   fn: Declared,
@@ -96,7 +104,7 @@ function terraformEnvironment(
   };
   const evaluate = (name: string, template: string): string =>
     template.replace(/\$\{([^}]*)\}/g, (_, expression: string) => {
-      const standIn = standIns[expression.trim()];
+      const standIn = standIns[expression.trim()] ?? variableDefault(config, expression.trim());
       assert.ok(
         standIn !== undefined,
         `${fn.address} ${name}: no local stand-in for ${expression}`,
@@ -147,11 +155,10 @@ describe('the deployed package under the Functions Framework', () => {
     const standIns: Record<string, string> = {
       'local.target_prefix': `${pair.target.host}/mirror/`,
       'var.project_id': PROJECT,
+      // The local source registry is the one allowed (the default list names public ones).
       'join(",", var.allowed_source_registries)': pair.source.host,
       'google_pubsub_topic.jobs.name': 'jobs',
       'google_storage_bucket.runs.name': 'runs',
-      'var.images_file_pattern': String(defaultOf(config, 'images_file_pattern')),
-      'tostring(var.max_delivery_attempts)': String(defaultOf(config, 'max_delivery_attempts')),
       // The mounted secret: Docker's config.json with the (local) target's credentials.
       'local.credentials_mount': pair.dockerConfig,
       'local.credentials_file': 'config.json',

@@ -501,6 +501,52 @@ describe('serverless pipeline on the emulators', () => {
     }
   });
 
+  it('POST /plan shows a missing required platform and explains a conflict (issue 12)', async () => {
+    const file = [
+      'images:',
+      `- source: ${pair.source.host}/team/single:v1`,
+      '  tag: needs-arm',
+      '  platforms: [linux/arm64]',
+      `- source: ${pair.source.host}/team/conflicting:v1`,
+      '',
+    ].join('\n');
+    const plan = (await (
+      await fetch(`${fns.planApi?.url}/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml' },
+        body: file,
+      })
+    ).json()) as {
+      results: {
+        status: string;
+        errorCode?: string;
+        platforms?: { missing: string[]; available: string[] };
+        drift?: { pin: { source: string }; targetDigest: string };
+      }[];
+    };
+    const [refused, conflict] = plan.results;
+    assert.equal(refused?.errorCode, 'PLATFORM_MISSING');
+    assert.deepEqual(refused?.platforms?.missing, ['linux/arm64']);
+    assert.deepEqual(refused?.platforms?.available, ['linux/amd64']);
+    assert.equal(conflict?.status, 'conflict');
+    assert.equal(
+      conflict?.drift?.pin.source,
+      `${pair.source.host}/team/conflicting@${conflict?.drift?.targetDigest}`,
+    );
+    const markdown = await (
+      await fetch(`${fns.planApi?.url}/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', accept: 'text/markdown' },
+        body: file,
+      })
+    ).text();
+    assert.match(markdown, /\| failed \|.*required platform linux\/arm64 missing/);
+    assert.match(
+      markdown,
+      /Keep what the mirror holds[\s\S]*```yaml\n- source: ".*team\/conflicting@sha256:/,
+    );
+  });
+
   it('POST /plan answers the dry-run plan and never writes', async () => {
     pair.target.clearLog();
     const file = [

@@ -97,7 +97,7 @@ export function storageFinalizedRequest(data: {
 
 /** Posts a `google.cloud.storage.object.v1.finalized` CloudEvent, as Eventarc does. */
 export async function sendStorageFinalized(
-  fn: FunctionServer,
+  fn: Pick<FunctionServer, 'url'>,
   data: { bucket: string; name: string; generation: number },
 ): Promise<Response> {
   return fetch(fn.url, storageFinalizedRequest(data));

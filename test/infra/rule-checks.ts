@@ -150,10 +150,7 @@ export function buildAccountProblems(config: InfraConfig): string[] {
   const problems: string[] = [];
   const runtime = new Set(
     functionsOf(config).map((f) =>
-      accountOf(
-        config,
-        ((f.body.service_config as Body[] | undefined)?.[0] ?? {}).service_account_email,
-      ),
+      accountOf(config, (f.body.service_config as Body[] | undefined)?.[0]?.service_account_email),
     ),
   );
   for (const f of functionsOf(config)) {

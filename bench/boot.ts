@@ -27,6 +27,9 @@ export interface BootFigure {
 export type BootFigures = Record<'hello' | 'copyJob' | 'planApi', BootFigure>;
 
 const ROOT = resolve(import.meta.dirname, '..');
+// BENCH_BOOT_APP=DIR measures another built package instead (e.g. an older
+// commit's, built with its node_modules linked), for before/after figures.
+const APP = process.env.BENCH_BOOT_APP ? resolve(process.env.BENCH_BOOT_APP) : ROOT;
 
 function peakRssMiB(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -91,9 +94,10 @@ export async function benchBoot(
       check: async (answer: Response) => (await answer.text()) === 'hello',
     },
     copyJob: {
-      start: () => spawnFunction(ROOT, 'copyJob', { ...env, FUNCTION_TARGET: 'copyJob' }),
+      start: () => spawnFunction(APP, 'copyJob', { ...env, FUNCTION_TARGET: 'copyJob' }),
       ask: (fn: FunctionProcess) =>
-        firstAnswer(fn, '/', {
+        // The path is the one an emulator push would use, so an older CloudEvent copyJob works too.
+        firstAnswer(fn, '/projects/bench/topics/jobs', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: pushEnvelope({ runId, source: image }, { deliveryAttempt: 1 }),
@@ -104,7 +108,7 @@ export async function benchBoot(
       },
     },
     planApi: {
-      start: () => spawnFunction(ROOT, 'planApi', { ...env, FUNCTION_TARGET: 'planApi' }),
+      start: () => spawnFunction(APP, 'planApi', { ...env, FUNCTION_TARGET: 'planApi' }),
       ask: (fn: FunctionProcess) =>
         firstAnswer(fn, '/plan', {
           method: 'POST',

@@ -23,7 +23,7 @@ import {
 import { seedWorkload } from './workload.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-// BENCH_PHASES=cold,big,fanout,boot (default all) runs only some parts.
+// BENCH_PHASES=cold,big,fanout,boot (default all) runs only some parts; BENCH_BOOT_APP: see boot.ts.
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout,boot').split(','));
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
 const NODE = process.execPath;

@@ -136,6 +136,18 @@ variable "required_platforms" {
   default     = []
 }
 
+variable "copy_referrers" {
+  description = "Copy each image's OCI referrers and cosign .sig/.att/.sbom tags with it (SYNCER_REFERRERS)."
+  type        = bool
+  default     = true
+}
+
+variable "require_signature" {
+  description = "Refuse every image without a signature or attestation in its source (SIGNATURE_REQUIRED), writing nothing of it (SYNCER_REQUIRE_SIGNATURE). Entries can also ask for it with requireSignature: true."
+  type        = bool
+  default     = false
+}
+
 variable "source_credentials" {
   description = "Source registry credentials (Docker config.json text). Terraform stores them as a new secret version, so they are in Terraform state: keep the state bucket private, or use source_credentials_secret_id instead."
   type        = string

@@ -19,6 +19,9 @@ import type { BlobTracker } from './blobs.ts';
 import { explainDrift } from './drift.ts';
 import type { Limiter } from './limiter.ts';
 import { platformFailureFields, requirePlatforms } from './platforms.ts';
+import type { ReferrersState } from './referrer-discovery.ts';
+import type { ReferrersOptions } from './referrer-options.ts';
+import { beginSupplyChain } from './supply-chain.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
 /** Indexes that point at indexes are legal; this bounds a malicious chain. */
@@ -30,6 +33,8 @@ export interface CopyContext {
   readonly transfers: Limiter;
   readonly dryRun: boolean;
   readonly onBytes?: (delta: number) => void;
+  readonly referrers?: ReferrersOptions;
+  readonly referrersState?: ReferrersState;
 }
 
 function emptyStats(): CopyStats {
@@ -75,9 +80,39 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       };
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
+    // The target's tag is read while the referrers are discovered (a read, not a write).
+    const targetHeading = destination.headManifest(targetRepository, targetTag);
+    targetHeading.catch(() => undefined);
+    // Signatures and other referrers: found before any write, so that an image
+    // the policy refuses leaves nothing in the target.
+    const chain = await beginSupplyChain(
+      {
+        ...(ctx.referrers && { options: ctx.referrers }),
+        ...(ctx.referrersState && { state: ctx.referrersState }),
+        ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
+        dryRun: ctx.dryRun,
+        image: formatReference(job.sourceRef),
+        source,
+        destination,
+        sourceRepository,
+        targetRepository,
+        copyTree: (m) =>
+          copyChildren(
+            { source, destination, sourceRepository, targetRepository, stats, ctx },
+            m,
+            0,
+          ),
+        onManifestPut: () => stats.manifestsPut++,
+      },
+      sourceHead.digest,
+    );
+    if (chain.refusal) {
+      const category = chain.refusal.category;
+      return { ...base, status: 'failed', ...found, ...failureReason(chain.refusal), category };
+    }
 
     const required = job.requiredPlatforms ?? [];
-    const targetHead = await destination.headManifest(targetRepository, targetTag);
+    const targetHead = await targetHeading;
     if (targetHead) {
       if (targetHead.digest === sourceHead.digest) {
         // The same bytes are in the target: check there, which costs no pull of the source.
@@ -85,12 +120,13 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
           const held = await destination.getManifest(targetRepository, targetHead.digest);
           await requirePlatforms(required, destination, targetRepository, held);
         }
-        return { ...base, status: 'exists', ...found };
+        return { ...base, status: 'exists', ...found, ...(await chain.settle('exists', found)) };
       }
       return {
         ...base,
         status: 'conflict',
         ...found,
+        ...(await chain.settle('conflict', found)),
         targetDigest: targetHead.digest,
         errorCode: 'TAG_CONFLICT',
         error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
@@ -106,12 +142,19 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
         }),
       };
     }
-    if (ctx.dryRun && required.length === 0) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun && required.length === 0)
+      return { ...base, status: 'planned', ...found, ...(await chain.settle('planned', found)) };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
     // After the HEADs, before any write: an image lacking a platform is refused whole.
     await requirePlatforms(required, source, sourceRepository, manifest);
-    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun)
+      return {
+        ...base,
+        status: 'planned',
+        ...found,
+        ...(await chain.settle('planned', { ...found, manifest })),
+      };
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
     await copyChildren(tree, manifest, 0);
     try {
@@ -130,6 +173,7 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       status: 'copied',
       digest: manifest.digest,
       mediaType: manifest.mediaType,
+      ...(await chain.settle('copied', { ...found, manifest })),
       stats,
     };
   } catch (error) {

@@ -62,6 +62,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       maxDeliveryAttempts: rt.config.maxDeliveryAttempts,
       dryRun: rt.config.dryRun,
       concurrency: rt.config.concurrency,
+      referrers: rt.config.referrers,
       requirePlatforms: rt.config.requirePlatforms,
     },
   );

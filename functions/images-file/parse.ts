@@ -30,6 +30,8 @@ export interface ImageEntry {
   readonly sourceRef: ImageReference;
   readonly tag?: string;
   readonly target: ImageReference;
+  /** `requireSignature: true`: fail the image if the source has no signature or attestation. */
+  readonly requireSignature?: boolean;
   /** Required platforms: the entry's own, else the file's top-level `platforms`. */
   readonly platforms?: readonly Platform[];
 }
@@ -277,6 +279,12 @@ export function checkImagesFile(
           field: at,
           message: `duplicate of the entry on line ${earlier.line}; merged`,
         });
+        // Merged, the stricter signature policy holds.
+        if (entry.requireSignature === true && earlier.requireSignature !== true) {
+          const merged = { ...earlier, requireSignature: true };
+          entries[entries.indexOf(earlier)] = merged;
+          byTarget.set(key, merged);
+        }
       } else {
         problems.push({
           file,

@@ -11,6 +11,7 @@
 import { BlobTracker } from '../engine/blobs.ts';
 import { copyImage } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
+import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { type Platform, parsePlatform } from '../oci/platform.ts';
@@ -38,6 +39,8 @@ export interface CopyJobDeps {
   /** Deployment-wide dry run: every job only plans. */
   readonly dryRun?: boolean;
   readonly concurrency?: number;
+  /** Deployment-wide referrer settings (SYNCER_REFERRERS…, SYNCER_REQUIRE_SIGNATURE). */
+  readonly referrers?: ReferrersOptions;
   /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
   readonly requirePlatforms?: readonly Platform[];
 }
@@ -106,6 +109,7 @@ export async function handleCopyJob(
     blobs: new BlobTracker(),
     transfers: new Limiter(deps.concurrency ?? 8),
     dryRun: deps.dryRun === true || job.dryRun === true,
+    ...(deps.referrers && { referrers: deps.referrers }),
   };
   const result: CopyResult = await copyImage(
     {
@@ -113,6 +117,7 @@ export async function handleCopyJob(
       sourceRef,
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+      ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
       requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
     },
     ctx,
@@ -181,5 +186,6 @@ function toRecord(
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,
     bytes: result.stats?.bytesCopied ?? 0,
+    ...(result.referrers !== undefined && { referrers: result.referrers }),
   };
 }

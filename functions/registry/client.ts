@@ -38,7 +38,7 @@ function isDigest(reference: string): boolean {
   return reference.includes(':');
 }
 
-async function readManifestBody(response: TransportResponse, what: string): Promise<Buffer> {
+export async function readManifestBody(response: TransportResponse, what: string): Promise<Buffer> {
   const declared = Number(header(response.headers, 'content-length') ?? Number.NaN);
   if (declared > MANIFEST_SIZE_LIMIT) {
     await response.body.dump();

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the demo and the integration tests run for
-# real (docker-registry, skopeo, htpasswd, openssl, and chromium for the run
-# page's browser test) if any is missing.
+# real (docker-registry, skopeo, htpasswd, openssl, unzip, and chromium for the
+# run page's browser test) if any is missing.
 # A no-op when they are all there.
 set -euo pipefail
 
 missing=()
-for tool in docker-registry skopeo htpasswd openssl chromium; do
+for tool in docker-registry skopeo htpasswd openssl unzip chromium; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 ((${#missing[@]} == 0)) && exit 0
 
 echo "ensure-deps: installing Debian packages for: ${missing[*]}" >&2
-packages=(docker-registry skopeo apache2-utils openssl chromium)
+packages=(docker-registry skopeo apache2-utils openssl unzip chromium)
 if [[ $(id -u) -eq 0 ]]; then
   apt_get=(apt-get)
 elif command -v sudo >/dev/null 2>&1; then

@@ -20,7 +20,7 @@ import { isValidRunId } from '../pipeline/job.ts';
 import { planImagesFile } from '../pipeline/plan.ts';
 import { HTML_HEADERS, prefersHtml, runPage, runsPage } from '../pipeline/run-page.ts';
 import { runStatus } from '../pipeline/status.ts';
-import { fanOutDeps } from './events.ts';
+import { fanOutDeps } from './fanout-events.ts';
 import type { Runtime } from './runtime.ts';
 
 const BODY_TYPES = /^(text\/|application\/(x-)?yaml|application\/json|application\/octet-stream)/;

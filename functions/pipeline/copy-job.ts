@@ -183,6 +183,7 @@ export async function handleCopyJob(
       maxFailures: deps.maxDeliveryAttempts,
       deliveryAttempt: attempt,
       notBefore: deps.registries.rateLimits.notBefore(sourceRef.registry),
+      subscriptionCounts: deps.deadLetter === undefined,
     });
     await record(deps, {
       ...toRecord(job.runId, target, result, started, step.fields.attempt),

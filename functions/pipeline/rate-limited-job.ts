@@ -94,6 +94,11 @@ export function afterTransientFailure(
     readonly deliveryAttempt: number | undefined;
     /** When the source registry takes requests again, if it said (registry/rate-limit.ts). */
     readonly notBefore: number | undefined;
+    /**
+     * The subscription dead-letters by its own count (no SYNCER_DEAD_LETTER_TOPIC):
+     * Pub/Sub's attempt reaching the limit is then the last, whatever the tally.
+     */
+    readonly subscriptionCounts?: boolean;
     readonly now?: number;
   },
 ): NextStep {
@@ -107,7 +112,12 @@ export function afterTransientFailure(
   const failures =
     earlier?.failures ??
     (options.deliveryAttempt !== undefined ? options.deliveryAttempt - 1 : (earlier?.attempt ?? 0));
-  if (isRateLimitedResult(result)) {
+  const pubsubLast =
+    options.subscriptionCounts === true &&
+    options.deliveryAttempt !== undefined &&
+    options.maxFailures !== undefined &&
+    options.deliveryAttempt >= options.maxFailures;
+  if (isRateLimitedResult(result) && !pubsubLast) {
     const retryAt = new Date(options.notBefore ?? now + DEFAULT_RATE_LIMIT_WAIT_MS).toISOString();
     return {
       fields: { attempt, failures, rateLimited: true, retryAt, retrying: true },
@@ -117,7 +127,7 @@ export function afterTransientFailure(
     };
   }
   const counted = failures + 1;
-  const last = options.maxFailures !== undefined && counted >= options.maxFailures;
+  const last = pubsubLast || (options.maxFailures !== undefined && counted >= options.maxFailures);
   return {
     fields: { attempt, failures: counted, ...(last ? { deadLettered: true } : { retrying: true }) },
     rateLimited: false,

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub, type Subscription } from '@google-cloud/pubsub';
 import { loadConfig } from '../../functions/gcp/config.ts';
-import { storageRunId } from '../../functions/gcp/events.ts';
+import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import { createRuntime } from '../../functions/gcp/runtime.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';

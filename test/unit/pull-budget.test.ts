@@ -227,6 +227,21 @@ describe("the copy function's own tally", () => {
       notBefore: undefined,
     });
     assert.deepEqual(untallied.fields, { attempt: 3, failures: 3, deadLettered: true });
+    // Without SYNCER_DEAD_LETTER_TOPIC the subscription counts: its last attempt is the last, 429 or not.
+    for (const failure of [network, limited]) {
+      const pubsubLast = afterTransientFailure(
+        failure,
+        record({ retrying: true, failures: 1, attempt: 4 }),
+        {
+          maxFailures: 5,
+          deliveryAttempt: 5,
+          notBefore: undefined,
+          subscriptionCounts: true,
+        },
+      );
+      assert.equal(pubsubLast.last, true);
+      assert.equal(pubsubLast.fields.deadLettered, true);
+    }
   });
   it('hands an early redelivery straight back, and lets a timely one try', () => {
     const waiting = record({

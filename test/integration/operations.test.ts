@@ -116,7 +116,7 @@ describe('operations: run-completed messages and the run page', () => {
         auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
       }),
     };
-    registerFunctions(createRuntime(loadConfig(env), logs));
+    await registerFunctions(createRuntime(loadConfig(env), logs));
     fns = {};
     for (const name of ['copyJob', 'api']) fns[name] = await serveFunction(name);
 

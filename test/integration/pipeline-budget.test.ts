@@ -124,7 +124,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       SYNCER_MAX_DELIVERY_ATTEMPTS: String(MAX_FAILURES),
       SYNCER_DEAD_LETTER_TOPIC: 'jobs-dead-letter',
     };
-    registerFunctions(createRuntime(loadConfig(env), logs));
+    await registerFunctions(createRuntime(loadConfig(env), logs));
     fns = {};
     for (const name of ['fanOutUpload', 'copyJob', 'api']) fns[name] = await serveFunction(name);
 

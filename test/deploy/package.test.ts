@@ -45,6 +45,20 @@ function buildEnv(): NodeJS.ProcessEnv {
     PATH: [dirname(process.execPath), ...path].join(delimiter),
     HOME: process.env.HOME,
     ...(process.env.npm_config_cache && { npm_config_cache: process.env.npm_config_cache }),
+    // The machine's trust and proxy settings (not the checkout's): npm ci may fetch a package's metadata.
+    ...Object.fromEntries(
+      [
+        'NODE_EXTRA_CA_CERTS',
+        'HTTPS_PROXY',
+        'https_proxy',
+        'HTTP_PROXY',
+        'http_proxy',
+        'NO_PROXY',
+        'no_proxy',
+      ]
+        .filter((name) => process.env[name])
+        .map((name) => [name, process.env[name] as string]),
+    ),
   };
 }
 
@@ -158,6 +172,7 @@ describe('the deployed package under the Functions Framework', () => {
       // The local source registry is the one allowed (the default list names public ones).
       'join(",", var.allowed_source_registries)': pair.source.host,
       'google_pubsub_topic.jobs.name': 'jobs',
+      'google_pubsub_topic.runs.name': 'runs',
       'google_storage_bucket.runs.name': 'runs',
       // The mounted secret: Docker's config.json with the (local) target's credentials.
       'local.credentials_mount': pair.dockerConfig,

@@ -491,4 +491,27 @@ describe('signatures, attestations and SBOMs', () => {
     );
     assert.equal(entry.referrers?.signed, false, 'a stranger does not sign it');
   });
+
+  it('a listed signature of another image does not satisfy --require-signature', async () => {
+    // The referrers tag is only a claim: the policy must not accept an image
+    // whose only "signature" turns out (by its own subject) to sign another.
+    const image = await src.image('team/forged', 'v1');
+    const other = await src.image('team/forged', 'other');
+    const stranger = await src.referrer('team/forged', other, SIGSTORE_BUNDLE);
+    await src.tagSchema('team/forged', image.digest, [stranger]);
+    const one = pair.writeFile(
+      'forged.yaml',
+      `images:\n- source: "${pair.source.host}/team/forged:v1"\n`,
+    );
+    pair.target.clearLog();
+    const { code, results } = await run(['--require-signature'], one);
+    const entry = byName(results, 'forged');
+    assert.equal(code, 1);
+    assert.equal(entry.status, 'failed');
+    assert.equal(entry.errorCode, 'SIGNATURE_REQUIRED');
+    assert.deepEqual(writes(await settledLog(pair.target)), [], 'nothing of it written');
+    // Dry run (what /plan shows) says the same.
+    const dry = await run(['--require-signature', '--dry-run'], one);
+    assert.equal(byName(dry.results, 'forged').errorCode, 'SIGNATURE_REQUIRED');
+  });
 });

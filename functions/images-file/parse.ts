@@ -3,13 +3,18 @@
 // at once with file, line and field, and a file with any problem yields no job.
 
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
-import type { Platform } from '../oci/platform.ts';
+import { formatPlatform, type Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
 import { checkEntry } from './entry.ts';
 import { readPlatforms } from './platforms-field.ts';
 import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
+
+/** The same requirement in any order gives the same key; `undefined`: the default applies. */
+function platformsKey(platforms: readonly Platform[] | undefined): string | undefined {
+  return platforms && JSON.stringify(platforms.map(formatPlatform).sort());
+}
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_ENTRIES = 10_000;
@@ -272,7 +277,24 @@ export function checkImagesFile(
     const key = formatReference(target);
     const earlier = byTarget.get(key);
     if (earlier) {
-      if (formatReference(earlier.sourceRef) === formatReference(sourceRef)) {
+      if (
+        formatReference(earlier.sourceRef) === formatReference(sourceRef) &&
+        platformsKey(earlier.platforms) !== platformsKey(entry.platforms)
+      ) {
+        // Merging keeps the earlier entry: the other's requirement would vanish unseen.
+        const describe = (p: readonly Platform[] | undefined) =>
+          p === undefined
+            ? 'the default platforms'
+            : p.length === 0
+              ? 'no platforms'
+              : p.map(formatPlatform).join(', ');
+        problems.push({
+          file,
+          line,
+          field: `${at}.platforms`,
+          message: `duplicate of the entry on line ${earlier.line}, which requires ${describe(earlier.platforms)}, not ${describe(entry.platforms)}; give both the same platforms or keep one`,
+        });
+      } else if (formatReference(earlier.sourceRef) === formatReference(sourceRef)) {
         warnings.push({
           file,
           line,

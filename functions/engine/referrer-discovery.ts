@@ -22,11 +22,15 @@ import {
 } from '../oci/cosign.ts';
 import { parseReferrersList, type ReferrerDescriptor, referrersTag } from '../oci/referrers.ts';
 import type { Manifest, RegistryClient } from '../registry/client.ts';
-import { queryReferrers, type ReferrersAnswer } from '../registry/referrers.ts';
+import {
+  MAX_REFERRERS_LISTED,
+  queryReferrers,
+  type ReferrersAnswer,
+} from '../registry/referrers.ts';
 import { type ReferrersOptions, typeWanted } from './referrer-options.ts';
 
 /** More than this many referrers of one image is refused as hostile. */
-export const MAX_REFERRERS_PER_IMAGE = 256;
+export const MAX_REFERRERS_PER_IMAGE = MAX_REFERRERS_LISTED;
 
 export interface FoundReferrer {
   readonly digest: string;

@@ -263,6 +263,45 @@ describe('the referrers API client (scripted registry)', () => {
     }
   });
 
+  it('stops paging once a listing holds more referrers than any image has', async () => {
+    // 100 referrers a page, pages without end: the 256-referrer cap must stop
+    // the reading after the third page, not after 64 pages (up to 64 × 4 MiB).
+    const many = (page: number) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: Array.from({ length: 100 }, (_, i) => ({
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: `sha256:${(page * 100 + i).toString(16).padStart(64, '0')}`,
+          size: 1,
+        })),
+      });
+    const server = await startFakeServer((req, res) => {
+      if (req.url === '/v2/') {
+        res.writeHead(200).end();
+        return;
+      }
+      const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? '0');
+      res
+        .writeHead(200, {
+          'content-type': 'application/vnd.oci.image.index.v1+json',
+          link: `</v2/a/b/referrers/sha256:${A64}?page=${page + 1}>; rel="next"`,
+        })
+        .end(many(page));
+    });
+    const registries = new Registries({ retry: { attempts: 1 } });
+    try {
+      await assert.rejects(
+        queryReferrers(registries.client(server.host), 'a/b', `sha256:${A64}`),
+        /more than 256 referrers/,
+      );
+      assert.equal(server.transcript.filter((e) => e.path.includes('/referrers/')).length, 3);
+    } finally {
+      await registries.close();
+      await server.close();
+    }
+  });
+
   it('keeps only the artifact type asked for when the registry sends more', async () => {
     const server = await startFakeServer((req, res) => {
       if (req.url === '/v2/') {

@@ -235,9 +235,9 @@ describe('the referrers API client (scripted registry)', () => {
       ],
     });
 
-  it('filters on our side when the registry ignores artifactType, and refuses endless pages', async () => {
-    // This registry ignores ?artifactType= (no OCI-Filters-Applied) and pages forever.
-    const server = await startFakeServer((req, res) => {
+  /** A registry that answers every referrers page with `body(page)` and links a next one, forever. */
+  const endlessPages = (body: (page: number) => string) =>
+    startFakeServer((req, res) => {
       if (req.url === '/v2/') {
         res.writeHead(200).end();
         return;
@@ -248,8 +248,12 @@ describe('the referrers API client (scripted registry)', () => {
           'content-type': 'application/vnd.oci.image.index.v1+json',
           link: `</v2/a/b/referrers/sha256:${A64}?page=${page + 1}>; rel="next"`,
         })
-        .end(index(page + 1));
+        .end(body(page));
     });
+
+  it('filters on our side when the registry ignores artifactType, and refuses endless pages', async () => {
+    // This registry ignores ?artifactType= (no OCI-Filters-Applied) and pages forever.
+    const server = await endlessPages((page) => index(page + 1));
     const registries = new Registries({ retry: { attempts: 1 } });
     try {
       await assert.rejects(
@@ -276,19 +280,7 @@ describe('the referrers API client (scripted registry)', () => {
           size: 1,
         })),
       });
-    const server = await startFakeServer((req, res) => {
-      if (req.url === '/v2/') {
-        res.writeHead(200).end();
-        return;
-      }
-      const page = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('page') ?? '0');
-      res
-        .writeHead(200, {
-          'content-type': 'application/vnd.oci.image.index.v1+json',
-          link: `</v2/a/b/referrers/sha256:${A64}?page=${page + 1}>; rel="next"`,
-        })
-        .end(many(page));
-    });
+    const server = await endlessPages(many);
     const registries = new Registries({ retry: { attempts: 1 } });
     try {
       await assert.rejects(

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub } from '@google-cloud/pubsub';
-import { storageRunId } from '../../functions/gcp/events.ts';
+import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { sendStorageFinalized } from '../../test/support/functions.ts';
 import type { GcsServer } from '../../test/support/gcs-server.ts';
 import { EMULATOR } from '../../test/support/pubsub-emulator.ts';

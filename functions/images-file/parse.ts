@@ -301,9 +301,17 @@ export function checkImagesFile(
           field: at,
           message: `duplicate of the entry on line ${earlier.line}; merged`,
         });
-        // Merged, the stricter signature policy holds.
-        if (entry.requireSignature === true && earlier.requireSignature !== true) {
-          const merged = { ...earlier, requireSignature: true };
+        // Merged, the stricter signature policy holds: `true` over the global
+        // default (absent) over the exemption `false`.
+        const strictness = (r: boolean | undefined) => (r === true ? 2 : r === undefined ? 1 : 0);
+        if (strictness(entry.requireSignature) > strictness(earlier.requireSignature)) {
+          const { requireSignature: _, ...rest } = earlier;
+          const merged = {
+            ...rest,
+            ...(entry.requireSignature !== undefined && {
+              requireSignature: entry.requireSignature,
+            }),
+          };
           entries[entries.indexOf(earlier)] = merged;
           byTarget.set(key, merged);
         }

@@ -343,4 +343,18 @@ describe('merged duplicates', () => {
       [['a:1', true]],
     );
   });
+
+  it('do not keep an exemption (requireSignature: false) that only one of them has', () => {
+    // The second entry is under the global --require-signature; merged into the
+    // exempt first one, the image would be copied unsigned.
+    const file = parseImagesFile(
+      'f.yaml',
+      Buffer.from('images:\n- source: a:1\n  requireSignature: false\n- source: a:1\n'),
+      parseTargetPrefix('gcr.example.io/m/'),
+    );
+    assert.deepEqual(
+      file.entries.map((e) => [e.source, e.requireSignature]),
+      [['a:1', undefined]],
+    );
+  });
 });

@@ -14,7 +14,7 @@ import {
   ReferrersState,
 } from './referrer-discovery.ts';
 import { DEFAULT_REFERRERS_OPTIONS, type ReferrersOptions } from './referrer-options.ts';
-import { type ReferrersSummary, settleReferrers } from './referrers.ts';
+import { type ReferrersSummary, readIfPresent, settleReferrers } from './referrers.ts';
 import { SignatureRequiredError, signatureRequired } from './signature-policy.ts';
 
 export interface SupplyChainArgs {
@@ -60,8 +60,9 @@ async function signingVerified(
     const inTarget = await env.destination.headManifest(env.targetRepository, f.digest);
     const manifest = inTarget
       ? await env.destination.getManifest(env.targetRepository, f.digest)
-      : await env.source.getManifest(env.sourceRepository, f.digest);
-    if (subjectInfo(manifest.bytes).subject === digest) return true;
+      : await readIfPresent(env.source, env.sourceRepository, f.digest);
+    // Gone from the source (a stale listing): it signs nothing.
+    if (manifest && subjectInfo(manifest.bytes).subject === digest) return true;
   }
   return false;
 }

@@ -3,7 +3,7 @@
 // delivered again. (The fan-out adapters are in fanout-events.ts, so the copy
 // function never loads the images-file parser or the fan-out.)
 
-import { handleCopyJob, TransientJobError } from '../pipeline/copy-job.ts';
+import { handleCopyJob, recordAbandonedJob, TransientJobError } from '../pipeline/copy-job.ts';
 import type { Runtime } from './runtime.ts';
 
 /** `google.cloud.storage.object.v1.finalized` data (the fields used here). */
@@ -46,26 +46,26 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(expired), rt.config.jobDeadlineSeconds * 1000);
   });
-  const copy = handleCopyJob(
-    {
-      data: Buffer.from(message.data, 'base64'),
-      ...((message.messageId ?? event.id) !== undefined && {
-        messageId: (message.messageId ?? event.id) as string,
-      }),
-      ...(event.data?.deliveryAttempt !== undefined && { attempt: event.data.deliveryAttempt }),
-    },
-    {
-      prefix: rt.config.prefix,
-      store: rt.store(),
-      registries: rt.registries(),
-      logger: rt.logger,
-      maxDeliveryAttempts: rt.config.maxDeliveryAttempts,
-      dryRun: rt.config.dryRun,
-      concurrency: rt.config.concurrency,
-      referrers: rt.config.referrers,
-      requirePlatforms: rt.config.requirePlatforms,
-    },
-  );
+  const started = Date.now();
+  const delivery = {
+    data: Buffer.from(message.data, 'base64'),
+    ...((message.messageId ?? event.id) !== undefined && {
+      messageId: (message.messageId ?? event.id) as string,
+    }),
+    ...(event.data?.deliveryAttempt !== undefined && { attempt: event.data.deliveryAttempt }),
+  };
+  const deps = {
+    prefix: rt.config.prefix,
+    store: rt.store(),
+    registries: rt.registries(),
+    logger: rt.logger,
+    maxDeliveryAttempts: rt.config.maxDeliveryAttempts,
+    dryRun: rt.config.dryRun,
+    concurrency: rt.config.concurrency,
+    referrers: rt.config.referrers,
+    requirePlatforms: rt.config.requirePlatforms,
+  };
+  const copy = handleCopyJob(delivery, deps);
   try {
     await Promise.race([copy, deadline]);
   } catch (error) {
@@ -74,6 +74,9 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
         messageId: message.messageId,
       });
       copy.catch(() => {});
+      // Every way a delivery ends leaves a record: on the last attempt this
+      // one says deadLettered, so the run still finishes.
+      await recordAbandonedJob(delivery, deps, expired.message, started);
     }
     throw error;
   } finally {

@@ -133,15 +133,14 @@ export async function handleCopyJob(
     attempt,
   };
   if (result.status === 'failed' && result.retryable) {
-    // Pub/Sub says which attempt this is only when the subscription has a
-    // dead-letter policy and the trigger passes it on; otherwise count here.
-    const previous = await deps.store.readResult(job.runId, jobKey(target));
-    const count = attempt ?? (previous?.retrying ? (previous.attempt ?? 1) : 0) + 1;
-    const last = deps.maxDeliveryAttempts !== undefined && count >= deps.maxDeliveryAttempts;
-    await deps.store.writeResult({
-      ...toRecord(job.runId, target, result, started, count),
-      ...(last ? { deadLettered: true } : { retrying: true }),
-    });
+    const { count, last } = await recordTransient(
+      deps,
+      job.runId,
+      target,
+      result,
+      started,
+      attempt,
+    );
     deps.logger.warn(
       last
         ? 'job failed on its last attempt; dead-lettered'
@@ -160,6 +159,72 @@ export async function handleCopyJob(
     ...(result.error && { error: result.error }),
   });
   return saved;
+}
+
+/** A transient failure's record: retrying, or dead-lettered on the last attempt. */
+async function recordTransient(
+  deps: Pick<CopyJobDeps, 'store' | 'maxDeliveryAttempts'>,
+  runId: string,
+  target: string,
+  result: CopyResult,
+  started: number,
+  attempt: number | undefined,
+): Promise<{ count: number; last: boolean }> {
+  // Pub/Sub says which attempt this is only when the subscription has a
+  // dead-letter policy and the trigger passes it on; otherwise count here.
+  const previous = await deps.store.readResult(runId, jobKey(target));
+  const count = attempt ?? (previous?.retrying ? (previous.attempt ?? 1) : 0) + 1;
+  const last = deps.maxDeliveryAttempts !== undefined && count >= deps.maxDeliveryAttempts;
+  await deps.store.writeResult({
+    ...toRecord(runId, target, result, started, count),
+    ...(last ? { deadLettered: true } : { retrying: true }),
+  });
+  return { count, last };
+}
+
+/**
+ * A delivery given up at the copy function's deadline (gcp/events.ts) is a
+ * transient failure like any other: it is recorded, so the attempt that
+ * reaches the subscription's max delivery attempts says deadLettered and its
+ * run can finish, instead of ending in the dead-letter topic with no record.
+ * A message that is not a valid job was already recorded as invalid.
+ */
+export async function recordAbandonedJob(
+  delivery: Delivery,
+  deps: Pick<CopyJobDeps, 'store' | 'maxDeliveryAttempts' | 'prefix' | 'logger'>,
+  reason: string,
+  started: number,
+): Promise<void> {
+  let job: JobMessage;
+  let target: string;
+  try {
+    job = parseJob(delivery.data);
+    target = formatReference(targetReference(parseReference(job.source), deps.prefix, job.tag));
+  } catch {
+    return;
+  }
+  const failed: CopyResult = {
+    source: job.source,
+    target,
+    status: 'failed',
+    error: reason,
+    errorCode: 'JOB_DEADLINE',
+    retryable: true,
+  };
+  const { count, last } = await recordTransient(
+    deps,
+    job.runId,
+    target,
+    failed,
+    started,
+    delivery.attempt,
+  );
+  deps.logger.warn(
+    last
+      ? 'job deadline reached on its last attempt; dead-lettered'
+      : 'job deadline reached; recorded as retrying',
+    { runId: job.runId, source: job.source, target, attempt: count },
+  );
 }
 
 function toRecord(

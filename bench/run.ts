@@ -19,11 +19,12 @@ import {
   type RequestCounts,
   settled,
 } from './measure.ts';
+import { benchReferrers } from './referrers.ts';
 import { seedWorkload } from './workload.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-// BENCH_PHASES=cold,big,fanout (default all) runs only some parts.
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout').split(','));
+// BENCH_PHASES=cold,big,fanout,referrers (default all) runs only some parts.
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout,referrers').split(','));
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
 const NODE = process.execPath;
 // BENCH_PROFILE=DIR writes a V8 CPU profile of every image-syncer run into DIR.
@@ -67,7 +68,13 @@ try {
   );
 
   // BENCH_SYNCER_ARGS adds flags to every image-syncer run (e.g. "--concurrency 4").
-  const extraArgs = (process.env.BENCH_SYNCER_ARGS ?? '').split(' ').filter(Boolean);
+  // Like for like with skopeo sync, which copies no signatures: --referrers=false
+  // here; what referrers cost is measured beside it (a no-op with them on, and
+  // the signed-images phase).
+  const extraArgs = [
+    '--referrers=false',
+    ...(process.env.BENCH_SYNCER_ARGS ?? '').split(' ').filter(Boolean),
+  ];
   const tools = {
     'image-syncer': (registry: TestRegistry, prefix: string, file = imagesFile) =>
       measure(
@@ -103,19 +110,27 @@ try {
     source: RequestCounts;
     target: RequestCounts;
   }
-  const runs: Record<'cold' | 'noop', Record<Tool, Run[]>> = {
+  const runs: Record<'cold' | 'noop' | 'noopReferrers', Record<Tool, Run[]>> = {
     cold: { 'image-syncer': [], skopeo: [] },
     noop: { 'image-syncer': [], skopeo: [] },
+    noopReferrers: { 'image-syncer': [], skopeo: [] },
   };
   async function run(
-    phase: 'cold' | 'noop',
+    phase: 'cold' | 'noop' | 'noopReferrers',
     tool: Tool,
     registry: TestRegistry,
     round: number,
   ): Promise<void> {
     source.clearLog();
     registry.clearLog();
-    const m = await tools[tool](registry, `r${round}`);
+    const m =
+      phase === 'noopReferrers'
+        ? await measure(
+            'bin/image-syncer.js',
+            ['-i', imagesFile, '-r', `${registry.host}/r${round}/`, ...extraArgs.slice(1)],
+            { DOCKER_CONFIG: dir, PATH, ...PROFILE },
+          )
+        : await tools[tool](registry, `r${round}`);
     if (m.exitCode !== 0) throw new Error(`${tool} ${phase} failed:\n${m.output.slice(-2000)}`);
     runs[phase][tool].push({
       m,
@@ -141,6 +156,7 @@ try {
       try {
         await run('cold', tool, empty, round);
         await run('noop', tool, empty, round);
+        if (tool === 'image-syncer') await run('noopReferrers', tool, empty, round);
       } finally {
         await empty.stop();
       }
@@ -179,6 +195,10 @@ try {
       `  big round ${round}: image-syncer ${syncer.seconds.toFixed(2)} s (${syncer.maxRssMiB.toFixed(0)} MiB RSS), curl ${curl.seconds.toFixed(2)} s`,
     );
   }
+
+  const signed = PHASES.has('referrers')
+    ? await benchReferrers(source, 'pusher:bench-push', dir, { PATH, ...PROFILE })
+    : undefined;
 
   const fanOut = PHASES.has('fanout')
     ? await benchFanOut(source.host, 2000)
@@ -251,6 +271,31 @@ try {
     '≤ 1.00',
     check(noopSyncer <= noopSkopeo),
   ]);
+  const noopRefs = runs.noopReferrers['image-syncer'];
+  row([
+    'no-op wall time, referrers on (default)',
+    `${median(noopRefs.map((r) => r.m.seconds)).toFixed(2)} s`,
+    '',
+    '',
+    '',
+    '',
+  ]);
+  row([
+    'no-op source requests / image, referrers on',
+    (Math.max(...noopRefs.map((r) => r.source.total)) / images).toFixed(2),
+    '',
+    '',
+    '≤ 6 (HEADs, 1 referrers query)',
+    check(Math.max(...noopRefs.map((r) => r.source.total)) / images <= 6),
+  ]);
+  row([
+    'no-op source manifest/blob GETs, referrers on',
+    String(Math.max(...noopRefs.map((r) => r.source.manifestGets + r.source.blobGets))),
+    '',
+    '',
+    '0',
+    check(Math.max(...noopRefs.map((r) => r.source.manifestGets + r.source.blobGets)) === 0),
+  ]);
   row([
     'no-op source manifest/blob GETs',
     String(sourceGets),
@@ -307,6 +352,59 @@ try {
     '',
     '',
   ]);
+  if (signed) {
+    say('');
+    say(
+      `### Signed images (${signed.images}: cosign .sig and .att, an SBOM referrer via the tag schema), referrers on vs --referrers=false`,
+    );
+    say('');
+    row(['measure', 'referrers on', '--referrers=false', 'target', '']);
+    row(['---', '---', '---', '---', '---']);
+    const per = (n: number) => (n / signed.images).toFixed(2);
+    row([
+      'cold wall time',
+      `${signed.on.cold.seconds.toFixed(2)} s`,
+      `${signed.off.cold.seconds.toFixed(2)} s`,
+      '',
+      '',
+    ]);
+    row([
+      'cold source requests / image',
+      per(signed.on.coldSource.total),
+      per(signed.off.coldSource.total),
+      '',
+      '',
+    ]);
+    row([
+      'no-op wall time',
+      `${signed.on.noop.seconds.toFixed(2)} s`,
+      `${signed.off.noop.seconds.toFixed(2)} s`,
+      '',
+      '',
+    ]);
+    const onGets = signed.on.noopSource.manifestGets + signed.on.noopSource.blobGets;
+    row([
+      'no-op source manifest/blob GETs',
+      String(onGets),
+      String(signed.off.noopSource.manifestGets + signed.off.noopSource.blobGets),
+      '0',
+      check(onGets === 0),
+    ]);
+    row([
+      'no-op source requests / image',
+      per(signed.on.noopSource.total),
+      per(signed.off.noopSource.total),
+      '≤ 6',
+      check(signed.on.noopSource.total / signed.images <= 6),
+    ]);
+    row([
+      'no-op target writes',
+      String(signed.on.noopTarget.writes),
+      String(signed.off.noopTarget.writes),
+      '0',
+      check(signed.on.noopTarget.writes === 0),
+    ]);
+  }
 } finally {
   await Promise.all([source.stop(), target.stop()]);
 }

@@ -95,6 +95,10 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   CONFIG_TOO_LARGE: permanent('unsupported'),
   INVALID_CONFIG: permanent('unsupported'),
   UNSIGNED: permanent('unsigned'),
+  // The signature policy refused an image without signature or attestation.
+  SIGNATURE_REQUIRED: permanent('unsigned'),
+  INVALID_REFERRERS: permanent('unsupported'),
+  TOO_MANY_REFERRERS: permanent('unsupported'),
   SOURCE_NOT_FOUND: permanent('not-found'),
   TAG_CONFLICT: permanent('conflict'),
   // Cancelled by its caller (a deadline, a shutdown): the work is handed back.

@@ -9,6 +9,9 @@ locals {
     SYNCER_ALLOWED_REGISTRY = join(",", var.allowed_source_registries)
     # Platforms every image must have unless its entry or file says otherwise.
     SYNCER_REQUIRE_PLATFORMS = join(",", var.required_platforms)
+    # Signatures, attestations and SBOMs travel with images; unsigned images may be refused.
+    SYNCER_REFERRERS         = tostring(var.copy_referrers)
+    SYNCER_REQUIRE_SIGNATURE = tostring(var.require_signature)
     LOG_EXECUTION_ID         = "true"
   }
 

@@ -111,6 +111,18 @@ variable "required_platforms" {
   default     = []
 }
 
+variable "copy_referrers" {
+  description = "Copy each image's OCI referrers and cosign .sig/.att/.sbom tags with it (SYNCER_REFERRERS)."
+  type        = bool
+  default     = true
+}
+
+variable "require_signature" {
+  description = "Refuse every image without a signature or attestation in its source (SIGNATURE_REQUIRED), writing nothing of it (SYNCER_REQUIRE_SIGNATURE). Entries can also ask for it with requireSignature: true."
+  type        = bool
+  default     = false
+}
+
 variable "source_credentials_secret" {
   description = "Create a Secret Manager secret for source registry credentials (Docker config.json form), mounted into the functions. Add its value yourself."
   type        = bool

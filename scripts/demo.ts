@@ -72,7 +72,7 @@ try {
   const writes = target.accessLog().filter((e) => e.method !== 'GET' && e.method !== 'HEAD');
   say(
     `exit ${second}; source saw ${sourceLog.length} requests (${sourceLog.filter((e) => e.method === 'HEAD').length} HEAD, ` +
-      `${sourceLog.filter((e) => e.method === 'GET' && e.path !== '/v2/').length} manifest/blob GET); target saw ${writes.length} writes`,
+      `${sourceLog.filter((e) => e.method === 'GET' && /\/(manifests|blobs)\//.test(e.path)).length} manifest/blob GET); target saw ${writes.length} writes`,
   );
   process.exitCode = first === 0 && second === 0 ? 0 : 1;
 } finally {

@@ -3,8 +3,10 @@
 // underscores: --dry-run = SYNCER_DRY_RUN); the command line wins. Repeatable
 // flags take a comma-separated list from the environment.
 
+import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_TARGET_PREFIX } from '../reference/target.ts';
+import { REFERRER_FLAGS, referrerOptions } from './referrer-flags.ts';
 
 interface FlagSpec {
   readonly name: string;
@@ -91,6 +93,7 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'blob transfers in flight at once (four times as many images are examined at once)',
     default: '8',
   },
+  ...REFERRER_FLAGS,
   {
     name: 'require-platforms',
     kind: 'list',
@@ -160,6 +163,8 @@ export interface CliOptions {
   readonly allowPrivateNetworks: boolean;
   readonly concurrency: number;
   readonly report?: string;
+  /** Signatures, attestations, SBOMs: the --referrers… and --require-signature flags. */
+  readonly referrers: ReferrersOptions;
   readonly requirePlatforms: readonly string[];
   readonly check: boolean;
   readonly help: boolean;
@@ -297,6 +302,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     allowPrivateNetworks: values.get('allow-private-networks') !== false,
     concurrency,
     ...optional('report', 'report'),
+    referrers: referrerOptions(values),
     requirePlatforms: (values.get('require-platforms') as string[] | undefined) ?? [],
     check: values.get('check') === true,
     help: values.get('help') === true,

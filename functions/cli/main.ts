@@ -133,6 +133,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     source: e.source,
     sourceRef: e.sourceRef,
     target: e.target,
+    ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
     requiredPlatforms: e.platforms ?? requirePlatforms,
   }));
   const progress = new ProgressDisplay(io.stdout, io.stderr, jobs.length);
@@ -142,6 +143,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     results = await syncImages(jobs, registries, {
       dryRun: options.dryRun,
       concurrency: options.concurrency,
+      referrers: options.referrers,
       observer: progress,
     });
   } finally {

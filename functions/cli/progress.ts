@@ -2,7 +2,9 @@
 // live status line (images done, bytes copied) redrawn in place on stderr.
 
 import { type Drift, describeDrift } from '../engine/drift.ts';
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyResult, SyncObserver } from '../engine/types.ts';
+import { referrersNote } from '../pipeline/referrers-text.ts';
 
 export interface Output {
   write(text: string): void;
@@ -37,12 +39,14 @@ export function resultLine(result: {
   target: string;
   digest?: string;
   error?: string;
+  referrers?: ReferrersSummary;
   drift?: Drift;
 }): string {
   const symbol = SYMBOL[result.status] ?? result.status;
   let line = `${symbol} ${result.source}${result.target ? ` → ${result.target}` : ''}`;
   if (result.digest && result.status !== 'failed') line += ` ${result.digest.slice(0, 19)}`;
   if (result.error) line += `\n         ${result.error}`;
+  if (result.referrers) line += `\n         ${referrersNote(result.referrers)}`;
   if (result.drift) {
     const { drift } = result;
     line += `\n         ${describeDrift(drift)}`;

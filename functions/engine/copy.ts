@@ -19,7 +19,10 @@ import type { BlobTracker } from './blobs.ts';
 import { explainDrift } from './drift.ts';
 import type { Limiter } from './limiter.ts';
 import { platformFailureFields, requirePlatforms } from './platforms.ts';
+import type { ReferrersState } from './referrer-discovery.ts';
+import type { ReferrersOptions } from './referrer-options.ts';
 import { holdsManifest } from './same-manifest.ts';
+import { beginSupplyChain } from './supply-chain.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
 /** Indexes that point at indexes are legal; this bounds a malicious chain. */
@@ -33,6 +36,8 @@ export interface CopyContext {
   readonly onBytes?: (delta: number) => void;
   /** Cancels the copy: nothing is written once it has fired. */
   readonly signal?: AbortSignal | undefined;
+  readonly referrers?: ReferrersOptions;
+  readonly referrersState?: ReferrersState;
 }
 
 function emptyStats(): CopyStats {
@@ -87,10 +92,42 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       };
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
+    // The target's tag is read while the referrers are discovered (a read, not a write).
+    const targetHeading = destination.headManifest(targetRepository, targetTag, op);
+    targetHeading.catch(() => undefined);
+    // Signatures and other referrers: found before any write, so that an image
+    // the policy refuses leaves nothing in the target.
+    const chain = await beginSupplyChain(
+      {
+        ...(ctx.referrers && { options: ctx.referrers }),
+        ...(ctx.referrersState && { state: ctx.referrersState }),
+        ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
+        dryRun: ctx.dryRun,
+        image: formatReference(job.sourceRef),
+        source,
+        destination,
+        sourceRepository,
+        targetRepository,
+        copyTree: (m) =>
+          copyChildren(
+            { source, destination, sourceRepository, targetRepository, stats, ctx },
+            m,
+            0,
+          ),
+        onManifestPut: () => stats.manifestsPut++,
+      },
+      sourceHead.digest,
+    );
+    if (chain.refusal) {
+      const category = chain.refusal.category;
+      return { ...base, status: 'failed', ...found, ...failureReason(chain.refusal), category };
+    }
+
     const conflict = async (held: ManifestHead, how: string): Promise<CopyResult> => ({
       ...base,
       status: 'conflict',
       ...found,
+      ...(await chain.settle('conflict', found)),
       targetDigest: held.digest,
       ...outcome(
         'TAG_CONFLICT',
@@ -109,7 +146,7 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
     });
 
     const required = job.requiredPlatforms ?? [];
-    const targetHead = await destination.headManifest(targetRepository, targetTag, op);
+    const targetHead = await targetHeading;
     if (targetHead) {
       if (
         await holdsManifest(
@@ -126,16 +163,23 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
           const held = await destination.getManifest(targetRepository, targetHead.digest, op);
           await requirePlatforms(required, destination, targetRepository, held);
         }
-        return { ...base, status: 'exists', ...found };
+        return { ...base, status: 'exists', ...found, ...(await chain.settle('exists', found)) };
       }
       return conflict(targetHead, 'already points at');
     }
-    if (ctx.dryRun && required.length === 0) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun && required.length === 0)
+      return { ...base, status: 'planned', ...found, ...(await chain.settle('planned', found)) };
 
     const manifest = await source.getManifest(sourceRepository, sourceHead.digest, op);
     // After the HEADs, before any write: an image lacking a platform is refused whole.
     await requirePlatforms(required, source, sourceRepository, manifest);
-    if (ctx.dryRun) return { ...base, status: 'planned', ...found };
+    if (ctx.dryRun)
+      return {
+        ...base,
+        status: 'planned',
+        ...found,
+        ...(await chain.settle('planned', { ...found, manifest })),
+      };
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
     await copyChildren(tree, manifest, 0);
     try {
@@ -166,6 +210,7 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       status: 'copied',
       digest: manifest.digest,
       mediaType: manifest.mediaType,
+      ...(await chain.settle('copied', { ...found, manifest })),
       stats,
     };
   } catch (error) {

@@ -6,6 +6,7 @@ import type { Registries } from '../registry/registries.ts';
 import { BlobTracker } from './blobs.ts';
 import { copyImage } from './copy.ts';
 import { Limiter, mapLimited } from './limiter.ts';
+import { ReferrersState } from './referrer-discovery.ts';
 import { type CopyJob, type CopyResult, DEFAULT_CONCURRENCY, type EngineOptions } from './types.ts';
 
 const IMAGES_PER_TRANSFER_SLOT = 4;
@@ -26,6 +27,8 @@ export async function syncImages(
     transfers: new Limiter(concurrency),
     dryRun: options.dryRun ?? false,
     signal: options.signal,
+    ...(options.referrers && { referrers: options.referrers }),
+    referrersState: new ReferrersState(),
     ...(options.observer?.bytes && { onBytes: options.observer.bytes.bind(options.observer) }),
   };
   // Images are cheap to look at (a few small requests) and expensive to copy

@@ -7,6 +7,8 @@ import type { Platform } from '../oci/platform.ts';
 import type { ImageReference } from '../reference/reference.ts';
 import type { Drift } from './drift.ts';
 import type { PlatformCheck } from './platforms.ts';
+import type { ReferrersOptions } from './referrer-options.ts';
+import type { ReferrersSummary } from './referrers.ts';
 
 export type CopyStatus = 'copied' | 'exists' | 'conflict' | 'failed' | 'planned';
 
@@ -20,6 +22,8 @@ export interface CopyJob {
    * so every copy of a run moves the same bytes even if the upstream tag moves.
    */
   readonly sourceDigest?: string;
+  /** This entry's policy (`requireSignature: true`): fail unsigned images, write nothing. */
+  readonly requireSignature?: boolean;
   /** Platforms the image must offer before anything is written (see engine/platforms.ts). */
   readonly requiredPlatforms?: readonly Platform[];
 }
@@ -53,6 +57,8 @@ export interface CopyResult {
   /** For a conflict: what changed upstream and the fix (see engine/drift.ts). */
   readonly drift?: Drift;
   readonly stats?: CopyStats;
+  /** Signatures, attestations, SBOMs and other referrers: found, copied, skipped and why. */
+  readonly referrers?: ReferrersSummary;
 }
 
 export interface SyncObserver {
@@ -68,6 +74,8 @@ export interface EngineOptions {
   readonly observer?: SyncObserver;
   /** Cancels the run: every request stops, nothing more is written. */
   readonly signal?: AbortSignal;
+  /** Referrers and the signature policy (default DEFAULT_REFERRERS_OPTIONS). */
+  readonly referrers?: ReferrersOptions;
 }
 
 export const DEFAULT_CONCURRENCY = 8;

@@ -3,6 +3,11 @@
 // cold start; a bad or missing value fails the instance with the variable named.
 
 import { readFileSync } from 'node:fs';
+import {
+  checkReferrersDepth,
+  checkReferrerTypes,
+  type ReferrersOptions,
+} from '../engine/referrer-options.ts';
 import { ConfigError } from '../errors.ts';
 import { type Platform, parsePlatformSetting } from '../oci/platform.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
@@ -25,6 +30,8 @@ export interface FunctionConfig {
   /** A copy still running after this long gives up its delivery so Pub/Sub redelivers it (under the 540 s limit). */
   readonly jobDeadlineSeconds: number;
   readonly pinDigests: boolean;
+  /** SYNCER_REFERRERS, SYNCER_REFERRER_TYPES, SYNCER_REFERRERS_ALL_PLATFORMS, SYNCER_REFERRERS_DEPTH, SYNCER_REQUIRE_SIGNATURE. */
+  readonly referrers: ReferrersOptions;
   /** Docker config.json text holding source registry credentials (a mounted secret). */
   readonly sourceCredentials: string | undefined;
   /** Allowed source registries and non-public destinations: closed by default. */
@@ -168,6 +175,13 @@ export function loadConfig(
     maxDeliveryAttempts: int(env, 'SYNCER_MAX_DELIVERY_ATTEMPTS', 5, 1, 100),
     jobDeadlineSeconds: int(env, 'SYNCER_JOB_DEADLINE_SECONDS', 480, 1, 3600),
     pinDigests: bool(env, 'SYNCER_PIN_DIGESTS', true),
+    referrers: {
+      enabled: bool(env, 'SYNCER_REFERRERS', true),
+      types: checkReferrerTypes(list(env, 'SYNCER_REFERRER_TYPES'), 'SYNCER_REFERRER_TYPES'),
+      allPlatforms: bool(env, 'SYNCER_REFERRERS_ALL_PLATFORMS', false),
+      depth: checkReferrersDepth(env.SYNCER_REFERRERS_DEPTH, 'SYNCER_REFERRERS_DEPTH'),
+      requireSignature: bool(env, 'SYNCER_REQUIRE_SIGNATURE', false),
+    },
     sourceCredentials,
     policy: networkPolicy(env),
     authHosts: authHosts(env),

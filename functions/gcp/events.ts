@@ -174,6 +174,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       dryRun: rt.config.dryRun,
       concurrency: rt.config.concurrency,
       deadlineSeconds: rt.config.jobDeadlineSeconds,
+      referrers: rt.config.referrers,
       requirePlatforms: rt.config.requirePlatforms,
     },
   );

@@ -62,6 +62,7 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     prefix: rt.config.prefix,
     registries: rt.registries(),
     concurrency: rt.config.concurrency,
+    referrers: rt.config.referrers,
     requirePlatforms: rt.config.requirePlatforms,
   });
   const errors = outcome.errors.map(formatDiagnostic);

@@ -8,12 +8,13 @@ import { type ImageReference, isValidTag, parseReference } from '../reference/re
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { readPlatforms } from './platforms-field.ts';
+import { REQUIRE_SIGNATURE, readRequireSignature } from './policy-fields.ts';
 import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, scalarText } from './yaml-text.ts';
 
 /** Keys the Go tool's users have in their entries; accepted, ignored, and warned about. */
 const LEGACY_ENTRY = new Set(['amd64Only']);
-const ENTRY_KEYS = ['source', 'tag', 'platforms'];
+const ENTRY_KEYS = ['source', 'tag', 'platforms', REQUIRE_SIGNATURE];
 
 export interface EntryContext {
   readonly file: string;
@@ -54,6 +55,7 @@ export function checkEntry(
   let tagLine = line;
   let platforms: readonly Platform[] | undefined;
   let entryValid = true;
+  let requireSignature: boolean | undefined;
   const seen = new Map<string, number>();
   for (const pair of node.items) {
     const keyNode = pair.key as Node;
@@ -89,6 +91,14 @@ export function checkEntry(
         tag = value;
         tagLine = keyLine;
       }
+    } else if (key === REQUIRE_SIGNATURE) {
+      const value = readRequireSignature(
+        valueNode,
+        { file, line: keyLine, field: `${at}.${key}` },
+        problems,
+      );
+      if (value === undefined) entryValid = false;
+      else requireSignature = value;
     } else if (key === 'platforms') {
       platforms = readPlatforms(
         valueNode,
@@ -179,6 +189,7 @@ export function checkEntry(
     sourceRef,
     ...(tag !== undefined && { tag }),
     target,
+    ...(requireSignature !== undefined && { requireSignature }),
     ...((platforms ?? ctx.defaultPlatforms) && { platforms: platforms ?? ctx.defaultPlatforms }),
   };
   return entry;

@@ -262,6 +262,12 @@ export function checkImagesFile(
           field: at,
           message: `duplicate of the entry on line ${earlier.line}; merged`,
         });
+        // Merged, the stricter signature policy holds.
+        if (entry.requireSignature === true && earlier.requireSignature !== true) {
+          const merged = { ...earlier, requireSignature: true };
+          entries[entries.indexOf(earlier)] = merged;
+          byTarget.set(key, merged);
+        }
       } else {
         problems.push({
           file,

@@ -14,6 +14,8 @@ export interface ImageEntry {
   readonly sourceRef: ImageReference;
   readonly tag?: string;
   readonly target: ImageReference;
+  /** `requireSignature: true`: fail the image if the source has no signature or attestation. */
+  readonly requireSignature?: boolean;
   /** Required platforms: the entry's own, else the file's top-level `platforms`. */
   readonly platforms?: readonly Platform[];
 }

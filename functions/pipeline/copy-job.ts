@@ -12,6 +12,7 @@
 import { BlobTracker } from '../engine/blobs.ts';
 import { copyImage, failureReason } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
+import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { classifyCode } from '../failures.ts';
@@ -44,6 +45,8 @@ export interface CopyJobDeps {
   readonly concurrency?: number;
   /** Cancel a copy still running after this many seconds and hand its delivery back (pipeline/deadline.ts). */
   readonly deadlineSeconds?: number;
+  /** Deployment-wide referrer settings (SYNCER_REFERRERS…, SYNCER_REQUIRE_SIGNATURE). */
+  readonly referrers?: ReferrersOptions;
   /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
   readonly requirePlatforms?: readonly Platform[];
 }
@@ -115,6 +118,7 @@ export async function handleCopyJob(
     transfers: new Limiter(deps.concurrency ?? 8),
     dryRun: deps.dryRun === true || job.dryRun === true,
     signal: deadline.signal,
+    ...(deps.referrers && { referrers: deps.referrers }),
   };
   const copying = copyImage(
     {
@@ -122,6 +126,7 @@ export async function handleCopyJob(
       sourceRef,
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+      ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
       requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
     },
     ctx,
@@ -213,5 +218,6 @@ function toRecord(
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - started,
     bytes: result.stats?.bytesCopied ?? 0,
+    ...(result.referrers !== undefined && { referrers: result.referrers }),
   };
 }

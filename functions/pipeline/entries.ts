@@ -3,11 +3,13 @@
 
 import type { Drift } from '../engine/drift.ts';
 import type { PlatformCheck } from '../engine/platforms.ts';
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
 import { driftMarkdown } from './drift-markdown.ts';
+import { referrersNote } from './referrers-text.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
 
@@ -18,12 +20,15 @@ export interface EntryResult {
   readonly digest?: string;
   readonly mediaType?: string;
   readonly error?: string;
+  /** A stable code for failures (SIGNATURE_REQUIRED, PLATFORM_MISSING, SOURCE_NOT_FOUND, …). */
   readonly errorCode?: string;
   readonly category?: string;
   /** PLATFORM_MISSING: required, available, missing. */
   readonly platforms?: PlatformCheck;
   /** A conflict explained: digests, platforms changed, the fix. */
   readonly drift?: Drift;
+  /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
+  readonly referrers?: ReferrersSummary;
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
@@ -36,6 +41,7 @@ export function entryOf(result: EntryResult): EntryResult {
     ...(result.mediaType !== undefined && { mediaType: result.mediaType }),
     ...(result.error !== undefined && { error: result.error }),
     ...(result.errorCode !== undefined && { errorCode: result.errorCode }),
+    ...(result.referrers !== undefined && { referrers: result.referrers }),
     ...(result.category !== undefined && { category: result.category }),
     ...(result.platforms !== undefined && { platforms: result.platforms }),
     ...(result.drift !== undefined && { drift: result.drift }),
@@ -99,7 +105,7 @@ export function markdownTable(
     '|---|---|---|---|',
     ...entries.map(
       (e) =>
-        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ?? (e.digest ? `\`${e.digest}\`` : ''))} |`,
+        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ?? (e.digest ? `\`${e.digest}\`` : ''))}${e.referrers ? ` · ${cell(referrersNote(e.referrers))}` : ''} |`,
     ),
   ];
   lines.push(...driftMarkdown(entries));

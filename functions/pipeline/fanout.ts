@@ -120,6 +120,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
           ...(entry.tag !== undefined && { tag: entry.tag }),
           target,
           ...(sourceDigest !== undefined && { sourceDigest }),
+          ...(entry.requireSignature !== undefined && { requireSignature: entry.requireSignature }),
           ...(entry.platforms && { platforms: entry.platforms.map(formatPlatform) }),
         };
       },
@@ -133,6 +134,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
     source: job.source,
     ...(job.tag !== undefined && { tag: job.tag }),
     ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+    ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
     ...(run.dryRun && { dryRun: true }),
     ...(job.platforms && { platforms: job.platforms }),
   }));

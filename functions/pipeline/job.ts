@@ -2,7 +2,11 @@
 // copy function consumes it (a contract: see README "Job message").
 //
 //   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?,
-//    "platforms": ["linux/amd64", …]?}
+//    "platforms": ["linux/amd64", …]?, "requireSignature": bool?}
+//
+// `requireSignature` (added with issue 11) carries the entry's policy: an image
+// without a signature or attestation fails with SIGNATURE_REQUIRED and nothing
+// of it is written. Sent only when the entry sets it, like `platforms` below.
 //
 // `platforms` (added with issue 12) carries the entry's or file's required
 // platforms; absent, the copy function applies its own SYNCER_REQUIRE_PLATFORMS,
@@ -23,7 +27,15 @@ import { isValidTag, parseReference } from '../reference/reference.ts';
 
 export const MAX_JOB_BYTES = 16 * 1024;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const JOB_FIELDS = new Set(['runId', 'source', 'tag', 'sourceDigest', 'dryRun', 'platforms']);
+const JOB_FIELDS = new Set([
+  'runId',
+  'source',
+  'tag',
+  'sourceDigest',
+  'dryRun',
+  'platforms',
+  'requireSignature',
+]);
 const MAX_PLATFORMS = 64;
 
 export interface JobMessage {
@@ -32,6 +44,7 @@ export interface JobMessage {
   readonly tag?: string;
   readonly sourceDigest?: string;
   readonly dryRun?: boolean;
+  readonly requireSignature?: boolean;
   readonly platforms?: readonly string[];
 }
 
@@ -85,6 +98,8 @@ export function parseJob(data: Uint8Array): JobMessage {
   }
   if (job.dryRun !== undefined && typeof job.dryRun !== 'boolean')
     throw fail('dryRun must be a boolean');
+  if (job.requireSignature !== undefined && typeof job.requireSignature !== 'boolean')
+    throw fail('requireSignature must be a boolean');
   if (job.platforms !== undefined) {
     if (!Array.isArray(job.platforms) || job.platforms.length > MAX_PLATFORMS)
       throw fail(`platforms must be a list of at most ${MAX_PLATFORMS} os/arch[/variant]`);

@@ -3,6 +3,7 @@
 // invalid; failures to reach a source are reported as failed. Nothing here can
 // write: the engine runs with dryRun set and there is no other path.
 
+import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import { syncImages } from '../engine/sync.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile } from '../images-file/parse.ts';
@@ -26,6 +27,7 @@ export async function planImagesFile(
     prefix: TargetPrefix;
     registries: Registries;
     concurrency?: number;
+    referrers?: ReferrersOptions;
     /** The deployment's default required platforms (SYNCER_REQUIRE_PLATFORMS). */
     requirePlatforms?: readonly Platform[];
   },
@@ -47,10 +49,15 @@ export async function planImagesFile(
       source: e.source,
       sourceRef: e.sourceRef,
       target: e.target,
+      ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
       requiredPlatforms: e.platforms ?? deps.requirePlatforms ?? [],
     })),
     deps.registries,
-    { dryRun: true, ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }) },
+    {
+      dryRun: true,
+      ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }),
+      ...(deps.referrers && { referrers: deps.referrers }),
+    },
   );
   return { valid: true, results: results.map(entryOf), errors: [], warnings: check.warnings };
 }

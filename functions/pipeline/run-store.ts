@@ -9,6 +9,7 @@
 
 import type { Drift } from '../engine/drift.ts';
 import type { PlatformCheck } from '../engine/platforms.ts';
+import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import type { FailureCategory } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
@@ -19,6 +20,8 @@ export interface PlannedJob {
   readonly tag?: string;
   readonly target: string;
   readonly sourceDigest?: string;
+  /** The entry's `requireSignature`, passed on in its job message. */
+  readonly requireSignature?: boolean;
   /** Required platforms the entry or the file named (`os/arch[/variant]`); absent: the copy function's default. */
   readonly platforms?: readonly string[];
 }
@@ -61,6 +64,8 @@ export interface JobResultRecord {
   readonly finishedAt: string;
   readonly durationMs?: number;
   readonly bytes?: number;
+  /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
+  readonly referrers?: ReferrersSummary;
 }
 
 export interface RunStore {

@@ -78,7 +78,8 @@ export function announcedMatches(announced: string | undefined, bytes: Uint8Arra
   if (announced === undefined || !isValidDigest(announced)) return true;
   return digestOf(bytes, algorithmOf(announced)) === announced;
 }
-async function readManifestBody(response: TransportResponse, what: string): Promise<Buffer> {
+
+export async function readManifestBody(response: TransportResponse, what: string): Promise<Buffer> {
   const declared = Number(header(response.headers, 'content-length') ?? Number.NaN);
   if (declared > MANIFEST_SIZE_LIMIT) {
     await response.body.dump();

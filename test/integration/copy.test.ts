@@ -242,10 +242,30 @@ describe('sync against real registries', () => {
     const targetLog = await settledLog(pair.target);
     assert.deepEqual(writes(targetLog), []);
     const sourceGets = sourceLog.filter((e) => e.method === 'GET' && e.path !== '/v2/');
-    assert.deepEqual(sourceGets, [], 'no manifest or blob GET on the source');
-    // One ping for the registry, then one HEAD per image.
+    // The referrers API is asked once for the registry (docker-registry 2.8
+    // answers 404, so OCI distribution-spec v1.1 §Listing Referrers: the
+    // registry lacks it and the tag schema is used): no manifest or blob GET.
+    assert.deepEqual(
+      sourceGets.map((e) => [e.method, e.path.replace(/\/v2\/[^/]+\/[^/]+\//, ''), e.status]),
+      [['GET', sourceGets[0]?.path.replace(/\/v2\/[^/]+\/[^/]+\//, ''), 404]],
+      'no manifest or blob GET on the source',
+    );
+    assert.match(sourceGets[0]?.path ?? '', /\/referrers\/sha256:/);
+    // Per image: its HEAD, the referrers tag schema's HEAD and cosign's .sig/.att/.sbom HEADs.
+    assert.equal(sourceLog.filter((e) => e.method === 'HEAD').length, 6 * 5);
+    assert.ok(sourceLog.length <= 6 * 5 + 2, JSON.stringify(sourceLog));
+  });
+
+  it('without referrers (--referrers=false) a second run is one source HEAD per image', async () => {
+    pair.source.clearLog();
+    const run = await pair.cli(['-i', imagesFile, '-r', prefix, '--referrers=false']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const sourceLog = await settledLog(pair.source);
+    assert.deepEqual(
+      sourceLog.filter((e) => e.method === 'GET' && e.path !== '/v2/'),
+      [],
+    );
     assert.equal(sourceLog.filter((e) => e.method === 'HEAD').length, 6);
-    assert.ok(sourceLog.length <= 6 + 1, JSON.stringify(sourceLog));
   });
 
   it('reports a conflict and leaves the target tag alone', async () => {

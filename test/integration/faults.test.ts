@@ -200,6 +200,8 @@ describe('faults between image-syncer and real registries', () => {
   });
 
   it('rides out a burst of 500/502/503 (4 attempts) and fails naming the status when it lasts (4)', async () => {
+    // The image's own HEAD (the referrers and cosign tags are HEADed after it).
+    const manifest = /\/v2\/team\/app\/manifests\/v1$/;
     sourceProxy.add({
       method: 'HEAD',
       path: manifest,

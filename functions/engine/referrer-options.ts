@@ -1,0 +1,77 @@
+// How signatures, attestations and SBOMs travel with an image: the options and
+// their defaults, in one place, read the same way from CLI flags and from the
+// functions' SYNCER_ variables.
+
+import { ConfigError } from '../errors.ts';
+import { REFERRER_CLASSES, type ReferrerClass } from '../oci/cosign.ts';
+
+export interface ReferrersOptions {
+  /** Copy OCI referrers and cosign `.sig`/`.att`/`.sbom` tags (`--referrers`). */
+  readonly enabled: boolean;
+  /**
+   * Only these (`--referrer-types`): classes `signature`, `attestation`, `sbom`,
+   * `other`, or exact artifact types. Empty: all.
+   */
+  readonly types: readonly string[];
+  /** Also the referrers of every platform manifest of an index (`--referrers-all-platforms`). */
+  readonly allPlatforms: boolean;
+  /**
+   * Levels followed (`--referrers-depth`): 1 = the image's referrers (a no-op
+   * re-run stays at a handful of requests per image), 2 = also theirs (a
+   * signature on an SBOM), up to MAX_REFERRERS_DEPTH.
+   */
+  readonly depth: number;
+  /** Every image must have a signature or attestation (`--require-signature`). */
+  readonly requireSignature: boolean;
+}
+
+export const DEFAULT_REFERRERS_OPTIONS: ReferrersOptions = {
+  enabled: true,
+  types: [],
+  allPlatforms: false,
+  depth: 1,
+  requireSignature: false,
+};
+
+export const MAX_REFERRERS_DEPTH = 4;
+
+/** Whether a referrer of this artifact type (or cosign kind) passes the type filter. */
+export function typeWanted(
+  options: Pick<ReferrersOptions, 'types'>,
+  artifactType: string | undefined,
+  kind: ReferrerClass,
+): boolean {
+  if (options.types.length === 0) return true;
+  return options.types.some(
+    (t) => t === kind || (artifactType !== undefined && t === artifactType),
+  );
+}
+
+/** One exact artifact type, if that is the whole filter: the registry may filter for us. */
+export function serverFilter(options: Pick<ReferrersOptions, 'types'>): string | undefined {
+  const [only, ...rest] = options.types;
+  return only !== undefined && rest.length === 0 && only.includes('/') ? only : undefined;
+}
+
+/** Checks `--referrer-types` values; `where` names the flag or variable in the error. */
+export function checkReferrerTypes(types: readonly string[], where: string): string[] {
+  for (const t of types) {
+    if (!(REFERRER_CLASSES as readonly string[]).includes(t) && !/^[\w.+-]+\/[\w.+-]+/.test(t)) {
+      throw new ConfigError(
+        `${where}: "${t}" is neither ${REFERRER_CLASSES.join(', ')} nor a media type (type/subtype)`,
+      );
+    }
+  }
+  return [...types];
+}
+
+export function checkReferrersDepth(text: string | undefined, where: string): number {
+  if (text === undefined || text === '') return DEFAULT_REFERRERS_OPTIONS.depth;
+  const depth = Number(text);
+  if (!Number.isInteger(depth) || depth < 1 || depth > MAX_REFERRERS_DEPTH) {
+    throw new ConfigError(
+      `${where}: expected a whole number from 1 to ${MAX_REFERRERS_DEPTH}, got "${text}"`,
+    );
+  }
+  return depth;
+}

@@ -5,7 +5,7 @@
 
 import { PubSub } from '@google-cloud/pubsub';
 import { loadConfig } from '../functions/gcp/config.ts';
-import { storageRunId } from '../functions/gcp/events.ts';
+import { storageRunId } from '../functions/gcp/fanout-events.ts';
 import { registerFunctions } from '../functions/gcp/register.ts';
 import { createRuntime } from '../functions/gcp/runtime.ts';
 import { silentLogger } from '../functions/util/logger.ts';
@@ -37,7 +37,7 @@ export async function benchFanOut(
         SYNCER_ALLOWED_REGISTRY: '*',
         SYNCER_ALLOW_PRIVATE_NETWORKS: 'true',
       };
-      registerFunctions(createRuntime(loadConfig(env), silentLogger));
+      await registerFunctions(createRuntime(loadConfig(env), silentLogger));
       const fn = await serveFunction('fanOutUpload');
       try {
         const generation = gcs.put('images', name, file);

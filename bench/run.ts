@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inspectRaw } from '../test/support/images.ts';
 import { startRegistry, type TestRegistry } from '../test/support/registry.ts';
+import { benchBoot } from './boot.ts';
 import { benchFanOut } from './fanout.ts';
 import {
   countRequests,
@@ -23,8 +24,8 @@ import { benchReferrers } from './referrers.ts';
 import { seedWorkload } from './workload.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-// BENCH_PHASES=cold,big,fanout,referrers (default all) runs only some parts.
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout,referrers').split(','));
+// BENCH_PHASES=cold,big,fanout,referrers,boot (default all) runs only some parts; BENCH_BOOT_APP: see boot.ts.
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout,referrers,boot').split(','));
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
 const NODE = process.execPath;
 // BENCH_PROFILE=DIR writes a V8 CPU profile of every image-syncer run into DIR.
@@ -204,6 +205,15 @@ try {
     ? await benchFanOut(source.host, 2000)
     : { seconds: Number.NaN, pinnedSeconds: Number.NaN };
 
+  const boot = PHASES.has('boot')
+    ? await benchBoot(
+        source,
+        target,
+        { source: 'pusher:bench-push', target: 'bench:bench-write' },
+        Math.max(ROUNDS, 5),
+      )
+    : undefined;
+
   // --- report ---
   const images = workload.cold.length;
   const med = (phase: 'cold' | 'noop', tool: Tool, pick: (r: Run) => number) =>
@@ -352,6 +362,26 @@ try {
     '',
     '',
   ]);
+  for (const name of ['copyJob', 'planApi'] as const) {
+    if (!boot) break;
+    const ratio = boot[name].ms / boot.hello.ms;
+    row([
+      `boot: ${name} start to first answer`,
+      `${boot[name].ms.toFixed(0)} ms`,
+      `${boot.hello.ms.toFixed(0)} ms (hello-world)`,
+      ratio.toFixed(2),
+      '≤ 2.00',
+      check(ratio <= 2),
+    ]);
+    row([
+      `boot: ${name} peak RSS at first answer`,
+      `${boot[name].rssMiB.toFixed(0)} MiB`,
+      `${boot.hello.rssMiB.toFixed(0)} MiB (hello-world)`,
+      '',
+      '< 128 MiB',
+      check(boot[name].rssMiB < 128),
+    ]);
+  }
   if (signed) {
     say('');
     say(

@@ -1,5 +1,8 @@
 # The five entry points of functions/gcp/index.ts, each a Cloud Run function
-# (2nd gen) on Node.js 24 with a service account of its own.
+# (2nd gen) on Node.js 24 with a service account of its own, built by the build
+# account. Each waits for the grants its build and its revision need: Cloud
+# Run refuses a revision whose secret it cannot read, and a build whose account
+# lacks its roles fails (test/infra checks both).
 
 locals {
   common_env = {
@@ -20,12 +23,9 @@ locals {
     object = google_storage_bucket_object.source.name
   }
 
-  # Source registry credentials, when the secret exists, for every function
-  # that talks to source registries.
-  secret_env = var.source_credentials_secret ? [{
-    key    = "SYNCER_SOURCE_CREDENTIALS"
-    secret = local.source_credentials_secret_id
-  }] : []
+  # Every function builds as the build account (iam.tf), never the project's
+  # default Cloud Build identity.
+  build_service_account = google_service_account.build.id
 }
 
 resource "google_cloudfunctions2_function" "fanout_upload" {
@@ -34,8 +34,9 @@ resource "google_cloudfunctions2_function" "fanout_upload" {
   location = var.region
 
   build_config {
-    runtime     = "nodejs24"
-    entry_point = "fanOutUpload"
+    runtime         = "nodejs24"
+    service_account = local.build_service_account
+    entry_point     = "fanOutUpload"
     source {
       storage_source {
         bucket = local.source.bucket
@@ -50,18 +51,21 @@ resource "google_cloudfunctions2_function" "fanout_upload" {
     max_instance_count    = 5
     service_account_email = google_service_account.fanout.email
     ingress_settings      = "ALLOW_INTERNAL_ONLY"
-    environment_variables = merge(local.common_env, {
+    environment_variables = merge(local.common_env, local.credentials_env, {
       SYNCER_JOBS_TOPIC          = google_pubsub_topic.jobs.name
       SYNCER_RUNS_BUCKET         = google_storage_bucket.runs.name
       SYNCER_IMAGES_FILE_PATTERN = var.images_file_pattern
     })
-    dynamic "secret_environment_variables" {
-      for_each = local.secret_env
+    dynamic "secret_volumes" {
+      for_each = local.credentials_volumes
       content {
-        key        = secret_environment_variables.value.key
+        mount_path = local.credentials_mount
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret
-        version    = "latest"
+        secret     = secret_volumes.value
+        versions {
+          path    = local.credentials_file
+          version = "latest"
+        }
       }
     }
   }
@@ -77,7 +81,18 @@ resource "google_cloudfunctions2_function" "fanout_upload" {
     }
   }
 
-  depends_on = [google_project_iam_member.gcs_publishes_events, google_project_iam_member.trigger_receives_events]
+  depends_on = [
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_pushes_function_images,
+    google_project_iam_member.build_uses_function_sources,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_secret_manager_secret_iam_member.source_credentials,
+    google_secret_manager_secret_version.source_credentials,
+    google_project_iam_member.gcs_publishes_events,
+    google_project_iam_member.trigger_receives_events,
+    google_project_iam_member.eventarc_agent_role,
+    google_project_iam_member.pubsub_agent_role,
+  ]
 }
 
 resource "google_cloudfunctions2_function" "fanout_request" {
@@ -86,8 +101,9 @@ resource "google_cloudfunctions2_function" "fanout_request" {
   location = var.region
 
   build_config {
-    runtime     = "nodejs24"
-    entry_point = "fanOutRequest"
+    runtime         = "nodejs24"
+    service_account = local.build_service_account
+    entry_point     = "fanOutRequest"
     source {
       storage_source {
         bucket = local.source.bucket
@@ -102,17 +118,20 @@ resource "google_cloudfunctions2_function" "fanout_request" {
     max_instance_count    = 5
     service_account_email = google_service_account.fanout.email
     ingress_settings      = "ALLOW_INTERNAL_ONLY"
-    environment_variables = merge(local.common_env, {
+    environment_variables = merge(local.common_env, local.credentials_env, {
       SYNCER_JOBS_TOPIC  = google_pubsub_topic.jobs.name
       SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
     })
-    dynamic "secret_environment_variables" {
-      for_each = local.secret_env
+    dynamic "secret_volumes" {
+      for_each = local.credentials_volumes
       content {
-        key        = secret_environment_variables.value.key
+        mount_path = local.credentials_mount
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret
-        version    = "latest"
+        secret     = secret_volumes.value
+        versions {
+          path    = local.credentials_file
+          version = "latest"
+        }
       }
     }
   }
@@ -125,22 +144,34 @@ resource "google_cloudfunctions2_function" "fanout_request" {
     service_account_email = google_service_account.trigger.email
   }
 
-  depends_on = [google_project_iam_member.trigger_receives_events]
+  depends_on = [
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_pushes_function_images,
+    google_project_iam_member.build_uses_function_sources,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_secret_manager_secret_iam_member.source_credentials,
+    google_secret_manager_secret_version.source_credentials,
+    google_project_iam_member.trigger_receives_events,
+    google_project_iam_member.eventarc_agent_role,
+    google_project_iam_member.pubsub_agent_role,
+  ]
 }
 
 # Invoked by the jobs push subscription (pubsub.tf), which carries the retry
-# backoff and dead-letter policy. The Functions Framework turns the raw push
-# into a messagePublished CloudEvent, as the signature type asks.
+# backoff and dead-letter policy. An HTTP function: it receives Pub/Sub's push
+# envelope itself, so the real deliveryAttempt and subscription are known (the
+# Functions Framework's CloudEvent conversion of a raw push drops both).
 resource "google_cloudfunctions2_function" "copy" {
   project  = var.project_id
   name     = "${var.name}-copy"
   location = var.region
 
   build_config {
-    runtime     = "nodejs24"
-    entry_point = "copyJob"
+    runtime         = "nodejs24"
+    service_account = local.build_service_account
+    entry_point     = "copyJob"
     environment_variables = {
-      GOOGLE_FUNCTION_SIGNATURE_TYPE = "cloudevent"
+      GOOGLE_FUNCTION_SIGNATURE_TYPE = "http"
     }
     source {
       storage_source {
@@ -151,26 +182,44 @@ resource "google_cloudfunctions2_function" "copy" {
   }
 
   service_config {
-    available_memory      = var.copy_memory
-    timeout_seconds       = 540
-    max_instance_count    = var.copy_max_instances
-    service_account_email = google_service_account.copy.email
-    ingress_settings      = "ALLOW_ALL"
-    environment_variables = merge(local.common_env, {
+    # Sized with the subscription's delivery attempts (infra/README.md,
+    # "Sizing"): copies are I/O-bound, so one vCPU serves several at once,
+    # and every job Pub/Sub pushes beyond instances × concurrency is answered
+    # 429 and spends a delivery attempt.
+    available_memory                 = var.copy_memory
+    available_cpu                    = var.copy_cpu
+    max_instance_request_concurrency = var.copy_concurrency
+    timeout_seconds                  = 540
+    max_instance_count               = var.copy_max_instances
+    service_account_email            = google_service_account.copy.email
+    ingress_settings                 = "ALLOW_ALL"
+    environment_variables = merge(local.common_env, local.credentials_env, {
       SYNCER_RUNS_BUCKET           = google_storage_bucket.runs.name
       SYNCER_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
       SYNCER_JOB_DEADLINE_SECONDS  = "480"
     })
-    dynamic "secret_environment_variables" {
-      for_each = local.secret_env
+    dynamic "secret_volumes" {
+      for_each = local.credentials_volumes
       content {
-        key        = secret_environment_variables.value.key
+        mount_path = local.credentials_mount
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret
-        version    = "latest"
+        secret     = secret_volumes.value
+        versions {
+          path    = local.credentials_file
+          version = "latest"
+        }
       }
     }
   }
+
+  depends_on = [
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_pushes_function_images,
+    google_project_iam_member.build_uses_function_sources,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_secret_manager_secret_iam_member.source_credentials,
+    google_secret_manager_secret_version.source_credentials,
+  ]
 }
 
 # POST /plan, POST /sync, GET /runs/{id}: the writer identity's function.
@@ -180,8 +229,9 @@ resource "google_cloudfunctions2_function" "api" {
   location = var.region
 
   build_config {
-    runtime     = "nodejs24"
-    entry_point = "api"
+    runtime         = "nodejs24"
+    service_account = local.build_service_account
+    entry_point     = "api"
     source {
       storage_source {
         bucket = local.source.bucket
@@ -196,20 +246,32 @@ resource "google_cloudfunctions2_function" "api" {
     max_instance_count    = 5
     service_account_email = google_service_account.api.email
     ingress_settings      = "ALLOW_ALL"
-    environment_variables = merge(local.common_env, {
+    environment_variables = merge(local.common_env, local.credentials_env, {
       SYNCER_JOBS_TOPIC  = google_pubsub_topic.jobs.name
       SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
     })
-    dynamic "secret_environment_variables" {
-      for_each = local.secret_env
+    dynamic "secret_volumes" {
+      for_each = local.credentials_volumes
       content {
-        key        = secret_environment_variables.value.key
+        mount_path = local.credentials_mount
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret
-        version    = "latest"
+        secret     = secret_volumes.value
+        versions {
+          path    = local.credentials_file
+          version = "latest"
+        }
       }
     }
   }
+
+  depends_on = [
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_pushes_function_images,
+    google_project_iam_member.build_uses_function_sources,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_secret_manager_secret_iam_member.source_credentials,
+    google_secret_manager_secret_version.source_credentials,
+  ]
 }
 
 # POST /plan and GET /runs/{id} only: what pull requests may call.
@@ -219,8 +281,9 @@ resource "google_cloudfunctions2_function" "plan" {
   location = var.region
 
   build_config {
-    runtime     = "nodejs24"
-    entry_point = "planApi"
+    runtime         = "nodejs24"
+    service_account = local.build_service_account
+    entry_point     = "planApi"
     source {
       storage_source {
         bucket = local.source.bucket
@@ -235,17 +298,29 @@ resource "google_cloudfunctions2_function" "plan" {
     max_instance_count    = 5
     service_account_email = google_service_account.plan.email
     ingress_settings      = "ALLOW_ALL"
-    environment_variables = merge(local.common_env, {
+    environment_variables = merge(local.common_env, local.credentials_env, {
       SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
     })
-    dynamic "secret_environment_variables" {
-      for_each = local.secret_env
+    dynamic "secret_volumes" {
+      for_each = local.credentials_volumes
       content {
-        key        = secret_environment_variables.value.key
+        mount_path = local.credentials_mount
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret
-        version    = "latest"
+        secret     = secret_volumes.value
+        versions {
+          path    = local.credentials_file
+          version = "latest"
+        }
       }
     }
   }
+
+  depends_on = [
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_pushes_function_images,
+    google_project_iam_member.build_uses_function_sources,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_secret_manager_secret_iam_member.source_credentials,
+    google_secret_manager_secret_version.source_credentials,
+  ]
 }

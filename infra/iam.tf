@@ -5,36 +5,42 @@ resource "google_service_account" "fanout" {
   project      = var.project_id
   account_id   = "${var.name}-fanout"
   display_name = "image-syncer fan-out (reads images files, publishes jobs, writes run records)"
+  depends_on   = [google_project_service.services]
 }
 
 resource "google_service_account" "copy" {
   project      = var.project_id
   account_id   = "${var.name}-copy"
   display_name = "image-syncer copy (writes the mirror repository and run records)"
+  depends_on   = [google_project_service.services]
 }
 
 resource "google_service_account" "api" {
   project      = var.project_id
   account_id   = "${var.name}-api"
   display_name = "image-syncer HTTP api (plans, publishes jobs, reads run records)"
+  depends_on   = [google_project_service.services]
 }
 
 resource "google_service_account" "plan" {
   project      = var.project_id
   account_id   = "${var.name}-plan"
   display_name = "image-syncer HTTP plan (reads only)"
+  depends_on   = [google_project_service.services]
 }
 
 resource "google_service_account" "trigger" {
   project      = var.project_id
   account_id   = "${var.name}-trigger"
   display_name = "image-syncer Eventarc triggers (invokes the fan-out functions)"
+  depends_on   = [google_project_service.services]
 }
 
 resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.name}-push"
   display_name = "image-syncer jobs push subscription (invokes the copy function)"
+  depends_on   = [google_project_service.services]
 }
 
 # --- fan-out: read images files, publish jobs, write run records ---
@@ -109,12 +115,105 @@ resource "google_storage_bucket_iam_member" "plan_reads_runs" {
   member = google_service_account.plan.member
 }
 
-# --- triggers ---
-# Cloud Storage publishes the bucket's events through Pub/Sub.
-data "google_storage_project_service_account" "gcs" {
-  project = var.project_id
+# --- function builds ---
+# Since July 2024 a new project's default Cloud Build identity may lack what a
+# function build needs ("Custom Service Account for Cloud Build",
+# https://cloud.google.com/functions/docs/securing/build-custom-sa, and
+# https://cloud.google.com/build/docs/cloud-build-service-account-updates), so
+# every function builds as this account (build_config.service_account), with
+# the roles that page lists: logs, and the images and source objects of the
+# build, each limited by an IAM condition to what Cloud Functions creates for
+# its builds (the gcf-artifacts and cloud-run-source-deploy repositories, the
+# gcf-v2-* buckets), never the mirror or the images and runs buckets.
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${var.name}-build"
+  display_name = "image-syncer function builds (Cloud Build)"
+  depends_on   = [google_project_service.services]
 }
 
+resource "google_project_iam_member" "build_writes_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}
+
+resource "google_project_iam_member" "build_pushes_function_images" {
+  project = var.project_id
+  role    = "roles/artifactregistry.writer"
+  member  = google_service_account.build.member
+  # The repositories function builds push to (the page above), whatever form
+  # of the project the resource name carries; never the mirror.
+  condition {
+    title      = "function build repositories only"
+    expression = <<-EOT
+      resource.name.endsWith("/repositories/gcf-artifacts") ||
+      resource.name.contains("/repositories/gcf-artifacts/") ||
+      resource.name.endsWith("/repositories/cloud-run-source-deploy") ||
+      resource.name.contains("/repositories/cloud-run-source-deploy/")
+    EOT
+  }
+}
+
+resource "google_project_iam_member" "build_uses_function_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectAdmin"
+  member  = google_service_account.build.member
+  condition {
+    title      = "gcf-v2 build buckets only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "build_reads_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}
+
+# --- service agents ---
+# Created explicitly rather than on first use: a gen2 storage trigger fails on
+# a fresh project's first apply when the agents do not exist yet
+# (hashicorp/terraform-provider-google#25294). Enabling an API does not create
+# its agent; generateServiceIdentity does (google-beta only).
+resource "google_project_service_identity" "pubsub" {
+  provider   = google-beta
+  project    = var.project_id
+  service    = "pubsub.googleapis.com"
+  depends_on = [google_project_service.services]
+}
+
+resource "google_project_service_identity" "eventarc" {
+  provider   = google-beta
+  project    = var.project_id
+  service    = "eventarc.googleapis.com"
+  depends_on = [google_project_service.services]
+}
+
+# An agent made this way is not always given its service agent role, so both
+# get theirs explicitly (granting what is already granted changes nothing).
+resource "google_project_iam_member" "pubsub_agent_role" {
+  project = var.project_id
+  role    = "roles/pubsub.serviceAgent"
+  member  = google_project_service_identity.pubsub.member
+}
+
+resource "google_project_iam_member" "eventarc_agent_role" {
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = google_project_service_identity.eventarc.member
+}
+
+# Cloud Storage's agent is not made by generateServiceIdentity
+# (terraform-google-modules/terraform-google-project-factory#803); reading it
+# through the Storage API creates it.
+data "google_storage_project_service_account" "gcs" {
+  project    = var.project_id
+  depends_on = [google_project_service.services]
+}
+
+# --- triggers ---
+# Cloud Storage publishes the bucket's events through Pub/Sub.
 resource "google_project_iam_member" "gcs_publishes_events" {
   project = var.project_id
   role    = "roles/pubsub.publisher"
@@ -152,28 +251,24 @@ resource "google_cloud_run_service_iam_member" "push_invokes_copy" {
   member   = google_service_account.push.member
 }
 
-locals {
-  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-}
-
 # Pub/Sub mints the push account's OIDC tokens, forwards dead letters, and
 # acknowledges what it forwarded.
 resource "google_service_account_iam_member" "pubsub_signs_push_tokens" {
   service_account_id = google_service_account.push.name
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = local.pubsub_agent
+  member             = google_project_service_identity.pubsub.member
 }
 
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
   project = var.project_id
   topic   = google_pubsub_topic.dead_letter.name
   role    = "roles/pubsub.publisher"
-  member  = local.pubsub_agent
+  member  = google_project_service_identity.pubsub.member
 }
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
   project      = var.project_id
   subscription = google_pubsub_subscription.jobs_push.name
   role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_agent
+  member       = google_project_service_identity.pubsub.member
 }

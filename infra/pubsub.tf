@@ -60,8 +60,11 @@ resource "google_pubsub_subscription" "jobs_push" {
     ttl = ""
   }
 
+  # Pushes need the push account's invoker grant and Pub/Sub's right to mint
+  # its tokens; dead letters need the publisher grant.
   depends_on = [
     google_pubsub_topic_iam_member.dead_letter_publisher,
     google_cloud_run_service_iam_member.push_invokes_copy,
+    google_service_account_iam_member.pubsub_signs_push_tokens,
   ]
 }

@@ -20,4 +20,5 @@ data "google_artifact_registry_repository" "existing" {
   project       = var.project_id
   location      = var.repository_location
   repository_id = var.repository_id
+  depends_on    = [google_project_service.services]
 }

@@ -66,25 +66,18 @@ resource "google_storage_bucket" "source" {
   depends_on = [google_project_service.services]
 }
 
-data "archive_file" "source" {
-  type        = "zip"
-  source_dir  = coalesce(var.function_source_dir, "${path.module}/..")
-  output_path = "${path.module}/.build/image-syncer-source.zip"
-  excludes = [
-    ".git",
-    ".github",
-    ".ci",
-    "node_modules",
-    "dist",
-    "infra",
-    "test",
-    "bench",
-    "scripts",
-  ]
+# The functions' source: exactly the files git tracks that the build needs
+# (package.json, the lock file, the tsconfigs, functions/), with their working
+# tree content, archived by scripts/package-function-source.sh, never a zip of
+# the directory (which would take an untracked .env, a Docker config.json or
+# logs along). The archive is named by its git tree, so an unchanged tree
+# uploads nothing and redeploys nothing.
+data "external" "source" {
+  program = ["sh", "${path.module}/../scripts/package-function-source.sh", "${path.module}/.build"]
 }
 
 resource "google_storage_bucket_object" "source" {
-  name   = "image-syncer-${data.archive_file.source.output_md5}.zip"
+  name   = "image-syncer-${data.external.source.result.tree}.zip"
   bucket = google_storage_bucket.source.name
-  source = data.archive_file.source.output_path
+  source = data.external.source.result.path
 }

@@ -27,6 +27,11 @@ variable "repository_id" {
   description = "ID of the Artifact Registry Docker repository that holds the mirror."
   type        = string
   default     = "external"
+  validation {
+    # The function builds may push to these two (iam.tf); the mirror must be neither.
+    condition     = !contains(["gcf-artifacts", "cloud-run-source-deploy"], var.repository_id)
+    error_message = "repository_id must not be gcf-artifacts or cloud-run-source-deploy, which function builds write to."
+  }
 }
 
 variable "repository_location" {
@@ -78,9 +83,9 @@ variable "images_file_pattern" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Deliveries of one job before it goes to the dead-letter topic (Pub/Sub allows 5 to 100)."
+  description = "Deliveries of one job before it goes to the dead-letter topic (Pub/Sub allows 5 to 100). A 429 from a busy copy function counts as one: see Sizing in infra/README.md before lowering it or raising the image count."
   type        = number
-  default     = 5
+  default     = 60
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
     error_message = "max_delivery_attempts must be between 5 and 100."
@@ -88,15 +93,35 @@ variable "max_delivery_attempts" {
 }
 
 variable "copy_max_instances" {
-  description = "Most copy function instances at once: bounds the load on upstream registries (Docker Hub rate limits)."
+  description = "Most copy function instances at once. Instances × copy_concurrency bounds the copies in flight, hence the load on upstream registries (Docker Hub rate limits)."
   type        = number
   default     = 10
+  validation {
+    condition     = var.copy_max_instances >= 1 && var.copy_max_instances <= 1000
+    error_message = "copy_max_instances must be between 1 and 1000."
+  }
+}
+
+variable "copy_concurrency" {
+  description = "Jobs one copy function instance serves at once (max_instance_request_concurrency). More than 1 needs copy_cpu of at least 1."
+  type        = number
+  default     = 4
+  validation {
+    condition     = var.copy_concurrency >= 1 && var.copy_concurrency <= 1000
+    error_message = "copy_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "copy_cpu" {
+  description = "vCPUs of a copy function instance (Cloud Run needs at least 1 to serve concurrent requests)."
+  type        = string
+  default     = "1"
 }
 
 variable "copy_memory" {
-  description = "Memory of the copy function; blobs are streamed, never held."
+  description = "Memory of a copy function instance, shared by its copy_concurrency jobs; blobs are streamed, never held."
   type        = string
-  default     = "512Mi"
+  default     = "1Gi"
 }
 
 variable "allowed_source_registries" {
@@ -123,15 +148,26 @@ variable "require_signature" {
   default     = false
 }
 
-variable "source_credentials_secret" {
-  description = "Create a Secret Manager secret for source registry credentials (Docker config.json form), mounted into the functions. Add its value yourself."
-  type        = bool
-  default     = false
+variable "source_credentials" {
+  description = "Source registry credentials (Docker config.json text). Terraform stores them as a new secret version, so they are in Terraform state: keep the state bucket private, or use source_credentials_secret_id instead."
+  type        = string
+  default     = ""
+  sensitive   = true
 }
 
-variable "github_organization" {
-  description = "GitHub organisation whose repositories may call image-syncer through the reusable workflow."
+variable "source_credentials_secret_id" {
+  description = "ID of an existing Secret Manager secret in the project, holding at least one version of Docker config.json text, created out of band before the apply. The value never touches Terraform."
   type        = string
+  default     = ""
+}
+
+variable "github_organization_id" {
+  description = "Numeric ID of the GitHub organisation whose repositories may call image-syncer (gh api orgs/ORG --jq .id). The ID, not the name: a name can be given up and registered by someone else."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]+$", var.github_organization_id))
+    error_message = "github_organization_id must be the organisation's numeric ID (gh api orgs/ORG --jq .id), not its name."
+  }
 }
 
 variable "workflow_repository" {
@@ -145,8 +181,18 @@ variable "workflow_ref" {
   default     = "refs/heads/main"
 }
 
-variable "function_source_dir" {
-  description = "Directory zipped as the functions' source (the repository root)."
+variable "writer_ref" {
+  description = "The only ref whose push runs get the writer identity: the callers' default branch."
   type        = string
-  default     = null
+  default     = "refs/heads/main"
+  validation {
+    condition     = startswith(var.writer_ref, "refs/heads/")
+    error_message = "writer_ref must be a branch ref such as refs/heads/main."
+  }
+}
+
+variable "writer_requires_protected_ref" {
+  description = "Give the writer identity only to pushes whose branch is protected (GitHub's ref_protected claim). Turn off only for callers that cannot protect their default branch."
+  type        = bool
+  default     = true
 }

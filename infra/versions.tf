@@ -5,18 +5,32 @@ terraform {
   backend "gcs" {}
 
   required_providers {
+    # Pinned to the provider whose schema test/infra checks every attribute,
+    # block and reference against (test/infra/google-provider-schema.json,
+    # derived by scripts/derive-provider-schema.ts). Move both together.
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.10, < 8.0"
+      version = "~> 6.50.0"
     }
-    archive = {
-      source  = "hashicorp/archive"
-      version = ">= 2.4"
+    # Only for google_project_service_identity, which the GA provider lacks.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = "~> 6.50.0"
+    }
+    # Runs scripts/package-function-source.sh (the functions' source archive).
+    external = {
+      source  = "hashicorp/external"
+      version = "~> 2.3"
     }
   }
 }
 
 provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+provider "google-beta" {
   project = var.project_id
   region  = var.region
 }

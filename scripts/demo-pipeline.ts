@@ -70,6 +70,7 @@ async function main(): Promise<number> {
     source,
     target,
     targetCredentials: MIRROR,
+    secretsDir: mkdtempSync(join(dir, 'secrets-')),
     port: freePort,
     say,
     line,

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the demo and the integration tests run for
-# real (docker-registry, skopeo, htpasswd, openssl) if any is missing.
+# real (docker-registry, skopeo, htpasswd, openssl, unzip) if any is missing.
 # A no-op when they are all there.
 set -euo pipefail
 
 missing=()
-for tool in docker-registry skopeo htpasswd openssl; do
+for tool in docker-registry skopeo htpasswd openssl unzip; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 ((${#missing[@]} == 0)) && exit 0
 
 echo "ensure-deps: installing Debian packages for: ${missing[*]}" >&2
-packages=(docker-registry skopeo apache2-utils openssl)
+packages=(docker-registry skopeo apache2-utils openssl unzip)
 if [[ $(id -u) -eq 0 ]]; then
   apt_get=(apt-get)
 elif command -v sudo >/dev/null 2>&1; then

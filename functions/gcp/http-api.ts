@@ -15,7 +15,7 @@ import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
 import { planImagesFile } from '../pipeline/plan.ts';
 import { runStatus } from '../pipeline/status.ts';
-import { fanOutDeps } from './events.ts';
+import { fanOutDeps } from './fanout-events.ts';
 import type { Runtime } from './runtime.ts';
 
 const BODY_TYPES = /^(text\/|application\/(x-)?yaml|application\/json|application\/octet-stream)/;

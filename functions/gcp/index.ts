@@ -4,14 +4,21 @@
 //
 //   fanOutUpload   CloudEvent  google.cloud.storage.object.v1.finalized (images bucket)
 //   fanOutRequest  CloudEvent  google.cloud.pubsub.topic.v1.messagePublished (requests topic)
-//   copyJob        CloudEvent  google.cloud.pubsub.topic.v1.messagePublished (jobs topic)
+//   copyJob        HTTP        Pub/Sub push from the jobs subscription (job-push.ts)
 //   api            HTTP        POST /plan, POST /sync, GET /runs/{id}
 //   planApi        HTTP        POST /plan, GET /runs/{id}
+//
+// Cloud Run functions set FUNCTION_TARGET to the entry point an instance
+// serves: its variables are checked, and only what it uses is loaded (the
+// Framework awaits this module, so the imports finish before it listens).
 
 import { loadConfig } from './config.ts';
-import { registerFunctions } from './register.ts';
+import { FUNCTION_LIBRARIES, registerFunctions } from './register.ts';
 import { createRuntime } from './runtime.ts';
 
-// Cloud Run functions set FUNCTION_TARGET to the entry point an instance
-// serves, so the variables that function needs are checked here too.
-registerFunctions(createRuntime(loadConfig(process.env)));
+const target = process.env.FUNCTION_TARGET || undefined;
+const runtime = createRuntime(loadConfig(process.env, target));
+await Promise.all([
+  registerFunctions(runtime, target),
+  runtime.preload(target ? (FUNCTION_LIBRARIES[target] ?? []) : []),
+]);

@@ -5,9 +5,11 @@
 // stand-ins listed in LOCAL_ONLY. Used by `npm run demo:pipeline`.
 
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub } from '@google-cloud/pubsub';
-import { storageRunId } from '../../functions/gcp/events.ts';
+import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { sendStorageFinalized } from '../../test/support/functions.ts';
 import type { GcsServer } from '../../test/support/gcs-server.ts';
 import { EMULATOR } from '../../test/support/pubsub-emulator.ts';
@@ -32,7 +34,6 @@ const LOCAL_ONLY = [
   'FUNCTION_TARGET',
   'SYNCER_ALLOWED_REGISTRY',
   'SYNCER_ALLOW_PRIVATE_NETWORKS',
-  'SYNCER_SOURCE_CREDENTIALS',
 ] as const;
 
 export interface RunStatusAnswer {
@@ -49,6 +50,8 @@ export interface LocalPipelineOptions {
   readonly target: TestRegistry;
   /** `user:password` of the target registry, given to the functions as Terraform's secret would. */
   readonly targetCredentials: string;
+  /** Where the credentials secret is mounted (Terraform mounts it at local.credentials_mount). */
+  readonly secretsDir: string;
   readonly port: () => Promise<number>;
   readonly say: (text: string) => void;
   readonly line: (text: string) => void;
@@ -73,6 +76,10 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     'google_storage_bucket.images.name': names.imagesBucket,
     'local.target_prefix': prefix,
     'var.project_id': PROJECT,
+    // The source-credentials secret, mounted as a file as infra/secrets.tf does,
+    // holding the local target's credentials in Docker's config.json form.
+    'local.credentials_enabled': 'true',
+    'local.credentials_mount': options.secretsDir,
   };
   const resolve = (expression: string): string | undefined => {
     if (expression in standIns) return standIns[expression];
@@ -87,6 +94,14 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     return value === undefined || value === null ? undefined : String(value);
   };
   const functions = await deployedFunctions('infra', resolve);
+  writeFileSync(
+    join(options.secretsDir, 'config.json'),
+    JSON.stringify({
+      auths: {
+        [target.host]: { auth: Buffer.from(options.targetCredentials).toString('base64') },
+      },
+    }),
+  );
 
   const emulatorPort = await options.port();
   const emulatorHost = `127.0.0.1:${emulatorPort}`;
@@ -109,11 +124,6 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     FUNCTION_TARGET: '',
     SYNCER_ALLOWED_REGISTRY: source.host,
     SYNCER_ALLOW_PRIVATE_NETWORKS: [source.host, target.host, tokenHost].filter(Boolean).join(','),
-    SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
-      auths: {
-        [target.host]: { auth: Buffer.from(options.targetCredentials).toString('base64') },
-      },
-    }),
   };
 
   const urls: Record<string, string> = {};

@@ -89,13 +89,14 @@ function mergeArguments(text: string): string[] {
   return args.filter(Boolean);
 }
 
-function resolveValue(where: string, raw: string, resolve: ExpressionResolver): string {
-  const trimmed = raw.trim();
-  const literal = /^"((?:[^"\\]|\\.)*)"$/.exec(trimmed);
-  if (literal) return JSON.parse(`"${literal[1]}"`) as string;
-  const part = unwrap(trimmed);
-  if ('literal' in part && !/^[a-z_]+[.(]/.test(part.literal)) return part.literal;
-  const expression = 'expression' in part ? part.expression : part.literal;
+/** Replaces every `${expr}` of a template string by its stand-in. */
+function interpolate(where: string, template: string, resolve: ExpressionResolver): string {
+  return template.replace(/\$\{([^}]*)\}/g, (_, expression: string) =>
+    resolveExpression(where, expression.trim(), resolve),
+  );
+}
+
+function resolveExpression(where: string, expression: string, resolve: ExpressionResolver): string {
   const inner = /^tostring\(([\s\S]*)\)$/.exec(expression);
   const resolved = resolve(inner ? (inner[1] as string).trim() : expression);
   if (resolved === undefined) {
@@ -104,6 +105,31 @@ function resolveValue(where: string, raw: string, resolve: ExpressionResolver): 
     );
   }
   return resolved;
+}
+
+function resolveValue(where: string, raw: string, resolve: ExpressionResolver): string {
+  const trimmed = raw.trim();
+  const quoted = /^"((?:[^"\\]|\\.)*)"$/.exec(trimmed);
+  if (quoted) return interpolate(where, JSON.parse(`"${quoted[1]}"`) as string, resolve);
+  const part = unwrap(trimmed);
+  if ('literal' in part && !/^[a-z_]+[.(]/.test(part.literal))
+    return interpolate(where, part.literal, resolve);
+  return resolveExpression(where, 'expression' in part ? part.expression : part.literal, resolve);
+}
+
+/** `COND ? {…} : {…}`: the branch the condition's stand-in (`true`/`false`) picks. */
+function conditional(
+  where: string,
+  expression: string,
+  resolve: ExpressionResolver,
+): string | undefined {
+  const match = /^([\w.]+)\s*\?\s*(\{[\s\S]*?\})\s*:\s*(\{[\s\S]*?\})$/.exec(expression);
+  if (!match) return undefined;
+  const condition = resolveExpression(where, match[1] as string, resolve);
+  if (condition !== 'true' && condition !== 'false') {
+    throw new TerraformEnvError(`${where}: ${match[1]} must stand in as true or false`);
+  }
+  return (condition === 'true' ? match[2] : match[3]) as string;
 }
 
 function environment(
@@ -122,7 +148,8 @@ function environment(
     );
   }
   const part = unwrap(String(value));
-  const expression = 'expression' in part ? part.expression : part.literal;
+  const raw = 'expression' in part ? part.expression : part.literal;
+  const expression = conditional(where, raw, resolve) ?? raw;
   const merge = /^merge\(([\s\S]*)\)$/.exec(expression);
   const args = merge ? mergeArguments(merge[1] as string) : [expression];
   const env: Record<string, string> = {};
@@ -159,6 +186,14 @@ export async function deployedFunctions(
 ): Promise<DeployedFunction[]> {
   const tf = await parseInfra(dir);
   const locals = (tf.locals ?? {}) as Block;
+  // A local that is a plain string (`credentials_file = "config.json"`) stands for itself.
+  const withLocals: ExpressionResolver = (expression) => {
+    const own = resolve(expression);
+    if (own !== undefined) return own;
+    const local = /^local\.(\w+)$/.exec(expression)?.[1];
+    const value = local === undefined ? undefined : locals[local];
+    return typeof value === 'string' && !value.includes('${') ? value : undefined;
+  };
   const functions = ((tf.resource as Block)?.google_cloudfunctions2_function ?? {}) as Record<
     string,
     Block[]
@@ -174,7 +209,7 @@ export async function deployedFunctions(
         `google_cloudfunctions2_function.${resource}.service_config.environment_variables`,
         service.environment_variables,
         locals,
-        resolve,
+        withLocals,
       ),
     };
   });

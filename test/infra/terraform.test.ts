@@ -106,10 +106,11 @@ describe('Terraform (offline)', () => {
       for (const env of needs)
         assert.ok(names.includes(env), `${name} (${entryPoint}) lacks ${env}`);
       const secrets = JSON.stringify(service.dynamic ?? {});
-      if (secrets !== '{}') assert.match(secrets, /for_each.*local\.secret_env/);
+      if (secrets !== '{}') assert.match(secrets, /for_each.*local\.credentials_volumes/);
     }
-    assert.match(JSON.stringify(tf.locals.secret_env), /SYNCER_SOURCE_CREDENTIALS/);
-    assert.ok(read.has('SYNCER_SOURCE_CREDENTIALS'));
+    // The credentials secret is mounted as a file and named by this variable.
+    assert.match(JSON.stringify(tf.locals.credentials_env), /SYNCER_SOURCE_CREDENTIALS_FILE/);
+    assert.ok(read.has('SYNCER_SOURCE_CREDENTIALS_FILE'));
   });
 
   it('gives each function a service account of its own', () => {
@@ -159,9 +160,12 @@ describe('Terraform (offline)', () => {
     assert.match(String(secret.for_each), /copy\s*=\s*google_service_account\.copy\.member/);
     const writer = copy.find((m) => m.role === 'roles/artifactregistry.writer');
     assert.equal(writer?.repository, ref('local.repository_id'));
+    // The build account may push only to the gcf-artifacts repository of the
+    // function builds (an IAM condition), never the mirror.
     const writers = members.filter(
       (m) =>
-        m.role === 'roles/artifactregistry.writer' || m.role === 'roles/artifactregistry.admin',
+        (m.role === 'roles/artifactregistry.writer' || m.role === 'roles/artifactregistry.admin') &&
+        !/repositories\/gcf-artifacts/.test(JSON.stringify(m.condition ?? '')),
     );
     assert.deepEqual(
       writers.map((m) => m.name),
@@ -196,15 +200,16 @@ describe('Terraform (offline)', () => {
     );
     const federation = one(tf.resource.google_service_account_iam_member?.reader_federation);
     assert.match(String(federation.member), /attribute\.event_name\/pull_request_target$/);
-    const provider = one(tf.resource.google_iam_workload_identity_pool_provider?.github);
-    assert.match(
-      String(provider.attribute_condition),
-      /assertion\.repository_owner == '\$\{var\.github_organization\}'/,
+    assert.equal(
+      one(tf.resource.google_iam_workload_identity_pool_provider?.github).attribute_condition,
+      ref('local.workflow_condition'),
     );
+    const condition = String(tf.locals.workflow_condition);
     assert.match(
-      String(provider.attribute_condition),
-      /job_workflow_ref == '.*image-syncer\.yml@\$\{var\.workflow_ref\}'/,
+      condition,
+      /assertion\.repository_owner_id == '\$\{var\.github_organization_id\}'/,
     );
+    assert.match(condition, /job_workflow_ref == '.*image-syncer\.yml@\$\{var\.workflow_ref\}'/);
   });
 
   it('wires the dead-letter topic, retry backoff and delivery attempts to the copy function', () => {
@@ -226,10 +231,14 @@ describe('Terraform (offline)', () => {
       String(one(functions.copy?.service_config).environment_variables),
       /SYNCER_MAX_DELIVERY_ATTEMPTS\s*=\s*tostring\(var\.max_delivery_attempts\)/,
     );
+    // The signature type Terraform builds with is the one the code registers.
+    const registered = /functions\.(cloudEvent|http)\('copyJob'/.exec(
+      CODE('functions/gcp/register.ts'),
+    )?.[1];
     assert.equal(
       (one(functions.copy?.build_config).environment_variables as Block)
         .GOOGLE_FUNCTION_SIGNATURE_TYPE,
-      'cloudevent',
+      registered === 'http' ? 'http' : 'cloudevent',
     );
     const keep = one(tf.resource.google_pubsub_subscription?.dead_letter_keep);
     assert.equal(keep.topic, ref('google_pubsub_topic.dead_letter.id'));

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -120,6 +120,62 @@ describe('reusable workflow', () => {
     assert.match(String(last.run), /image-syncer\.js remote "\$COMMAND"/);
   });
 
+  it('pins every action by the full commit of a named release, and authenticates with auth v3', () => {
+    const uses = steps.filter((s) => s.uses).map((s) => s.uses as string);
+    assert.ok(uses.length >= 4);
+    for (const use of uses) assert.match(use, /^[\w-]+\/[\w-]+@[0-9a-f]{40}$/, use);
+    // Every pin carries the release it is, so a bump changes both together.
+    for (const line of workflowText.split('\n').filter((l) => /\buses: /.test(l)))
+      assert.match(line, /@[0-9a-f]{40} # v\d+\.\d+\.\d+$/, line);
+    assert.match(workflowText, /google-github-actions\/auth@[0-9a-f]{40} # v3\.\d+\.\d+/);
+  });
+
+  it('refuses an images file that is a symlink, a directory or outside the checkout, reading nothing', () => {
+    const guard = steps.find((s) => s.name === 'Refuse an images file that is not a regular file');
+    assert.ok(guard?.run, 'the guard step exists');
+    const order = steps.map((s) => s.name ?? s.id);
+    assert.ok(
+      order.indexOf(guard.name) < steps.findIndex((s) => s.env?.SYNCER_IMAGES_FILE),
+      'the guard runs before anything reads the file',
+    );
+    assert.equal(guard.env?.IMAGES_FILE, '${{ inputs.images-file }}');
+    const run = (setUp: (dir: string) => void, file = 'external-images.yaml') => {
+      const dir = mkdtempSync(join(tmpdir(), 'images-file-'));
+      mkdirSync(join(dir, 'caller'));
+      setUp(dir);
+      return spawnSync('bash', ['-e', '-c', guard.run as string], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, IMAGES_FILE: file },
+        encoding: 'utf8',
+      });
+    };
+    const secret = 'root:x:0:0:a line that must never be printed';
+    const outside = (dir: string) => writeFileSync(join(dir, 'secret'), secret);
+    const regular = run((dir) =>
+      writeFileSync(join(dir, 'caller', 'external-images.yaml'), 'images: []\n'),
+    );
+    assert.equal(regular.status, 0, regular.stdout + regular.stderr);
+    const symlink = run((dir) => {
+      outside(dir);
+      symlinkSync(join(dir, 'secret'), join(dir, 'caller', 'external-images.yaml'));
+    });
+    assert.equal(symlink.status, 1);
+    assert.match(symlink.stdout, /::error::external-images\.yaml must be a regular file/);
+    const linkedDir = run((dir) => {
+      mkdirSync(join(dir, 'elsewhere'));
+      writeFileSync(join(dir, 'elsewhere', 'external-images.yaml'), secret);
+      symlinkSync(join(dir, 'elsewhere'), join(dir, 'caller', 'config'));
+    }, 'config/external-images.yaml');
+    assert.equal(linkedDir.status, 1);
+    assert.match(linkedDir.stdout, /::error::config\/external-images\.yaml resolves outside/);
+    const directory = run((dir) => mkdirSync(join(dir, 'caller', 'external-images.yaml')));
+    assert.equal(directory.status, 1);
+    const missing = run(() => {});
+    assert.equal(missing.status, 1);
+    for (const r of [symlink, linkedDir, directory, missing])
+      assert.ok(!(r.stdout + r.stderr).includes(secret), 'nothing of the target is printed');
+  });
+
   it('reads only the images file from a pull request, without credentials', () => {
     const checkout = steps.find((s) => s.name === 'Check out the images file') as Step;
     assert.equal(checkout.with?.['persist-credentials'], false);
@@ -216,6 +272,7 @@ describe('cloudbuild.yaml', () => {
         'test',
         'build',
         'terraform-init',
+        'terraform-validate',
         'terraform-plan',
         'terraform-apply',
       ],
@@ -233,11 +290,39 @@ describe('cloudbuild.yaml', () => {
     }
     assert.deepEqual(
       terraform.map((s) => s.args?.[0]),
-      ['init', 'plan', 'apply'],
+      ['init', 'validate', 'plan', 'apply'],
     );
     assert.match(
       String(terraform[0]?.args?.join(' ')),
       /-backend-config=bucket=\$\{_TF_STATE_BUCKET\}/,
     );
+  });
+
+  it('runs as the deployer account the bootstrap creates, logging to Cloud Logging', () => {
+    const config = build as unknown as { serviceAccount?: string; options?: { logging?: string } };
+    assert.equal(
+      config.serviceAccount,
+      'projects/$PROJECT_ID/serviceAccounts/image-syncer-deployer@$PROJECT_ID.iam.gserviceaccount.com',
+    );
+    // A user-specified build account cannot write to the default logs bucket.
+    assert.equal(config.options?.logging, 'CLOUD_LOGGING_ONLY');
+    const bootstrap = read('scripts/bootstrap-deployer.sh');
+    assert.match(bootstrap, /service-accounts create image-syncer-deployer/);
+    for (const role of [
+      'roles/resourcemanager.projectIamAdmin',
+      'roles/iam.workloadIdentityPoolAdmin',
+      'roles/serviceusage.serviceUsageAdmin',
+      'roles/iam.serviceAccountUser',
+      'roles/logging.logWriter',
+    ])
+      assert.match(bootstrap, new RegExp(`^\\s+${role.replace('.', '\\.')}\\s`, 'm'), role);
+    assert.match(
+      bootstrap,
+      /buckets add-iam-policy-binding "gs:\/\/\$\{bucket\}"[\s\S]*storage\.objectAdmin/,
+    );
+    // The Terraform steps package the source from git, so .git must be uploaded.
+    const ignore = read('.gcloudignore');
+    assert.doesNotMatch(ignore, /^\.git\/?$/m);
+    assert.match(ignore, /^#!include:\.gitignore$/m);
   });
 });

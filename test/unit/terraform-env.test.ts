@@ -66,6 +66,34 @@ describe('Terraform environment for the local pipeline', () => {
     });
   });
 
+  it('picks a conditional local by its condition and fills template strings', async () => {
+    const dir = infra(
+      FUNCTION(`merge(local.common_env, local.credentials_env, {
+      SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
+    })`).replace(
+        'locals {',
+        `locals {
+  credentials_file  = "config.json"
+  credentials_env = local.credentials_enabled ? {
+    SYNCER_SOURCE_CREDENTIALS_FILE = "\${local.credentials_mount}/\${local.credentials_file}"
+  } : {}`,
+      ),
+    );
+    const stand = (enabled: string) => (e: string) =>
+      ({
+        'google_storage_bucket.runs.name': 'runs',
+        'var.project_id': 'p',
+        'local.credentials_enabled': enabled,
+        'local.credentials_mount': '/tmp/secrets',
+      })[e];
+    const [on] = await deployedFunctions(dir, stand('true'));
+    assert.equal(on?.env.SYNCER_SOURCE_CREDENTIALS_FILE, '/tmp/secrets/config.json');
+    const [off] = await deployedFunctions(dir, stand('false'));
+    assert.equal(off?.env.SYNCER_SOURCE_CREDENTIALS_FILE, undefined);
+    assert.equal(off?.env.SYNCER_RUNS_BUCKET, 'runs');
+    await assert.rejects(deployedFunctions(dir, stand('maybe')), /must stand in as true or false/);
+  });
+
   it('stops on an expression it has no stand-in for, naming the variable and the expression', async () => {
     const dir = infra(
       FUNCTION(`merge(local.common_env, {

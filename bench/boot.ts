@@ -1,0 +1,160 @@
+// The boot benchmark: from process start to the first answered request, for
+// copyJob (a job whose image is already in the target, against the local
+// registries and the Cloud Storage test server) and planApi (a one-image
+// plan), each beside a bare Functions Framework hello-world started the same
+// way: the real functions-framework command, its own process, the same Node,
+// the same environment. Peak RSS (VmHWM) is read when the first answer arrives.
+
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { jobKey } from '../functions/pipeline/job.ts';
+import {
+  type FunctionProcess,
+  firstAnswer,
+  pushEnvelope,
+  spawnFunction,
+} from '../test/support/functions.ts';
+import { startGcsServer } from '../test/support/gcs-server.ts';
+import { Layout, push } from '../test/support/images.ts';
+import type { TestRegistry } from '../test/support/registry.ts';
+import { median } from './measure.ts';
+
+export interface BootFigure {
+  readonly ms: number;
+  readonly rssMiB: number;
+}
+export type BootFigures = Record<'hello' | 'copyJob' | 'planApi', BootFigure>;
+
+const ROOT = resolve(import.meta.dirname, '..');
+// BENCH_BOOT_APP=DIR measures another built package instead (e.g. an older
+// commit's, built with its node_modules linked), for before/after figures.
+const APP = process.env.BENCH_BOOT_APP ? resolve(process.env.BENCH_BOOT_APP) : ROOT;
+
+function peakRssMiB(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+}
+
+/** A directory holding the smallest function there is, over this repository's node_modules. */
+function helloWorld(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'boot-hello-'));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module","main":"index.js"}');
+  writeFileSync(
+    join(dir, 'index.js'),
+    "import * as functions from '@google-cloud/functions-framework';\nfunctions.http('hello', (req, res) => res.send('hello'));\n",
+  );
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+/**
+ * Expects `npm run build` to have run (the package's main, dist/gcp/index.js,
+ * is what Cloud Run loads). `sourceCreds`/`targetCreds` are `user:password`.
+ */
+export async function benchBoot(
+  source: TestRegistry,
+  target: TestRegistry,
+  creds: { source: string; target: string },
+  rounds: number,
+): Promise<BootFigures> {
+  const gcs = await startGcsServer();
+  const prefix = `${target.host}/boot/`;
+  const image = `${source.host}/bench/boot:v1`;
+  const mirrored = `${prefix}${source.host.replace(':', '_')}/bench/boot:v1`;
+  const layout = new Layout();
+  layout.tag('v1', layout.image({ layers: [50_000] }));
+  await push(layout, 'v1', image, { creds: creds.source });
+  await push(layout, 'v1', mirrored, { creds: creds.target });
+
+  const env: NodeJS.ProcessEnv = {
+    NODE_ENV: 'production',
+    METADATA_SERVER_DETECTION: 'none',
+    STORAGE_EMULATOR_HOST: gcs.url,
+    LOG_EXECUTION_ID: 'true',
+    SYNCER_PROJECT: 'bench',
+    SYNCER_TARGET_REPO_PREFIX: prefix,
+    SYNCER_RUNS_BUCKET: 'runs',
+    SYNCER_ALLOWED_REGISTRY: source.host,
+    SYNCER_ALLOW_PRIVATE_NETWORKS: [
+      source.host,
+      target.host,
+      ...(source.tokenServer ? [new URL(source.tokenServer.url).host] : []),
+    ].join(','),
+    SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
+      auths: { [target.host]: { auth: Buffer.from(creds.target).toString('base64') } },
+    }),
+  };
+  const hello = helloWorld();
+  let runId = 'boot';
+  const cases = {
+    hello: {
+      start: () => spawnFunction(hello, 'hello', { ...env, FUNCTION_TARGET: 'hello' }),
+      ask: (fn: FunctionProcess) => firstAnswer(fn, '/', {}),
+      check: async (answer: Response) => (await answer.text()) === 'hello',
+    },
+    copyJob: {
+      start: () => spawnFunction(APP, 'copyJob', { ...env, FUNCTION_TARGET: 'copyJob' }),
+      ask: (fn: FunctionProcess) =>
+        // The path is the one an emulator push would use, so an older CloudEvent copyJob works too.
+        firstAnswer(fn, '/projects/bench/topics/jobs', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: pushEnvelope({ runId, source: image }, { deliveryAttempt: 1 }),
+        }),
+      check: async (answer: Response) => {
+        const record = gcs.get('runs', `runs/${runId}/results/${jobKey(mirrored)}.json`);
+        return answer.status === 204 && JSON.parse(String(record)).status === 'exists';
+      },
+    },
+    planApi: {
+      start: () => spawnFunction(APP, 'planApi', { ...env, FUNCTION_TARGET: 'planApi' }),
+      ask: (fn: FunctionProcess) =>
+        firstAnswer(fn, '/plan', {
+          method: 'POST',
+          headers: { 'content-type': 'application/yaml' },
+          body: `images:\n- source: ${image}\n`,
+        }),
+      check: async (answer: Response) => {
+        const plan = (await answer.json()) as { results?: { status: string }[] };
+        return answer.status === 200 && plan.results?.[0]?.status === 'exists';
+      },
+    },
+  };
+  type Name = keyof typeof cases;
+  const samples: Record<Name, BootFigure[]> = { hello: [], copyJob: [], planApi: [] };
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      // Rotate who goes first: the page cache and the CPU boost favour no one.
+      const names = Object.keys(cases) as Name[];
+      const order = names.map((_, i) => names[(i + round) % names.length] as Name);
+      for (const name of order) {
+        runId = `boot-${round}`;
+        const started = performance.now();
+        const fn = await cases[name].start();
+        try {
+          const answer = await cases[name].ask(fn);
+          const ms = performance.now() - started;
+          const rssMiB = peakRssMiB(fn.child.pid);
+          if (!(await cases[name].check(answer)))
+            throw new Error(
+              `${name} gave a wrong first answer (${answer.status}):\n${fn.output()}`,
+            );
+          samples[name].push({ ms, rssMiB });
+          process.stdout.write(
+            `  boot round ${round} ${name.padEnd(8)} ${ms.toFixed(0)} ms, ${rssMiB.toFixed(0)} MiB peak RSS\n`,
+          );
+        } finally {
+          await fn.stop();
+        }
+      }
+    }
+  } finally {
+    await gcs.close();
+  }
+  const figure = (name: Name): BootFigure => ({
+    ms: median(samples[name].map((s) => s.ms)),
+    rssMiB: Math.max(...samples[name].map((s) => s.rssMiB)),
+  });
+  return { hello: figure('hello'), copyJob: figure('copyJob'), planApi: figure('planApi') };
+}

@@ -1,0 +1,106 @@
+// The copy function as Pub/Sub's push endpoint. The jobs subscription pushes
+// each message to the function's URL as a "wrapped" JSON body
+// (https://cloud.google.com/pubsub/docs/push, "How push endpoints receive messages"):
+//
+//   {"message": {"data": base64, "messageId", "attributes", "publishTime"},
+//    "subscription": "projects/P/subscriptions/S", "deliveryAttempt": N}
+//
+// `deliveryAttempt` is present when the subscription has a dead-letter policy.
+// The answer is the acknowledgement: 102, 200, 201, 202 and 204 acknowledge,
+// any other status is a negative acknowledgement and Pub/Sub redelivers after
+// the subscription's retry backoff (same page, "Receive messages").
+//
+// The function receives the envelope itself (an HTTP function) rather than as
+// a CloudEvent: the Functions Framework's conversion of a raw push drops
+// `deliveryAttempt` and `subscription` and writes two unstructured warnings per
+// delivery when the push URL has no /projects/P/topics/T path. A CloudEvent
+// carrying the same data (an Eventarc trigger: binary mode, or structured mode
+// with the envelope under `data`) is accepted too.
+
+import type { Request, Response } from '@google-cloud/functions-framework';
+import { describeError, SyncerError } from '../errors.ts';
+import { TransientJobError } from '../pipeline/copy-job.ts';
+import { type MessagePublishedData, onCopyJob } from './events.ts';
+import type { Runtime } from './runtime.ts';
+
+export class InvalidPushError extends SyncerError {
+  constructor(message: string) {
+    super('INVALID_PUSH', message);
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The push envelope from a request body, or an InvalidPushError saying what is wrong. */
+export function parsePushEnvelope(body: unknown): MessagePublishedData {
+  let envelope = body;
+  if (Buffer.isBuffer(envelope) || typeof envelope === 'string') {
+    try {
+      envelope = JSON.parse(envelope.toString());
+    } catch {
+      throw new InvalidPushError('body is not JSON: expected a Pub/Sub push envelope');
+    }
+  }
+  // A structured-mode CloudEvent carries the envelope as its data.
+  if (isObject(envelope) && typeof envelope.specversion === 'string') envelope = envelope.data;
+  if (!isObject(envelope) || !isObject(envelope.message))
+    throw new InvalidPushError('no "message" object: expected a Pub/Sub push envelope');
+  const message = envelope.message;
+  // The push example in the documentation spells the id message_id, the API messageId.
+  const messageId = message.messageId ?? message.message_id;
+  if (typeof messageId !== 'string' || messageId === '')
+    throw new InvalidPushError('message without a messageId');
+  if (message.data !== undefined && typeof message.data !== 'string')
+    throw new InvalidPushError('message.data is not a base64 string');
+  const attempt = envelope.deliveryAttempt;
+  if (attempt !== undefined && !(Number.isInteger(attempt) && (attempt as number) >= 1))
+    throw new InvalidPushError('deliveryAttempt is not a positive whole number');
+  return {
+    message: {
+      messageId,
+      ...(typeof message.data === 'string' && { data: message.data }),
+      ...(isObject(message.attributes) && {
+        attributes: message.attributes as Record<string, string>,
+      }),
+    },
+    ...(typeof envelope.subscription === 'string' && { subscription: envelope.subscription }),
+    ...(attempt !== undefined && { deliveryAttempt: attempt as number }),
+  };
+}
+
+/** One push delivery: 204 acknowledges, 503 (transient) or 500 hands the message back. */
+export async function onJobPush(req: Request, res: Response, rt: Runtime): Promise<void> {
+  let envelope: MessagePublishedData;
+  try {
+    if (req.method !== 'POST') throw new InvalidPushError(`method ${req.method}: expected POST`);
+    envelope = parsePushEnvelope(req.body);
+  } catch (error) {
+    // Pub/Sub never sends this; whoever did gets told why, and the log keeps it.
+    rt.logger.warn('request to the copy function is not a Pub/Sub push; refused', {
+      error: describeError(error),
+      contentType: req.get('content-type'),
+    });
+    res.status(400).json({ error: describeError(error) });
+    return;
+  }
+  const delivery = {
+    messageId: envelope.message?.messageId,
+    subscription: envelope.subscription,
+    deliveryAttempt: envelope.deliveryAttempt,
+  };
+  try {
+    await onCopyJob({ id: delivery.messageId, data: envelope }, rt);
+    res.status(204).end();
+  } catch (error) {
+    const transient = error instanceof TransientJobError;
+    // A transient failure was logged and recorded by the core; anything else
+    // (the run store unreachable, a bug) is logged here, once, with the delivery.
+    if (!transient)
+      rt.logger.warn('job delivery failed; Pub/Sub will redeliver', {
+        ...delivery,
+        error: describeError(error),
+      });
+    res.status(transient ? 503 : 500).json({ error: describeError(error), ...delivery });
+  }
+}

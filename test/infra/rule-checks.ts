@@ -1,0 +1,243 @@
+// The ordering and security rules that decide whether the first apply on a
+// fresh project succeeds and who may write the mirror. Each check returns its
+// problems (empty when the configuration is right), so a test can assert both
+// that infra/ passes and that an injected mistake fails.
+
+import {
+  type Body,
+  blocks,
+  type Declared,
+  type InfraConfig,
+  localsIn,
+  referencesIn,
+  resolveLocals,
+} from './terraform-config.ts';
+
+/** Which API each resource type needs enabled before it can be created or read. */
+const API_BY_TYPE: readonly (readonly [RegExp, string])[] = [
+  [/^google_artifact_registry_/, 'artifactregistry.googleapis.com'],
+  [/^google_cloudfunctions2_/, 'cloudfunctions.googleapis.com'],
+  [/^google_cloud_run_/, 'run.googleapis.com'],
+  [/^google_eventarc_/, 'eventarc.googleapis.com'],
+  [/^google_iam_workload_identity_pool/, 'iam.googleapis.com'],
+  [/^google_service_account/, 'iam.googleapis.com'],
+  [/^google_project_iam_/, 'cloudresourcemanager.googleapis.com'],
+  [/^google_project$/, 'cloudresourcemanager.googleapis.com'],
+  [/^google_pubsub_/, 'pubsub.googleapis.com'],
+  [/^google_secret_manager_/, 'secretmanager.googleapis.com'],
+  [/^google_storage_/, 'storage.googleapis.com'],
+  [/^google_logging_/, 'logging.googleapis.com'],
+  [/^google_monitoring_/, 'monitoring.googleapis.com'],
+];
+
+/** Addresses (and `local.x`) a declaration depends on: its references and depends_on. */
+function dependencies(value: unknown): string[] {
+  return [
+    ...referencesIn(value).map((r) => r.address),
+    ...localsIn(value).map((l) => `local.${l}`),
+  ];
+}
+
+/** The APIs a google_project_service resource enables (its service, or its for_each set). */
+function enabledBy(config: InfraConfig, d: Declared): string[] {
+  const service = String(d.body.service ?? '');
+  if (!service.includes('${')) return [service];
+  const source = /local\.(\w+)/.exec(String(d.body.for_each ?? ''))?.[1];
+  const list = source ? config.locals.get(source) : undefined;
+  return Array.isArray(list) ? (list as string[]) : [];
+}
+
+/** Every google_* resource and data source depends, directly or not, on its API being enabled. */
+export function apiDependencyProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  const enabling = [...config.resources.values()].filter(
+    (d) => d.type === 'google_project_service',
+  );
+  const graph = (address: string): string[] => {
+    if (address.startsWith('local.')) return dependencies(config.locals.get(address.slice(6)));
+    const d = config.resources.get(address) ?? config.data.get(address);
+    return d ? dependencies(d.body) : [];
+  };
+  for (const d of [...config.resources.values(), ...config.data.values()]) {
+    if (!d.type.startsWith('google_') || d.type === 'google_project_service') continue;
+    const api =
+      d.type === 'google_project_service_identity'
+        ? String(d.body.service)
+        : API_BY_TYPE.find(([pattern]) => pattern.test(d.type))?.[1];
+    if (!api) {
+      problems.push(`${d.file}: ${d.address}: no API known for ${d.type} (add it to API_BY_TYPE)`);
+      continue;
+    }
+    const seen = new Set<string>();
+    const queue = graph(d.address);
+    let reached = false;
+    while (queue.length > 0 && !reached) {
+      const next = queue.shift() as string;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      const target = config.resources.get(next);
+      if (target?.type === 'google_project_service' && enabledBy(config, target).includes(api))
+        reached = true;
+      else queue.push(...graph(next));
+    }
+    if (!reached) {
+      const enabled = enabling.flatMap((e) => enabledBy(config, e));
+      problems.push(
+        enabled.includes(api)
+          ? `${d.file}: ${d.address} does not depend on ${api} being enabled (add depends_on = [google_project_service.…] or reference something that does)`
+          : `${d.file}: ${d.address} needs ${api}, which no google_project_service enables`,
+      );
+    }
+  }
+  return problems;
+}
+
+export function functionsOf(config: InfraConfig): Declared[] {
+  return [...config.resources.values()].filter((d) => d.type === 'google_cloudfunctions2_function');
+}
+
+const dependsOn = (d: Declared): string[] => referencesIn(d.body.depends_on).map((r) => r.address);
+
+/** The service account a `${google_service_account.x.attr}` (or a local naming one) is. */
+function accountOf(config: InfraConfig, value: unknown): string | undefined {
+  return referencesIn(resolveLocals(value, config)).find((r) => r.type === 'google_service_account')
+    ?.address;
+}
+
+/** Grants (any *_iam_member) whose member is the account, by address. */
+function grantsTo(config: InfraConfig, account: string, type?: RegExp): Declared[] {
+  return [...config.resources.values()].filter(
+    (d) =>
+      d.type.endsWith('_iam_member') &&
+      (!type || type.test(d.type)) &&
+      referencesIn([d.body.member, d.body.for_each]).some((r) => r.address === account),
+  );
+}
+
+/** A function that mounts or reads a secret depends on the grants that let its account read it. */
+export function secretGrantProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  const versions = [...config.resources.values()].filter(
+    (d) => d.type === 'google_secret_manager_secret_version',
+  );
+  for (const f of functionsOf(config)) {
+    const service = (f.body.service_config as Body[] | undefined)?.[0] ?? {};
+    const secrets = [
+      ...blocks(service, 'secret_volumes'),
+      ...blocks(service, 'secret_environment_variables'),
+    ];
+    if (secrets.length === 0) continue;
+    const account = accountOf(config, service.service_account_email);
+    if (!account) {
+      problems.push(`${f.file}: ${f.address} reads a secret but runs as no declared account`);
+      continue;
+    }
+    const grants = grantsTo(config, account, /^google_secret_manager_secret_iam_member$/);
+    if (grants.length === 0)
+      problems.push(
+        `${f.file}: ${f.address} reads a secret its account ${account} is never granted`,
+      );
+    const waits = new Set(dependsOn(f));
+    for (const needed of [...grants, ...versions])
+      if (!waits.has(needed.address))
+        problems.push(`${f.file}: ${f.address} does not depend on ${needed.address}`);
+  }
+  return problems;
+}
+
+/** Every function builds as a dedicated service account of ours and waits for that account's grants. */
+export function buildAccountProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  const runtime = new Set(
+    functionsOf(config).map((f) =>
+      accountOf(config, (f.body.service_config as Body[] | undefined)?.[0]?.service_account_email),
+    ),
+  );
+  for (const f of functionsOf(config)) {
+    const build = (f.body.build_config as Body[] | undefined)?.[0] ?? {};
+    const account = accountOf(config, build.service_account);
+    if (!account) {
+      problems.push(
+        `${f.file}: ${f.address} has no build_config.service_account of a declared google_service_account`,
+      );
+      continue;
+    }
+    if (runtime.has(account))
+      problems.push(`${f.file}: ${f.address} builds as ${account}, which a function also runs as`);
+    const grants = grantsTo(config, account);
+    if (grants.length === 0)
+      problems.push(`${f.file}: ${f.address}: ${account} is granted nothing`);
+    const waits = new Set(dependsOn(f));
+    for (const grant of grants)
+      if (!waits.has(grant.address))
+        problems.push(
+          `${f.file}: ${f.address} does not depend on its build grant ${grant.address}`,
+        );
+  }
+  return problems;
+}
+
+/**
+ * The writer (the identity that may invoke the sync function) is reachable only
+ * from a principal set that names the ref of a push: an attribute mapped from
+ * assertion.ref, for push events only, equal to the writer ref. The provider
+ * pins the organisation by repository_owner_id and refuses unprotected pushes.
+ */
+export function writerRefProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  const sync = functionsOf(config).find(
+    (f) => (f.body.build_config as Body[] | undefined)?.[0]?.entry_point === 'api',
+  );
+  if (!sync) return ['no function serves the api (sync) entry point'];
+  const invokers = [...config.resources.values()].filter(
+    (d) =>
+      d.type === 'google_cloud_run_service_iam_member' &&
+      referencesIn(d.body.service).some((r) => r.address === sync.address),
+  );
+  const providers = [...config.resources.values()].filter(
+    (d) => d.type === 'google_iam_workload_identity_pool_provider',
+  );
+  const mapping = Object.assign(
+    {},
+    ...providers.map((p) => (p.body.attribute_mapping ?? {}) as Body),
+  ) as Body;
+  for (const invoker of invokers) {
+    const writer = accountOf(config, invoker.body.member);
+    if (!writer) continue;
+    const federation = [...config.resources.values()].filter(
+      (d) =>
+        d.type === 'google_service_account_iam_member' &&
+        referencesIn(d.body.service_account_id).some((r) => r.address === writer) &&
+        String(d.body.member).includes('principal'),
+    );
+    if (federation.length === 0) problems.push(`${writer}: no workload identity binding`);
+    for (const binding of federation) {
+      const member = resolveLocals(binding.body.member, config);
+      const attribute = /\/attribute\.(\w+)\/(.+)$/.exec(member);
+      const where = `${binding.file}: ${binding.address}`;
+      if (!attribute) {
+        problems.push(`${where}: ${member} is not a principalSet on one attribute`);
+        continue;
+      }
+      const [, name, value] = attribute as unknown as [string, string, string];
+      const mapped = resolveLocals(mapping[`attribute.${name}`] ?? '', config);
+      if (!/assertion\.ref\b/.test(mapped))
+        problems.push(`${where}: attribute.${name} is not mapped from assertion.ref (${mapped})`);
+      if (!/assertion\.event_name\s*==\s*'push'/.test(mapped))
+        problems.push(`${where}: attribute.${name} does not single out push events (${mapped})`);
+      if (!/^(\$\{var\.\w+\}|refs\/heads\/[\w./-]+)$/.test(value))
+        problems.push(`${where}: the principal set names no ref (${value})`);
+    }
+  }
+  for (const p of providers) {
+    const condition = resolveLocals(p.body.attribute_condition, config);
+    const where = `${p.file}: ${p.address}`;
+    if (!/assertion\.repository_owner_id\s*==/.test(condition))
+      problems.push(`${where}: the organisation is not pinned by repository_owner_id`);
+    if (/assertion\.repository_owner\s*==/.test(condition))
+      problems.push(`${where}: the organisation is matched by its name, which can change hands`);
+    if (!/assertion\.ref_protected\s*==\s*'true'/.test(condition))
+      problems.push(`${where}: pushes from unprotected refs are not refused`);
+  }
+  return problems;
+}

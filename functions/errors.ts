@@ -1,11 +1,76 @@
 // Every error image-syncer raises carries a stable `code`, so callers (the CLI,
 // the functions, tests) branch on the code and never on message text. The
-// original error, where there is one, is kept as `cause`.
+// original error, where there is one, is kept as `cause`. What each code means
+// for a run (its category, transient or permanent, the action a user takes) is
+// decided in one place: functions/failures.ts.
+
+/** Every error code image-syncer raises, in one list (failures.ts classifies each). */
+export const ERROR_CODES = [
+  // registry answers (RegistryError, by status)
+  'UNAUTHORIZED',
+  'DENIED',
+  'NOT_FOUND',
+  'REQUEST_TIMEOUT',
+  'TOO_MANY_REQUESTS',
+  'REGISTRY_UNAVAILABLE',
+  'REGISTRY_UNSUPPORTED',
+  'REGISTRY_ERROR',
+  'MANIFEST_BLOB_UNKNOWN',
+  'STALE_TOKEN',
+  // the connection
+  'NETWORK_ERROR',
+  'BLOCKED_DESTINATION',
+  'TOO_MANY_REDIRECTS',
+  'BAD_REDIRECT',
+  // authentication
+  'AUTH_CHALLENGE_INVALID',
+  'AUTH_TOKEN_INVALID',
+  'CREDENTIAL_HELPER_FAILED',
+  // content
+  'DIGEST_MISMATCH',
+  'SIZE_MISMATCH',
+  'INVALID_DIGEST',
+  'INVALID_MANIFEST',
+  'MANIFEST_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'INDEX_TOO_DEEP',
+  'UPLOAD_LOCATION_MISSING',
+  'PLATFORM_MISSING',
+  'INVALID_PLATFORM',
+  'CONFIG_TOO_LARGE',
+  'INVALID_CONFIG',
+  'UNSIGNED',
+  'SIGNATURE_REQUIRED',
+  'INVALID_REFERRERS',
+  'TOO_MANY_REFERRERS',
+  // outcomes of a copy
+  'SOURCE_NOT_FOUND',
+  'TAG_CONFLICT',
+  'CANCELLED',
+  'JOB_DEADLINE',
+  // input and configuration
+  'INVALID_REFERENCE',
+  'INVALID_JOB',
+  'INVALID_PUSH',
+  'INVALID_IMAGES_FILE',
+  'CONFIG_ERROR',
+  // the functions and their clients
+  'TRANSIENT_JOB_FAILURE',
+  'PUBLISH_FAILED',
+  'REMOTE_ERROR',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
 
 export class SyncerError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;

@@ -8,12 +8,12 @@
 
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { mapLimited } from '../engine/limiter.ts';
-import { primeTokens } from '../engine/sync.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile } from '../images-file/parse.ts';
 import { formatReference, manifestReference, parseReference } from '../reference/reference.ts';
 import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
+import { primeTokens } from '../registry/prime.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CliOptions } from './flags.ts';
 import { formatDiff, pinText, unpinnedEntries } from './pin-edit.ts';
@@ -93,8 +93,7 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
     await primeTokens(
       refs.map((sourceRef) => ({ sourceRef, target: sourceRef })),
       registries,
-      true,
-      false,
+      { target: false },
     );
     await mapLimited(sources, options.concurrency * 4, async (source, i) => {
       const ref = refs[i] as ReturnType<typeof parseReference>;

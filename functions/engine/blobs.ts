@@ -2,7 +2,8 @@
 // needs a blob copies it (after a HEAD shows the target lacks it); every other
 // image that needs the same digest, in another target repository, waits for
 // that copy and then asks the target registry to mount it across repositories,
-// which moves no bytes. Mount refused (202) → an ordinary streamed upload.
+// which moves no bytes. Mount refused (202 with its upload session, or any
+// error status) → an ordinary streamed upload.
 
 import type { Descriptor } from '../oci/manifest.ts';
 import type { RegistryClient } from '../registry/client.ts';
@@ -17,6 +18,7 @@ export interface BlobCopyContext {
   readonly stats: CopyStats;
   readonly transfers: Limiter;
   readonly onBytes?: (delta: number) => void;
+  readonly signal?: AbortSignal;
 }
 
 export class BlobTracker {
@@ -68,7 +70,7 @@ export class BlobTracker {
   }
 
   async #headOrCopy(ctx: BlobCopyContext, blob: Descriptor): Promise<void> {
-    if (await ctx.target.hasBlob(ctx.targetRepository, blob.digest)) {
+    if (await ctx.target.hasBlob(ctx.targetRepository, blob.digest, { signal: ctx.signal })) {
       ctx.stats.blobsPresent++;
       return;
     }
@@ -76,7 +78,10 @@ export class BlobTracker {
   }
 
   async #mountOrCopy(ctx: BlobCopyContext, blob: Descriptor, from: string): Promise<void> {
-    const mount = await ctx.target.mountBlob(ctx.targetRepository, blob.digest, from);
+    // Best effort: any refusal (202 with a session, 401, 403, 404…) is an upload.
+    const mount = await ctx.target.mountBlob(ctx.targetRepository, blob.digest, from, {
+      signal: ctx.signal,
+    });
     if (mount.mounted) {
       ctx.stats.blobsMounted++;
       return;
@@ -88,6 +93,7 @@ export class BlobTracker {
     let moved = 0;
     await ctx.target.copyBlobFrom(ctx.source, ctx.sourceRepository, blob, ctx.targetRepository, {
       ...(location !== undefined && { location }),
+      ...(ctx.signal && { signal: ctx.signal }),
       onProgress: (delta) => {
         moved += delta;
         ctx.onBytes?.(delta);

@@ -8,19 +8,20 @@
 // An existing image costs two HEADs and nothing else: no source GET (Docker Hub
 // counts GETs of manifests as pulls), no write. A tag is never overwritten.
 
-import { describeError, SyncerError } from '../errors.ts';
+import { type ErrorCode, SyncerError } from '../errors.ts';
+import { classify, classifyCode, type FailureCategory } from '../failures.ts';
 import { blobsToCopy } from '../oci/manifest.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
-import type { Manifest, RegistryClient } from '../registry/client.ts';
-import { RegistryError } from '../registry/errors.ts';
+import type { Manifest, ManifestHead, RegistryClient } from '../registry/client.ts';
 import type { Registries } from '../registry/registries.ts';
-import { isRetryable } from '../registry/retry.ts';
+import { throwIfCancelled } from '../util/abort.ts';
 import type { BlobTracker } from './blobs.ts';
 import { explainDrift } from './drift.ts';
 import type { Limiter } from './limiter.ts';
 import { platformFailureFields, requirePlatforms } from './platforms.ts';
 import type { ReferrersState } from './referrer-discovery.ts';
 import type { ReferrersOptions } from './referrer-options.ts';
+import { holdsManifest } from './same-manifest.ts';
 import { beginSupplyChain } from './supply-chain.ts';
 import type { CopyJob, CopyResult, CopyStats } from './types.ts';
 
@@ -33,6 +34,8 @@ export interface CopyContext {
   readonly transfers: Limiter;
   readonly dryRun: boolean;
   readonly onBytes?: (delta: number) => void;
+  /** Cancels the copy: nothing is written once it has fired. */
+  readonly signal?: AbortSignal | undefined;
   readonly referrers?: ReferrersOptions;
   readonly referrersState?: ReferrersState;
 }
@@ -41,26 +44,34 @@ function emptyStats(): CopyStats {
   return { blobsCopied: 0, blobsMounted: 0, blobsPresent: 0, bytesCopied: 0, manifestsPut: 0 };
 }
 
-/** A person-readable reason, with the cause named (not found, access denied…). */
+/** The result fields of a failure, as functions/failures.ts classifies it. */
 export function failureReason(error: unknown): {
   error: string;
-  errorCode: string;
+  errorCode: ErrorCode;
+  category: FailureCategory;
   retryable: boolean;
 } {
-  const errorCode = error instanceof SyncerError ? error.code : 'INTERNAL';
-  let error_ = describeError(error);
-  if (error instanceof RegistryError && (error.status === 401 || error.status === 403)) {
-    error_ = `access denied: ${error_}`;
-  }
-  const attempts = (error as { attempts?: number }).attempts;
-  if (attempts !== undefined) error_ += ` (after ${attempts} attempts)`;
-  return { error: error_, errorCode, retryable: isRetryable(error) };
+  const failure = classify(error);
+  return {
+    error: failure.message,
+    errorCode: failure.code,
+    category: failure.category,
+    retryable: failure.transient,
+  };
+}
+
+/** The result fields of an outcome decided here (not found, conflict), classified the same way. */
+function outcome(errorCode: ErrorCode, error: string) {
+  const { category, transient } = classifyCode(errorCode);
+  return { errorCode, category, retryable: transient, error };
 }
 
 export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyResult> {
   const target = formatReference(job.target);
   const base = { source: job.source, target };
   const stats = emptyStats();
+  const signal = ctx.signal;
+  const op = { signal };
   try {
     const source = ctx.registries.client(job.sourceRef.registry);
     const destination = ctx.registries.client(job.target.registry);
@@ -69,19 +80,20 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
     const targetTag = job.target.tag ?? 'latest';
 
     const wanted = job.sourceDigest ?? manifestReference(job.sourceRef);
-    const sourceHead = await source.headManifest(sourceRepository, wanted);
+    const sourceHead = await source.headManifest(sourceRepository, wanted, op);
     if (!sourceHead) {
       return {
         ...base,
         status: 'failed',
-        errorCode: 'SOURCE_NOT_FOUND',
-        retryable: false,
-        error: `source not found: ${formatReference({ ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) })}`,
+        ...outcome(
+          'SOURCE_NOT_FOUND',
+          `source not found: ${formatReference({ ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) })}`,
+        ),
       };
     }
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
     // The target's tag is read while the referrers are discovered (a read, not a write).
-    const targetHeading = destination.headManifest(targetRepository, targetTag);
+    const targetHeading = destination.headManifest(targetRepository, targetTag, op);
     targetHeading.catch(() => undefined);
     // Signatures and other referrers: found before any write, so that an image
     // the policy refuses leaves nothing in the target.
@@ -111,41 +123,54 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
       return { ...base, status: 'failed', ...found, ...failureReason(chain.refusal), category };
     }
 
+    const conflict = async (held: ManifestHead, how: string): Promise<CopyResult> => ({
+      ...base,
+      status: 'conflict',
+      ...found,
+      ...(await chain.settle('conflict', found)),
+      targetDigest: held.digest,
+      ...outcome(
+        'TAG_CONFLICT',
+        `${target} ${how} ${held.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
+      ),
+      drift: await explainDrift({
+        written: job.source,
+        tag: targetTag,
+        source,
+        sourceRepository,
+        sourceDigest: sourceHead.digest,
+        target: destination,
+        targetRepository,
+        targetDigest: held.digest,
+      }),
+    });
+
     const required = job.requiredPlatforms ?? [];
     const targetHead = await targetHeading;
     if (targetHead) {
-      if (targetHead.digest === sourceHead.digest) {
+      if (
+        await holdsManifest(
+          destination,
+          targetRepository,
+          targetTag,
+          targetHead,
+          sourceHead.digest,
+          op,
+        )
+      ) {
         // The same bytes are in the target: check there, which costs no pull of the source.
         if (required.length > 0) {
-          const held = await destination.getManifest(targetRepository, targetHead.digest);
+          const held = await destination.getManifest(targetRepository, targetHead.digest, op);
           await requirePlatforms(required, destination, targetRepository, held);
         }
         return { ...base, status: 'exists', ...found, ...(await chain.settle('exists', found)) };
       }
-      return {
-        ...base,
-        status: 'conflict',
-        ...found,
-        ...(await chain.settle('conflict', found)),
-        targetDigest: targetHead.digest,
-        errorCode: 'TAG_CONFLICT',
-        error: `${target} already points at ${targetHead.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
-        drift: await explainDrift({
-          written: job.source,
-          tag: targetTag,
-          source,
-          sourceRepository,
-          sourceDigest: sourceHead.digest,
-          target: destination,
-          targetRepository,
-          targetDigest: targetHead.digest,
-        }),
-      };
+      return conflict(targetHead, 'already points at');
     }
     if (ctx.dryRun && required.length === 0)
       return { ...base, status: 'planned', ...found, ...(await chain.settle('planned', found)) };
 
-    const manifest = await source.getManifest(sourceRepository, sourceHead.digest);
+    const manifest = await source.getManifest(sourceRepository, sourceHead.digest, op);
     // After the HEADs, before any write: an image lacking a platform is refused whole.
     await requirePlatforms(required, source, sourceRepository, manifest);
     if (ctx.dryRun)
@@ -158,15 +183,27 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
     const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
     await copyChildren(tree, manifest, 0);
     try {
-      await destination.putManifest(targetRepository, targetTag, manifest);
+      throwIfCancelled(signal);
+      await destination.putManifest(targetRepository, targetTag, manifest, op);
       stats.manifestsPut++;
     } catch (error) {
-      // Another copy of the same job may have won the race: if the tag now
-      // holds exactly our digest, the job is done all the same.
+      throwIfCancelled(signal);
+      // The tag may have been set meanwhile: by another copy of the same job
+      // (then it holds exactly our digest and the job is done all the same),
+      // or by another writer. Artifact Registry with immutable tags refuses
+      // the PUT with 400 MANIFEST_INVALID "cannot update tag … tag
+      // immutability" (https://cloud.google.com/artifact-registry/docs/docker/names#versions,
+      // https://cloud.google.com/artifact-registry/docs/repositories/update-repo-settings):
+      // the tag is looked at again and another digest there is a conflict,
+      // never a retried failure and never `copied`.
       const now = await destination
-        .headManifest(targetRepository, targetTag)
+        .headManifest(targetRepository, targetTag, op)
         .catch(() => undefined);
-      if (now?.digest !== manifest.digest) throw error;
+      if (!now) throw error;
+      if (
+        !(await holdsManifest(destination, targetRepository, targetTag, now, manifest.digest, op))
+      )
+        return conflict(now, 'was set meanwhile by another writer to');
     }
     return {
       ...base,
@@ -214,6 +251,7 @@ async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Prom
             stats: tree.stats,
             transfers: tree.ctx.transfers,
             ...(tree.ctx.onBytes && { onBytes: tree.ctx.onBytes }),
+            ...(tree.ctx.signal && { signal: tree.ctx.signal }),
           },
           blob,
           priority,
@@ -227,12 +265,14 @@ async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Prom
   }
   // Every child of an index (all platforms, attestations included) is copied,
   // by digest, before the index: a registry refuses an index whose children it lacks.
+  const op = { signal: tree.ctx.signal };
   await Promise.all(
     parsed.manifests.map(async (child) => {
-      if (await tree.destination.headManifest(tree.targetRepository, child.digest)) return;
-      const childManifest = await tree.source.getManifest(tree.sourceRepository, child.digest);
+      if (await tree.destination.headManifest(tree.targetRepository, child.digest, op)) return;
+      const childManifest = await tree.source.getManifest(tree.sourceRepository, child.digest, op);
       await copyChildren(tree, childManifest, depth + 1);
-      await tree.destination.putManifest(tree.targetRepository, child.digest, childManifest);
+      throwIfCancelled(tree.ctx.signal);
+      await tree.destination.putManifest(tree.targetRepository, child.digest, childManifest, op);
       tree.stats.manifestsPut++;
     }),
   );

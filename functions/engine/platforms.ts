@@ -10,6 +10,7 @@
 // counts as the platform its config names (one config blob GET, not a pull).
 
 import { SyncerError } from '../errors.ts';
+import type { FailureCategory } from '../failures.ts';
 import {
   formatPlatform,
   isAttestation,
@@ -37,7 +38,7 @@ export interface PlatformCheck {
 
 export class PlatformMissingError extends SyncerError {
   /** The failure category (see issue 9's failure classification). */
-  readonly category = 'platform-missing';
+  readonly category: FailureCategory = 'platform-missing';
   readonly check: PlatformCheck;
 
   constructor(check: PlatformCheck) {
@@ -98,7 +99,7 @@ export async function requirePlatforms(
 /** The result fields of a PLATFORM_MISSING failure; nothing for other errors. */
 export function platformFailureFields(
   error: unknown,
-): { category: string; platforms: PlatformCheck } | Record<string, never> {
+): { category: FailureCategory; platforms: PlatformCheck } | Record<string, never> {
   if (!(error instanceof PlatformMissingError)) return {};
   return { category: error.category, platforms: error.check };
 }

@@ -1,6 +1,8 @@
 // What the engine takes and what it gives back. The status set and the result
 // fields are a contract: the CLI's report and the functions' run records use them.
 
+import type { ErrorCode } from '../errors.ts';
+import type { FailureCategory } from '../failures.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ImageReference } from '../reference/reference.ts';
 import type { Drift } from './drift.ts';
@@ -44,12 +46,12 @@ export interface CopyResult {
   /** For a conflict, the digest the target tag holds instead. */
   readonly targetDigest?: string;
   readonly error?: string;
-  /** A stable code for failures (NOT_FOUND, DENIED, DIGEST_MISMATCH, …). */
-  readonly errorCode?: string;
+  /** A stable code for failures and conflicts (NOT_FOUND, DENIED, DIGEST_MISMATCH, TAG_CONFLICT, …). */
+  readonly errorCode?: ErrorCode;
+  /** For failures and conflicts: what kind of problem it is (functions/failures.ts). */
+  readonly category?: FailureCategory;
   /** For failures: whether trying again later may succeed (network, 429, 5xx). */
   readonly retryable?: boolean;
-  /** The failure's category where one is set (`platform-missing`). */
-  readonly category?: string;
   /** For PLATFORM_MISSING: what was required, what the image has, what is missing. */
   readonly platforms?: PlatformCheck;
   /** For a conflict: what changed upstream and the fix (see engine/drift.ts). */
@@ -70,6 +72,8 @@ export interface EngineOptions {
   /** Blob transfers at once; four times as many images are examined at once. */
   readonly concurrency?: number;
   readonly observer?: SyncObserver;
+  /** Cancels the run: every request stops, nothing more is written. */
+  readonly signal?: AbortSignal;
   /** Referrers and the signature policy (default DEFAULT_REFERRERS_OPTIONS). */
   readonly referrers?: ReferrersOptions;
 }

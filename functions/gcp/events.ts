@@ -3,7 +3,7 @@
 // delivered again. (The fan-out adapters are in fanout-events.ts, so the copy
 // function never loads the images-file parser or the fan-out.)
 
-import { handleCopyJob, recordAbandonedJob, TransientJobError } from '../pipeline/copy-job.ts';
+import { handleCopyJob } from '../pipeline/copy-job.ts';
 import type { Runtime } from './runtime.ts';
 
 /** `google.cloud.storage.object.v1.finalized` data (the fields used here). */
@@ -36,50 +36,27 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
     rt.logger.warn('job event without message data; acknowledged', { eventId: event.id });
     return;
   }
-  // An event function has 540 s. A copy that would outlast that gives up its
-  // delivery first: the blobs it already put in the target stay there, so the
-  // redelivery resumes with a HEAD for each instead of a transfer.
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new TransientJobError(
-    `job still running after ${rt.config.jobDeadlineSeconds} s; Pub/Sub will redeliver it`,
+  // The job deadline is the pipeline's policy (pipeline/deadline.ts): this
+  // adapter only passes the configured seconds and maps throw → redelivery.
+  await handleCopyJob(
+    {
+      data: Buffer.from(message.data, 'base64'),
+      ...((message.messageId ?? event.id) !== undefined && {
+        messageId: (message.messageId ?? event.id) as string,
+      }),
+      ...(event.data?.deliveryAttempt !== undefined && { attempt: event.data.deliveryAttempt }),
+    },
+    {
+      prefix: rt.config.prefix,
+      store: rt.store(),
+      registries: rt.registries(),
+      logger: rt.logger,
+      maxDeliveryAttempts: rt.config.maxDeliveryAttempts,
+      dryRun: rt.config.dryRun,
+      concurrency: rt.config.concurrency,
+      deadlineSeconds: rt.config.jobDeadlineSeconds,
+      referrers: rt.config.referrers,
+      requirePlatforms: rt.config.requirePlatforms,
+    },
   );
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(expired), rt.config.jobDeadlineSeconds * 1000);
-  });
-  const started = Date.now();
-  const delivery = {
-    data: Buffer.from(message.data, 'base64'),
-    ...((message.messageId ?? event.id) !== undefined && {
-      messageId: (message.messageId ?? event.id) as string,
-    }),
-    ...(event.data?.deliveryAttempt !== undefined && { attempt: event.data.deliveryAttempt }),
-  };
-  const deps = {
-    prefix: rt.config.prefix,
-    store: rt.store(),
-    registries: rt.registries(),
-    logger: rt.logger,
-    maxDeliveryAttempts: rt.config.maxDeliveryAttempts,
-    dryRun: rt.config.dryRun,
-    concurrency: rt.config.concurrency,
-    referrers: rt.config.referrers,
-    requirePlatforms: rt.config.requirePlatforms,
-  };
-  const copy = handleCopyJob(delivery, deps);
-  try {
-    await Promise.race([copy, deadline]);
-  } catch (error) {
-    if (error === expired) {
-      rt.logger.warn('job deadline reached; handing the message back to Pub/Sub', {
-        messageId: message.messageId,
-      });
-      copy.catch(() => {});
-      // Every way a delivery ends leaves a record: on the last attempt this
-      // one says deadLettered, so the run still finishes.
-      await recordAbandonedJob(delivery, deps, expired.message, started);
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -7,9 +7,9 @@ import type { Platform } from '../oci/platform.ts';
 import { type ImageReference, isValidTag, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import type { Diagnostic } from './diagnostics.ts';
-import type { CheckOptions, ImageEntry } from './parse.ts';
 import { readPlatforms } from './platforms-field.ts';
 import { REQUIRE_SIGNATURE, readRequireSignature } from './policy-fields.ts';
+import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, scalarText } from './yaml-text.ts';
 
 /** Keys the Go tool's users have in their entries; accepted, ignored, and warned about. */

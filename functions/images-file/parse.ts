@@ -4,12 +4,15 @@
 
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import { formatPlatform, type Platform } from '../oci/platform.ts';
-import { formatReference, type ImageReference } from '../reference/reference.ts';
+import { formatReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
 import { checkEntry } from './entry.ts';
 import { readPlatforms } from './platforms-field.ts';
+import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
+
+export type { CheckOptions, ImageEntry } from './types.ts';
 
 /** The same requirement in any order gives the same key; `undefined`: the default applies. */
 function platformsKey(platforms: readonly Platform[] | undefined): string | undefined {
@@ -26,21 +29,6 @@ const MAX_ALIASES = 100;
 /** Keys the Go tool's users have in their files; accepted, ignored, and warned about. */
 const LEGACY_TOP_LEVEL = new Set(['targetRepoPrefix']);
 
-export interface ImageEntry {
-  /** Position in the file's list, from 0. */
-  readonly index: number;
-  readonly line: number;
-  /** The source exactly as written. */
-  readonly source: string;
-  readonly sourceRef: ImageReference;
-  readonly tag?: string;
-  readonly target: ImageReference;
-  /** `requireSignature: true`: fail the image if the source has no signature or attestation. */
-  readonly requireSignature?: boolean;
-  /** Required platforms: the entry's own, else the file's top-level `platforms`. */
-  readonly platforms?: readonly Platform[];
-}
-
 export interface ImagesFile {
   readonly file: string;
   readonly entries: readonly ImageEntry[];
@@ -56,11 +44,6 @@ export interface ImagesFileCheck extends ImagesFile {
     readonly line: number;
     readonly source?: string;
   }[];
-}
-
-export interface CheckOptions {
-  /** Whether a source registry may be mirrored from (the network policy's allow-list). */
-  readonly isRegistryAllowed?: (registry: string) => boolean;
 }
 
 /** Parses and validates; throws ImagesFileError with every problem if there is any. */

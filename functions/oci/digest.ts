@@ -13,7 +13,7 @@ export function isValidDigest(digest: string): boolean {
   return DIGEST.test(digest);
 }
 
-function algorithmOf(digest: string): 'sha256' | 'sha512' {
+export function algorithmOf(digest: string): 'sha256' | 'sha512' {
   if (!isValidDigest(digest)) throw new SyncerError('INVALID_DIGEST', `invalid digest "${digest}"`);
   return digest.startsWith('sha512:') ? 'sha512' : 'sha256';
 }

@@ -3,23 +3,27 @@
 //
 // - permanent outcomes (copied, exists, planned, conflict, invalid job, source
 //   not found, access denied) are recorded and the message acknowledged;
-// - transient failures (network, 429, 5xx) throw TransientJobError so Pub/Sub
-//   redelivers with backoff; a redelivery is cheap because blobs already in the
-//   target are skipped. On the last attempt the record says the message went to
-//   the dead-letter topic, and the throw sends it there.
+// - transient failures (network, 429, 5xx, the job deadline) throw
+//   TransientJobError so Pub/Sub redelivers with backoff; a redelivery is cheap
+//   because blobs already in the target are skipped. On the last attempt the
+//   record says the message went to the dead-letter topic, and the throw sends
+//   it there. Which failure is which is functions/failures.ts's call.
 
 import { BlobTracker } from '../engine/blobs.ts';
-import { copyImage } from '../engine/copy.ts';
+import { copyImage, failureReason } from '../engine/copy.ts';
 import { Limiter } from '../engine/limiter.ts';
 import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
+import { classifyCode } from '../failures.ts';
 import { type Platform, parsePlatform } from '../oci/platform.ts';
 import { formatReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
+import { cancellation } from '../util/abort.ts';
 import type { Logger } from '../util/logger.ts';
+import { startDeadline } from './deadline.ts';
 import { InvalidJobError, type JobMessage, jobKey, parseJob } from './job.ts';
 import type { JobResultRecord, RunStore } from './run-store.ts';
 
@@ -39,6 +43,8 @@ export interface CopyJobDeps {
   /** Deployment-wide dry run: every job only plans. */
   readonly dryRun?: boolean;
   readonly concurrency?: number;
+  /** Cancel a copy still running after this many seconds and hand its delivery back (pipeline/deadline.ts). */
+  readonly deadlineSeconds?: number;
   /** Deployment-wide referrer settings (SYNCER_REFERRERS…, SYNCER_REQUIRE_SIGNATURE). */
   readonly referrers?: ReferrersOptions;
   /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
@@ -99,19 +105,22 @@ export async function handleCopyJob(
       status: 'invalid',
       error: describeError(error),
       errorCode: 'INVALID_JOB',
+      category: classifyCode('INVALID_JOB').category,
       ...(attempt !== undefined && { attempt }),
       finishedAt: new Date().toISOString(),
     });
   }
 
+  const deadline = startDeadline(deps.deadlineSeconds);
   const ctx = {
     registries: deps.registries,
     blobs: new BlobTracker(),
     transfers: new Limiter(deps.concurrency ?? 8),
     dryRun: deps.dryRun === true || job.dryRun === true,
+    signal: deadline.signal,
     ...(deps.referrers && { referrers: deps.referrers }),
   };
-  const result: CopyResult = await copyImage(
+  const copying = copyImage(
     {
       source: job.source,
       sourceRef,
@@ -122,6 +131,27 @@ export async function handleCopyJob(
     },
     ctx,
   );
+  let result: CopyResult | undefined = await Promise.race([
+    copying,
+    deadline.expired.then(() => undefined),
+  ]);
+  deadline.clear();
+  if (result === undefined || deadline.signal.aborted) {
+    // Cancelled: whatever the copy reports now is not recorded; the deadline's
+    // own outcome (transient) is, as `retrying`, or `deadLettered` on the last attempt.
+    deps.logger.warn('job deadline reached; handing the message back to Pub/Sub', {
+      runId: job.runId,
+      source: job.source,
+      messageId: delivery.messageId,
+    });
+    copying.catch(() => {});
+    result = {
+      source: job.source,
+      target,
+      status: 'failed',
+      ...failureReason(cancellation(deadline.signal)),
+    };
+  }
   const fields = {
     runId: job.runId,
     source: job.source,
@@ -132,15 +162,18 @@ export async function handleCopyJob(
     durationMs: Date.now() - started,
     attempt,
   };
-  if (result.status === 'failed' && result.retryable) {
-    const { count, last } = await recordTransient(
-      deps,
-      job.runId,
-      target,
-      result,
-      started,
-      attempt,
-    );
+  // Redeliver or acknowledge: functions/failures.ts decides from the code, as it
+  // decided the retries inside the copy.
+  if (result.status === 'failed' && result.errorCode && classifyCode(result.errorCode).transient) {
+    // Pub/Sub says which attempt this is only when the subscription has a
+    // dead-letter policy and the trigger passes it on; otherwise count here.
+    const previous = await deps.store.readResult(job.runId, jobKey(target));
+    const count = attempt ?? (previous?.retrying ? (previous.attempt ?? 1) : 0) + 1;
+    const last = deps.maxDeliveryAttempts !== undefined && count >= deps.maxDeliveryAttempts;
+    await deps.store.writeResult({
+      ...toRecord(job.runId, target, result, started, count),
+      ...(last ? { deadLettered: true } : { retrying: true }),
+    });
     deps.logger.warn(
       last
         ? 'job failed on its last attempt; dead-lettered'
@@ -159,72 +192,6 @@ export async function handleCopyJob(
     ...(result.error && { error: result.error }),
   });
   return saved;
-}
-
-/** A transient failure's record: retrying, or dead-lettered on the last attempt. */
-async function recordTransient(
-  deps: Pick<CopyJobDeps, 'store' | 'maxDeliveryAttempts'>,
-  runId: string,
-  target: string,
-  result: CopyResult,
-  started: number,
-  attempt: number | undefined,
-): Promise<{ count: number; last: boolean }> {
-  // Pub/Sub says which attempt this is only when the subscription has a
-  // dead-letter policy and the trigger passes it on; otherwise count here.
-  const previous = await deps.store.readResult(runId, jobKey(target));
-  const count = attempt ?? (previous?.retrying ? (previous.attempt ?? 1) : 0) + 1;
-  const last = deps.maxDeliveryAttempts !== undefined && count >= deps.maxDeliveryAttempts;
-  await deps.store.writeResult({
-    ...toRecord(runId, target, result, started, count),
-    ...(last ? { deadLettered: true } : { retrying: true }),
-  });
-  return { count, last };
-}
-
-/**
- * A delivery given up at the copy function's deadline (gcp/events.ts) is a
- * transient failure like any other: it is recorded, so the attempt that
- * reaches the subscription's max delivery attempts says deadLettered and its
- * run can finish, instead of ending in the dead-letter topic with no record.
- * A message that is not a valid job was already recorded as invalid.
- */
-export async function recordAbandonedJob(
-  delivery: Delivery,
-  deps: Pick<CopyJobDeps, 'store' | 'maxDeliveryAttempts' | 'prefix' | 'logger'>,
-  reason: string,
-  started: number,
-): Promise<void> {
-  let job: JobMessage;
-  let target: string;
-  try {
-    job = parseJob(delivery.data);
-    target = formatReference(targetReference(parseReference(job.source), deps.prefix, job.tag));
-  } catch {
-    return;
-  }
-  const failed: CopyResult = {
-    source: job.source,
-    target,
-    status: 'failed',
-    error: reason,
-    errorCode: 'JOB_DEADLINE',
-    retryable: true,
-  };
-  const { count, last } = await recordTransient(
-    deps,
-    job.runId,
-    target,
-    failed,
-    started,
-    delivery.attempt,
-  );
-  deps.logger.warn(
-    last
-      ? 'job deadline reached on its last attempt; dead-lettered'
-      : 'job deadline reached; recorded as retrying',
-    { runId: job.runId, source: job.source, target, attempt: count },
-  );
 }
 
 function toRecord(

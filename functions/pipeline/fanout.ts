@@ -6,11 +6,11 @@
 // publishes the same jobs again instead of starting a second run.
 
 import { mapLimited } from '../engine/limiter.ts';
-import { primeTokens } from '../engine/sync.ts';
 import { checkImagesFile, type ImageEntry } from '../images-file/parse.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
+import { primeTokens } from '../registry/prime.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
 import { type JobMessage, jobKey } from './job.ts';
@@ -107,7 +107,7 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
       return { run, outcome: 'invalid' };
     }
     // One token request per registry for all the HEADs that pin digests.
-    if (deps.registries) await primeTokens(check.entries, deps.registries, true, false);
+    if (deps.registries) await primeTokens(check.entries, deps.registries, { target: false });
     const jobs = await mapLimited(
       check.entries,
       deps.concurrency ?? 32,

@@ -11,6 +11,7 @@ import type { Drift } from '../engine/drift.ts';
 import type { PlatformCheck } from '../engine/platforms.ts';
 import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
+import type { FailureCategory } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
 
 export interface PlannedJob {
@@ -50,7 +51,8 @@ export interface JobResultRecord {
   readonly mediaType?: string;
   readonly error?: string;
   readonly errorCode?: string;
-  readonly category?: string;
+  /** For failures and conflicts: what kind of problem it is (functions/failures.ts). */
+  readonly category?: FailureCategory;
   readonly platforms?: PlatformCheck;
   readonly drift?: Drift;
   /** Pub/Sub's delivery attempt that produced this record. */

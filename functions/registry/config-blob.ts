@@ -37,7 +37,6 @@ export async function fetchImageConfig(
     url: `/v2/${repository}/blobs/${config.digest}`,
     scopes: [pullScope(repository)],
     expect: [200],
-    followRedirects: true,
   });
   const chunks: Buffer[] = [];
   let size = 0;

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, SyncerError } from '../errors.ts';
 import { DOCKER_HUB_ENDPOINT } from '../reference/reference.ts';
 
 export interface BasicCredential {
@@ -65,6 +65,8 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 export class DockerConfigCredentials implements CredentialProvider {
   readonly #path: string;
   #config: Promise<DockerConfigFile | undefined> | undefined;
+  /** A helper is asked once per host per run (this provider lives as long as the run's registries). */
+  readonly #helperAnswers = new Map<string, Promise<BasicCredential | undefined>>();
 
   constructor(path = dockerConfigPath()) {
     this.#path = path;
@@ -122,34 +124,87 @@ export class DockerConfigCredentials implements CredentialProvider {
       Object.entries(config.credHelpers ?? {}).find(([key]) =>
         keys.includes(normaliseConfigKey(key)),
       )?.[1] ?? config.credsStore;
-    return helper ? runCredentialHelper(helper, host) : undefined;
+    if (!helper) return undefined;
+    const key = `${helper} ${host.toLowerCase()}`;
+    let answer = this.#helperAnswers.get(key);
+    if (!answer) {
+      answer = runCredentialHelper(helper, host);
+      this.#helperAnswers.set(key, answer);
+    }
+    return answer;
   }
 }
 
-/** The docker-credential-helpers protocol: the server URL on stdin, `{Username, Secret}` on stdout. */
+/** A credential helper that failed: named, with what went wrong, never with what it printed. */
+export class CredentialHelperError extends SyncerError {
+  readonly helper: string;
+
+  constructor(helper: string, host: string, reason: string, cause?: unknown) {
+    super(
+      'CREDENTIAL_HELPER_FAILED',
+      `credential helper docker-credential-${helper} failed for ${host}: ${reason}`,
+      { cause },
+    );
+    this.helper = helper;
+  }
+}
+
+/** What helpers print for a host they hold nothing for (docker-credential-helpers' ErrCredentialsNotFound). */
+const NOT_FOUND = /credentials not found/i;
+
+/**
+ * The docker-credential-helpers protocol: `get`, the server URL on stdin,
+ * `{Username, Secret}` on stdout; "credentials not found" means none. Every
+ * other failure (missing binary, non-zero exit, timeout, a helper that exits
+ * before reading stdin (EPIPE), output that is not the JSON expected) is an
+ * error naming the helper. Stdout is never quoted: it may hold a secret.
+ */
 function runCredentialHelper(helper: string, host: string): Promise<BasicCredential | undefined> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    let stdinError: NodeJS.ErrnoException | undefined;
     const child = execFile(
       `docker-credential-${helper}`,
       ['get'],
       { timeout: 10_000 },
       (error, stdout) => {
         if (error) {
-          resolve(undefined);
-          return;
+          if (NOT_FOUND.test(stdout)) return resolve(undefined);
+          const code = (error as NodeJS.ErrnoException).code;
+          const reason =
+            code === 'ENOENT'
+              ? 'not found on PATH'
+              : error.killed
+                ? 'timed out after 10 s'
+                : `exited with status ${String(code ?? error.signal)}`;
+          return reject(new CredentialHelperError(helper, host, reason, error));
         }
-        try {
-          const parsed = JSON.parse(stdout) as { Username?: string; Secret?: string };
-          resolve(
-            parsed.Secret
-              ? { username: parsed.Username ?? '', password: parsed.Secret }
-              : undefined,
+        if (stdinError) {
+          return reject(
+            new CredentialHelperError(helper, host, `stdin: ${stdinError.code}`, stdinError),
           );
-        } catch {
-          resolve(undefined);
         }
+        let parsed: { Username?: unknown; Secret?: unknown };
+        try {
+          parsed = JSON.parse(stdout);
+        } catch (cause) {
+          if (NOT_FOUND.test(stdout)) return resolve(undefined);
+          return reject(new CredentialHelperError(helper, host, 'did not answer JSON', cause));
+        }
+        if (typeof parsed?.Secret !== 'string') {
+          return reject(new CredentialHelperError(helper, host, 'answered without a Secret'));
+        }
+        if (parsed.Secret === '') return resolve(undefined);
+        resolve({
+          username: typeof parsed.Username === 'string' ? parsed.Username : '',
+          password: parsed.Secret,
+        });
       },
     );
+    // A helper that exits before reading its stdin makes this write fail with
+    // EPIPE; unhandled, that error would crash the process.
+    child.stdin?.on('error', (error: NodeJS.ErrnoException) => {
+      stdinError = error;
+    });
     child.stdin?.end(host);
   });
 }

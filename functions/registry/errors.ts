@@ -3,7 +3,7 @@
 // registry's own error codes) and what the retry logic needs (Retry-After),
 // never a credential: URLs are redacted before they get here.
 
-import { SyncerError } from '../errors.ts';
+import { type ErrorCode, SyncerError } from '../errors.ts';
 
 /** An entry of the distribution spec's error body: `{"errors": [{code, message, detail}]}`. */
 export interface RegistryErrorEntry {
@@ -37,7 +37,11 @@ export class RegistryError extends SyncerError {
     const codes = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
     const said = codes || init.detail || '';
     super(
-      codeForStatus(init.status),
+      init.staleToken
+        ? 'STALE_TOKEN'
+        : init.status === 400 && errors.some((e) => e.code === 'MANIFEST_BLOB_UNKNOWN')
+          ? 'MANIFEST_BLOB_UNKNOWN'
+          : codeForStatus(init.status),
       `${init.method} ${init.url} answered ${init.status}${said ? ` (${said})` : ''}`,
     );
     this.method = init.method;
@@ -53,12 +57,19 @@ export class RegistryError extends SyncerError {
   }
 }
 
-function codeForStatus(status: number): string {
+/**
+ * The status decides the code, and the code decides everything else
+ * (functions/failures.ts): 408, 429 and 500/502/503/504 are worth another try;
+ * 501 and 505 say the registry cannot do this at all.
+ */
+export function codeForStatus(status: number): ErrorCode {
   if (status === 401) return 'UNAUTHORIZED';
   if (status === 403) return 'DENIED';
   if (status === 404) return 'NOT_FOUND';
+  if (status === 408) return 'REQUEST_TIMEOUT';
   if (status === 429) return 'TOO_MANY_REQUESTS';
-  if (status >= 500) return 'REGISTRY_UNAVAILABLE';
+  if (status === 501 || status === 505) return 'REGISTRY_UNSUPPORTED';
+  if (status >= 500 && status <= 504) return 'REGISTRY_UNAVAILABLE';
   return 'REGISTRY_ERROR';
 }
 

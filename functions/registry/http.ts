@@ -36,6 +36,8 @@ export interface HttpRequest {
   readonly body?: Dispatcher.DispatchOptions['body'];
   readonly headersTimeout?: number;
   readonly bodyTimeout?: number;
+  /** Aborts the exchange, body included. */
+  readonly signal?: AbortSignal;
 }
 
 /** One HTTP exchange through `dispatcher`; the caller consumes or dumps the body. */
@@ -52,6 +54,7 @@ export function httpRequest(
     body: options.body ?? null,
     ...(options.headersTimeout !== undefined && { headersTimeout: options.headersTimeout }),
     ...(options.bodyTimeout !== undefined && { bodyTimeout: options.bodyTimeout }),
+    ...(options.signal !== undefined && { signal: options.signal }),
   });
 }
 

@@ -1,11 +1,12 @@
-// Retryability is decided here and only here. A request is retried when the
-// failure is plausibly transient: connection faults, timeouts, 408, 429, 5xx
-// except 501 and 505, and bytes that did not match their digest. Everything else (401 after a fresh token, 403, 404,
-// digest mismatches) fails at once, because trying again cannot help.
+// Retrying with backoff, in one place. Whether a failure is worth another try
+// is functions/failures.ts's call (connection faults, timeouts, 408, 429,
+// 500/502/503/504, bytes that did not match their digest); everything else
+// (401 after a fresh token, 403, 404) fails at once, because trying again
+// cannot help.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SyncerError } from '../errors.ts';
-import { RegistryError, RegistryNetworkError } from './errors.ts';
+import { codeOf, isTransient } from '../failures.ts';
+import { RegistryError } from './errors.ts';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
@@ -23,17 +24,9 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxRetryAfterMs: 60_000,
 };
 
-const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-
+/** Whether a request that failed this way is tried again (functions/failures.ts decides). */
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof RegistryNetworkError) return true;
-  if (error instanceof RegistryError) return RETRYABLE_STATUS.has(error.status) || error.staleToken;
-  // Bytes that arrived wrong (truncated, corrupted in flight) may arrive right
-  // the next time; a registry that keeps serving them wrong fails after the
-  // policy's attempts with the mismatch as the reason.
-  if (error instanceof SyncerError)
-    return error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH';
-  return false;
+  return isTransient(error);
 }
 
 /** Retry-After is either delta-seconds or an HTTP-date. */
@@ -75,12 +68,16 @@ export async function withRetry<T>(
   policy: RetryPolicy,
   operation: (attempt: number) => Promise<T>,
   onRetry?: (event: RetryEvent) => void,
+  signal?: AbortSignal,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
+      signal?.throwIfAborted();
       return await operation(attempt);
     } catch (error) {
-      if (attempt >= policy.attempts || !isRetryable(error)) {
+      // A cancelled operation is handed back to whoever cancelled it, never retried here.
+      const cancelled = signal?.aborted === true || codeOf(error) === 'CANCELLED';
+      if (cancelled || attempt >= policy.attempts || !isRetryable(error)) {
         if (attempt > 1 && error instanceof Error) {
           (error as Error & { attempts?: number }).attempts = attempt;
         }
@@ -88,7 +85,7 @@ export async function withRetry<T>(
       }
       const delayMs = retryDelay(policy, attempt, error);
       onRetry?.({ attempt, delayMs, error });
-      await sleep(delayMs);
+      await sleep(delayMs, undefined, signal ? { signal } : undefined);
     }
   }
 }

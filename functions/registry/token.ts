@@ -2,7 +2,10 @@
 // on a Bearer challenge, GET <realm>?service=<service>&scope=<scope>… with Basic
 // credentials when we have some (anonymous otherwise), and send the returned
 // token as `Authorization: Bearer`. Tokens are cached per scope set until just
-// before they expire; concurrent requests for one scope share one fetch.
+// before they expire; concurrent requests for one scope share one fetch, also
+// when they all find the token expired or refused at once (single flight).
+// Credentials are looked up only when a token is really fetched, so a cached
+// token never runs a credential helper.
 
 import type { Dispatcher } from 'undici';
 import { SyncerError } from '../errors.ts';
@@ -25,6 +28,9 @@ interface CachedToken {
   readonly token: string;
   readonly expiresAt: number;
 }
+
+/** Asked only when a token is fetched: a credential helper runs only when a credential is needed. */
+export type CredentialLookup = () => Promise<BasicCredential | undefined>;
 
 export interface TokenSourceOptions {
   readonly dispatcher: Dispatcher;
@@ -70,6 +76,8 @@ function covers(broad: Map<string, Set<string>>, scopes: readonly string[]): boo
 export class TokenSource {
   readonly #options: TokenSourceOptions;
   readonly #cache = new Map<string, Promise<CachedToken>>();
+  /** The token each cache entry settled to, so a refusal drops only the token that was refused. */
+  readonly #settled = new WeakMap<Promise<CachedToken>, string>();
   /** Tokens fetched for many repositories at once (prime), by what they were asked for. */
   #broad: { covers: Map<string, Set<string>>; token: Promise<CachedToken> }[] = [];
 
@@ -81,10 +89,31 @@ export class TokenSource {
     return this.#options.now?.() ?? Date.now();
   }
 
-  /** Forgets a token the registry refused (a 401 with it), so the next call fetches anew. */
-  invalidate(scopes: readonly string[]): void {
-    this.#cache.delete(scopeKey(scopes));
-    this.#broad = this.#broad.filter((entry) => !covers(entry.covers, scopes));
+  /**
+   * Forgets a token the registry refused (a 401 with it), so the next call
+   * fetches anew. With `refused`, only that token is dropped: when many
+   * requests are refused at once, the first drops it and fetches a new one,
+   * and the others find the new one instead of each fetching their own.
+   */
+  invalidate(scopes: readonly string[], refused?: string): void {
+    const key = scopeKey(scopes);
+    const cached = this.#cache.get(key);
+    if (cached && (refused === undefined || this.#settled.get(cached) === refused)) {
+      this.#cache.delete(key);
+    }
+    this.#broad = this.#broad.filter(
+      (entry) =>
+        !covers(entry.covers, scopes) ||
+        (refused !== undefined && this.#settled.get(entry.token) !== refused),
+    );
+  }
+
+  #remember(pending: Promise<CachedToken>): Promise<CachedToken> {
+    pending.then(
+      (value) => this.#settled.set(pending, value.token),
+      () => {},
+    );
+    return pending;
   }
 
   /**
@@ -97,13 +126,13 @@ export class TokenSource {
   async prime(
     challenge: Challenge,
     scopes: readonly string[],
-    credential: BasicCredential | undefined,
+    credential: CredentialLookup,
   ): Promise<void> {
     const wanted = [...new Set(scopes)];
     const fetches: Promise<CachedToken>[] = [];
     for (let i = 0; i < wanted.length; i += PRIME_CHUNK) {
       const chunk = wanted.slice(i, i + PRIME_CHUNK);
-      const token = this.#fetch(challenge, chunk, credential);
+      const token = this.#remember(this.#fetch(challenge, chunk, credential));
       this.#broad.push({ covers: grants(chunk), token });
       fetches.push(token);
     }
@@ -114,7 +143,7 @@ export class TokenSource {
   async token(
     challenge: Challenge,
     scopes: readonly string[],
-    credential: BasicCredential | undefined,
+    credential: CredentialLookup,
   ): Promise<string> {
     const key = scopeKey(scopes);
     for (const entry of this.#broad) {
@@ -126,17 +155,24 @@ export class TokenSource {
         // Fall through to a token of its own.
       }
     }
-    const cached = this.#cache.get(key);
-    if (cached) {
+    let cached = this.#cache.get(key);
+    while (cached) {
       try {
         const value = await cached;
         if (value.expiresAt > this.#now()) return value.token;
       } catch {
         // A failed fetch is not cached: fall through and fetch again.
       }
-      if (this.#cache.get(key) === cached) this.#cache.delete(key);
+      const now = this.#cache.get(key);
+      // Another caller found it expired first and is already fetching: share that fetch.
+      if (now !== cached && now !== undefined) {
+        cached = now;
+        continue;
+      }
+      if (now === cached) this.#cache.delete(key);
+      break;
     }
-    const pending = this.#fetch(challenge, scopes, credential);
+    const pending = this.#remember(this.#fetch(challenge, scopes, credential));
     this.#cache.set(key, pending);
     pending.catch(() => {
       if (this.#cache.get(key) === pending) this.#cache.delete(key);
@@ -147,7 +183,7 @@ export class TokenSource {
   async #fetch(
     challenge: Challenge,
     scopes: readonly string[],
-    credential: BasicCredential | undefined,
+    lookup: CredentialLookup,
   ): Promise<CachedToken> {
     const realmText = challenge.params.realm;
     if (!realmText)
@@ -172,8 +208,9 @@ export class TokenSource {
     for (const scope of scopes) url.searchParams.append('scope', scope);
 
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (credential && this.#options.mayReceiveCredentials(realm)) {
-      headers.authorization = basicAuthorization(credential);
+    if (this.#options.mayReceiveCredentials(realm)) {
+      const credential = await lookup();
+      if (credential) headers.authorization = basicAuthorization(credential);
     }
     const shown = redactUrl(url);
     return withRetry(

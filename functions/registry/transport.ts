@@ -1,11 +1,17 @@
 // One Transport per registry endpoint: it knows the base URL, how that registry
 // authenticates (learned once from a ping of /v2/), and sends requests with the
 // right Authorization, retrying what is retryable and following redirects.
-// It knows nothing of manifests or blobs; operations.ts builds on it.
+// It knows nothing of manifests or blobs; client.ts builds on it.
+//
+// Each host has its own auth state. The registry's own host gets its
+// credentials; a host it redirects to (registry.k8s.io → an Artifact Registry
+// host, Hub → a CDN) is another party: it never sees the first host's
+// Authorization or credentials, and a 401 from it is answered with an
+// anonymous token from its own realm (redirect.ts).
 
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { SyncerError } from '../errors.ts';
+import { abortable, cancellation, throwIfCancelled } from '../util/abort.ts';
 import type { Logger } from '../util/logger.ts';
 import { type Challenge, parseChallenge } from './challenge.ts';
 import type { CredentialProvider } from './credentials.ts';
@@ -13,8 +19,9 @@ import { parseErrorBody, RegistryError, RegistryNetworkError } from './errors.ts
 import { httpRequest } from './http.ts';
 import { BlockedDestinationError } from './network-policy.ts';
 import { redactUrl } from './redact.ts';
+import { isRedirect, redirectTarget, scopesForPath, withChallengeScopes } from './redirect.ts';
 import { parseRetryAfter, type RetryPolicy, withRetry } from './retry.ts';
-import { basicAuthorization, TokenSource } from './token.ts';
+import { basicAuthorization, type CredentialLookup, TokenSource } from './token.ts';
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -29,13 +36,13 @@ export interface TransportRequest {
   readonly body?: Buffer | Readable;
   /** Statuses that are answers rather than errors; anything else throws RegistryError. */
   readonly expect: readonly number[];
-  /** Follow 3xx answers (blob GETs: Hub and Artifact Registry send blobs from another host). */
-  readonly followRedirects?: boolean;
   /**
    * False when the caller retries the whole operation itself (a streamed copy,
    * a GET whose body is verified): retries must not multiply.
    */
   readonly retry?: boolean;
+  /** Cancels the request (and its body); nothing is sent once it has fired. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface TransportResponse {
@@ -63,7 +70,12 @@ export interface TransportOptions {
   readonly guard?: (url: URL) => void;
 }
 
-const MAX_REDIRECTS = 5;
+/** Token priming (registry/prime.ts): which scopes to fetch tokens for up front. */
+export interface PrimeOptions {
+  readonly scopes: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
 const ERROR_BODY_LIMIT = 64 * 1024;
 
 export function header(headers: TransportResponse['headers'], name: string): string | undefined {
@@ -71,23 +83,32 @@ export function header(headers: TransportResponse['headers'], name: string): str
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** What one host demands and what we hold for it. */
+interface HostAuth {
+  readonly own: boolean;
+  /** Its challenge: from the ping for the registry's own host, from a 401 for others. */
+  challenge: Promise<Challenge | undefined> | undefined;
+  readonly tokens: TokenSource;
+  /** Its credentials, looked up only when needed; never any for a host redirected to. */
+  readonly credential: CredentialLookup;
+}
+
+const anonymous: CredentialLookup = async () => undefined;
+
 export class Transport {
   readonly #options: TransportOptions;
-  readonly #tokens: TokenSource;
-  #challenge: Promise<Challenge | undefined> | undefined;
+  readonly #own: HostAuth;
+  /** Hosts redirected to, by origin: each with its own anonymous auth state. */
+  readonly #others = new Map<string, HostAuth>();
 
   constructor(options: TransportOptions) {
     this.#options = options;
-    this.#tokens = new TokenSource({
-      dispatcher: options.dispatcher,
-      retry: options.retry,
-      logger: options.logger,
-      headersTimeoutMs: options.headersTimeoutMs,
-      bodyTimeoutMs: options.bodyTimeoutMs,
-      insecureRegistries: options.insecureRegistries,
+    this.#own = {
+      own: true,
+      challenge: undefined,
       // The realm may see the registry's credentials only on the registry's
       // own origin or a known auth host of it (auth.docker.io for Hub).
-      mayReceiveCredentials: (realm) => {
+      tokens: this.#tokenSource((realm) => {
         const host = realm.host.toLowerCase();
         return (
           host === options.endpoint.host.toLowerCase() ||
@@ -97,7 +118,21 @@ export class Transport {
               allowed.toLowerCase() === realm.hostname.toLowerCase(),
           )
         );
-      },
+      }),
+      credential: () => options.credentials.credentialFor(options.endpoint.host),
+    };
+  }
+
+  #tokenSource(mayReceiveCredentials: (realm: URL) => boolean): TokenSource {
+    const options = this.#options;
+    return new TokenSource({
+      dispatcher: options.dispatcher,
+      retry: options.retry,
+      logger: options.logger,
+      headersTimeoutMs: options.headersTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs,
+      insecureRegistries: options.insecureRegistries,
+      mayReceiveCredentials,
       ...(options.guard && { guard: options.guard }),
     });
   }
@@ -106,18 +141,46 @@ export class Transport {
     return this.#options.endpoint;
   }
 
+  /** The auth state of the host `url` is on. */
+  #hostAuth(url: URL): HostAuth {
+    if (url.origin === this.#options.endpoint.origin) return this.#own;
+    let auth = this.#others.get(url.origin);
+    if (!auth) {
+      auth = {
+        own: false,
+        challenge: undefined,
+        tokens: this.#tokenSource(() => false),
+        credential: anonymous,
+      };
+      this.#others.set(url.origin, auth);
+    }
+    return auth;
+  }
+
   /**
    * GET /v2/ once, to learn whether the registry wants Basic, Bearer or nothing,
    * so later requests carry the right Authorization from the start instead of
-   * each paying for a 401 first.
+   * each paying for a 401 first. The ping follows redirects too
+   * (registry.k8s.io redirects it): a challenge from the host redirected to
+   * is that host's, not ours.
    */
-  #ping(): Promise<Challenge | undefined> {
-    this.#challenge ??= withRetry(this.#options.retry, async () => {
-      const url = new URL('/v2/', this.#options.endpoint);
-      const response = await this.#send('GET', url, {}, undefined);
+  #ping(signal?: AbortSignal): Promise<Challenge | undefined> {
+    this.#own.challenge ??= withRetry(this.#options.retry, async () => {
+      let url = new URL('/v2/', this.#options.endpoint);
+      let response = await this.#send('GET', url, {}, undefined);
+      for (let hops = 0; isRedirect(response.status); hops++) {
+        await response.body.dump();
+        url = redirectTarget('GET', url, header(response.headers, 'location'), hops);
+        response = await this.#send('GET', url, {}, undefined);
+      }
       await response.body.dump();
-      if (response.status === 401)
-        return parseChallenge(header(response.headers, 'www-authenticate'));
+      if (response.status === 401) {
+        const challenge = parseChallenge(header(response.headers, 'www-authenticate'));
+        const auth = this.#hostAuth(url);
+        if (auth.own) return challenge;
+        auth.challenge = Promise.resolve(challenge);
+        return undefined;
+      }
       if (response.status >= 500 || response.status === 429) {
         throw new RegistryError({
           method: 'GET',
@@ -128,27 +191,36 @@ export class Transport {
       }
       return undefined;
     }).catch((error) => {
-      this.#challenge = undefined;
+      this.#own.challenge = undefined;
       throw error;
     });
-    return this.#challenge;
+    return abortable(this.#own.challenge, signal);
   }
 
   /** Fetches bearer tokens for many scopes up front (no-op for Basic or anonymous registries). */
-  async prime(scopes: readonly string[]): Promise<void> {
-    const challenge = await this.#ping();
-    if (challenge?.scheme !== 'bearer' || scopes.length === 0) return;
-    const credential = await this.#options.credentials.credentialFor(this.#options.endpoint.host);
-    await this.#tokens.prime(challenge, scopes, credential);
+  async prime(options: PrimeOptions): Promise<void> {
+    const challenge = await this.#ping(options.signal);
+    if (challenge?.scheme !== 'bearer' || options.scopes.length === 0) return;
+    await abortable(
+      this.#own.tokens.prime(challenge, options.scopes, this.#own.credential),
+      options.signal,
+    );
   }
 
-  async #authorization(scopes: readonly string[]): Promise<string | undefined> {
-    const challenge = await this.#ping();
+  /** The Authorization for a request to a host, or none. */
+  async #authorization(
+    auth: HostAuth,
+    scopes: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    const challenge = auth.own ? await this.#ping(signal) : await auth.challenge;
     if (!challenge) return undefined;
-    const credential = await this.#options.credentials.credentialFor(this.#options.endpoint.host);
-    if (challenge.scheme === 'basic')
+    if (challenge.scheme === 'basic') {
+      const credential = await abortable(auth.credential(), signal);
       return credential ? basicAuthorization(credential) : undefined;
-    return `Bearer ${await this.#tokens.token(challenge, scopes, credential)}`;
+    }
+    const token = await abortable(auth.tokens.token(challenge, scopes, auth.credential), signal);
+    return `Bearer ${token}`;
   }
 
   async #send(
@@ -156,7 +228,10 @@ export class Transport {
     url: URL,
     headers: Record<string, string>,
     body: Buffer | Readable | undefined,
+    signal?: AbortSignal,
   ): Promise<TransportResponse> {
+    // Nothing is sent once cancelled: a cancelled copy writes nothing more.
+    throwIfCancelled(signal);
     const started = performance.now();
     this.#options.guard?.(url);
     let response: Dispatcher.ResponseData;
@@ -167,8 +242,10 @@ export class Transport {
         ...(body !== undefined && { body }),
         headersTimeout: this.#options.headersTimeoutMs,
         bodyTimeout: this.#options.bodyTimeoutMs,
+        ...(signal && { signal }),
       });
     } catch (cause) {
+      if (signal?.aborted) throw cancellation(signal);
       this.#options.logger.debug(`${method} ${redactUrl(url)} failed`, {
         error: (cause as Error).message,
       });
@@ -180,60 +257,68 @@ export class Transport {
     return { status: response.statusCode, headers: response.headers, body: response.body, url };
   }
 
-  /** Sends once: authorise, send, and on a 401 refresh the token and send again if the body allows. */
+  /**
+   * Sends once: authorise, send; on a 401 learn the host's challenge, refresh
+   * the token (with the challenge's scope) and send again if the body allows;
+   * follow redirects of GETs and HEADs, each host with its own auth.
+   */
   async #sendAuthorized(req: TransportRequest): Promise<TransportResponse> {
+    const signal = req.signal;
     let url = new URL(req.url, this.#options.endpoint);
-    const baseHeaders = { ...req.headers };
-    // Upload locations are absolute URLs chosen by the registry; if one points
-    // at another origin, it gets no credentials.
-    const ownOrigin = url.origin === this.#options.endpoint.origin;
-    let authorization = ownOrigin ? await this.#authorization(req.scopes) : undefined;
+    let auth = this.#hostAuth(url);
+    let scopes: readonly string[] = auth.own ? req.scopes : scopesForPath(url, req.method);
+    // Upload locations are absolute URLs chosen by the registry; one on
+    // another origin starts without credentials, like any other host.
+    let authorization = await this.#authorization(auth, scopes, signal);
     let response = await this.#send(
       req.method,
       url,
-      withAuth(baseHeaders, authorization),
+      withAuth(req.headers, authorization),
       req.body,
+      signal,
     );
-
-    if (response.status === 401 && isStream(req.body)) {
-      this.#tokens.invalidate(req.scopes);
-      return { ...response, staleToken: true };
-    }
-    if (response.status === 401 && ownOrigin) {
-      await response.body.dump();
-      // The token expired or lacked a scope: forget it and ask again, once.
-      this.#tokens.invalidate(req.scopes);
-      const challenge = parseChallenge(header(response.headers, 'www-authenticate'));
-      if (challenge) this.#challenge = Promise.resolve(challenge);
-      authorization = await this.#authorization(req.scopes);
-      response = await this.#send(req.method, url, withAuth(baseHeaders, authorization), req.body);
-    }
-
-    for (let hops = 0; req.followRedirects && isRedirect(response.status); hops++) {
-      const location = header(response.headers, 'location');
-      await response.body.dump();
-      if (!location || hops >= MAX_REDIRECTS) {
-        throw new SyncerError(
-          'TOO_MANY_REDIRECTS',
-          `${req.method} ${redactUrl(url)}: redirect loop or missing Location`,
-        );
+    let refreshed = false;
+    for (let hops = 0; ; ) {
+      if (response.status === 401 && isStream(req.body)) {
+        auth.tokens.invalidate(scopes, bearerToken(authorization));
+        return { ...response, staleToken: true };
       }
-      const next = new URL(location, url);
-      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
-        throw new SyncerError(
-          'BAD_REDIRECT',
-          `${req.method} ${redactUrl(url)}: redirect to ${next.protocol} refused`,
+      if (response.status === 401 && !refreshed) {
+        // The token expired or lacked a scope, or this host wants a token we
+        // have not fetched yet: learn its challenge and ask again, once.
+        const challenge = parseChallenge(header(response.headers, 'www-authenticate'));
+        if (!challenge) break;
+        refreshed = true;
+        await response.body.dump();
+        auth.tokens.invalidate(scopes, bearerToken(authorization));
+        auth.challenge = Promise.resolve(challenge);
+        scopes = withChallengeScopes(scopes, challenge.params.scope);
+        authorization = await this.#authorization(auth, scopes, signal);
+        response = await this.#send(
+          req.method,
+          url,
+          withAuth(req.headers, authorization),
+          req.body,
+          signal,
         );
+        continue;
       }
-      // Credentials belong to the registry's host: a redirect to storage on
-      // another host (signed URL) must not carry them.
-      const sameOrigin = next.origin === this.#options.endpoint.origin;
-      url = next;
+      if (!isRedirect(response.status) || (req.method !== 'GET' && req.method !== 'HEAD')) break;
+      await response.body.dump();
+      url = redirectTarget(req.method, url, header(response.headers, 'location'), hops++);
+      // Credentials belong to their own host: a redirect to another host
+      // (storage with a signed URL, the registry behind registry.k8s.io)
+      // carries none of ours; that host's own challenge decides.
+      auth = this.#hostAuth(url);
+      scopes = auth.own ? req.scopes : scopesForPath(url, req.method);
+      refreshed = false;
+      authorization = await this.#authorization(auth, scopes, signal);
       response = await this.#send(
         req.method,
         url,
-        sameOrigin ? withAuth(baseHeaders, authorization) : baseHeaders,
+        withAuth(req.headers, authorization),
         undefined,
+        signal,
       );
     }
     return response;
@@ -259,14 +344,18 @@ export class Transport {
       });
     };
     if (isStream(req.body) || req.retry === false) return attempt();
-    return withRetry(this.#options.retry, attempt, ({ attempt: n, delayMs, error }) =>
-      this.#options.logger.debug(
-        `retrying ${req.method} ${redactUrl(new URL(req.url, this.#options.endpoint))} in ${delayMs} ms`,
-        {
-          attempt: n,
-          error: (error as Error).message,
-        },
-      ),
+    return withRetry(
+      this.#options.retry,
+      attempt,
+      ({ attempt: n, delayMs, error }) =>
+        this.#options.logger.debug(
+          `retrying ${req.method} ${redactUrl(new URL(req.url, this.#options.endpoint))} in ${delayMs} ms`,
+          {
+            attempt: n,
+            error: (error as Error).message,
+          },
+        ),
+      req.signal,
     );
   }
 }
@@ -278,18 +367,19 @@ function networkError(method: string, url: URL, cause: unknown): Error {
 }
 
 function withAuth(
-  headers: Record<string, string>,
+  headers: Readonly<Record<string, string>> | undefined,
   authorization: string | undefined,
 ): Record<string, string> {
-  return authorization ? { ...headers, authorization } : headers;
+  return authorization ? { ...headers, authorization } : { ...headers };
+}
+
+/** The token a Bearer authorization carried, so a refusal drops exactly that one. */
+function bearerToken(authorization: string | undefined): string | undefined {
+  return authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
 }
 
 function isStream(body: Buffer | Readable | undefined): body is Readable {
   return body !== undefined && !Buffer.isBuffer(body);
-}
-
-function isRedirect(status: number): boolean {
-  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
 }
 
 async function readLimited(body: TransportResponse['body'], limit: number): Promise<string> {

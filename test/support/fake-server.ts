@@ -53,3 +53,21 @@ export async function startFakeServer(
       }),
   };
 }
+
+/** The scripted servers of one test file: started on demand, closed together. */
+export function serverPool(): {
+  serve(handler: Handler, hostname?: string): Promise<FakeServer>;
+  closeAll(): Promise<void>;
+} {
+  const servers: FakeServer[] = [];
+  return {
+    async serve(handler, hostname) {
+      const server = await startFakeServer(handler, hostname);
+      servers.push(server);
+      return server;
+    },
+    closeAll: async () => {
+      await Promise.all(servers.map((s) => s.close()));
+    },
+  };
+}

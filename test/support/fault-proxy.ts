@@ -33,8 +33,11 @@ export const ledger = { injected: 0, byKind: new Map<string, number>() };
 export interface FaultProxy {
   readonly url: string;
   readonly host: string;
-  /** Requests seen, with the fault applied to each (if any). */
-  readonly seen: { method: string; path: string; fault?: string }[];
+  /**
+   * Requests seen, with the fault applied to each (if any); a stalled request
+   * the client gave up on before the stall ended is marked `abandoned`.
+   */
+  readonly seen: { method: string; path: string; fault?: string; abandoned?: boolean }[];
   count(method: string, path: RegExp): number;
   add(rule: Rule): void;
   close(): Promise<void>;
@@ -137,11 +140,12 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
       (r) => r.method === req.method && r.path.test(req.url ?? '') && r.faults.length > 0,
     );
     const fault = rule?.faults.shift();
-    seen.push({
+    const entry: FaultProxy['seen'][number] = {
       method: req.method ?? '',
       path: req.url ?? '',
       ...(fault && { fault: fault.kind }),
-    });
+    };
+    seen.push(entry);
     if (fault) {
       ledger.injected++;
       ledger.byKind.set(fault.kind, (ledger.byKind.get(fault.kind) ?? 0) + 1);
@@ -167,7 +171,14 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
       });
       return;
     }
-    if (fault?.kind === 'stall') await sleep(fault.ms);
+    if (fault?.kind === 'stall') {
+      // The answer is held back; a client whose timeout fires closes the
+      // connection meanwhile, which ends the stall early and is recorded.
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      await sleep(fault.ms, undefined, { signal: gone.signal }).catch(() => undefined);
+      if (gone.signal.aborted) entry.abandoned = true;
+    }
     if (res.destroyed || req.socket.destroyed) return;
     forward(upstream, req, res, fault);
   });

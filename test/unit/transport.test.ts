@@ -228,11 +228,9 @@ describe('transport', () => {
         .end();
     });
     const client = registries().client(server.host);
-    await client.transport.prime([
-      'repository:a/b:pull',
-      'repository:c/d:pull',
-      'repository:e/f:pull',
-    ]);
+    await client.transport.prime({
+      scopes: ['repository:a/b:pull', 'repository:c/d:pull', 'repository:e/f:pull'],
+    });
     assert.equal(tokenServer.transcript.length, 1, 'one token request for three repositories');
     await client.headManifest('a/b', 'v1');
     await client.headManifest('e/f', 'v1');

@@ -107,6 +107,7 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   JOB_DEADLINE: transient('network'),
   INVALID_REFERENCE: permanent('invalid'),
   INVALID_JOB: permanent('invalid'),
+  // A push delivery that is not a Pub/Sub push envelope.
   INVALID_PUSH: permanent('invalid'),
   INVALID_IMAGES_FILE: permanent('invalid'),
   CONFIG_ERROR: permanent('invalid'),

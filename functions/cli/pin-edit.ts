@@ -87,8 +87,20 @@ function render(value: string, like: Scalar): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Where a scalar's value starts and ends. A block scalar (`>-`, `|-`) ends
+ * after its last line break, which belongs to the line, not to the value:
+ * replacing it would glue the next key onto the source's line.
+ */
+function valueRange(text: string, node: Scalar): [number, number] {
+  const [start, to] = node.range as [number, number, number];
+  let end = to;
+  while (end > start && (text[end - 1] === '\n' || text[end - 1] === '\r')) end--;
+  return [start, end];
+}
+
 function editsFor(text: string, entry: UnpinnedEntry, digest: string): Edit[] {
-  const [start, end] = entry.sourceNode.range as [number, number, number];
+  const [start, end] = valueRange(text, entry.sourceNode);
   const edits: Edit[] = [
     {
       at: start,
@@ -117,7 +129,7 @@ export function pinText(
   const regions: { start: number; end: number; edits: Edit[] }[] = [];
   const groups = entries
     .map((entry) => {
-      const [from, to] = entry.sourceNode.range as [number, number, number];
+      const [from, to] = valueRange(text, entry.sourceNode);
       const newline = text.indexOf('\n', to);
       return {
         start: text.lastIndexOf('\n', from - 1) + 1,

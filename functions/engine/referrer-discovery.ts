@@ -22,11 +22,15 @@ import {
 } from '../oci/cosign.ts';
 import { parseReferrersList, type ReferrerDescriptor, referrersTag } from '../oci/referrers.ts';
 import type { Manifest, RegistryClient } from '../registry/client.ts';
-import { queryReferrers, type ReferrersAnswer } from '../registry/referrers.ts';
-import { type ReferrersOptions, serverFilter, typeWanted } from './referrer-options.ts';
+import {
+  MAX_REFERRERS_LISTED,
+  queryReferrers,
+  type ReferrersAnswer,
+} from '../registry/referrers.ts';
+import { type ReferrersOptions, typeWanted } from './referrer-options.ts';
 
 /** More than this many referrers of one image is refused as hostile. */
-export const MAX_REFERRERS_PER_IMAGE = 256;
+export const MAX_REFERRERS_PER_IMAGE = MAX_REFERRERS_LISTED;
 
 export interface FoundReferrer {
   readonly digest: string;
@@ -191,8 +195,11 @@ async function listOci(
   const { source, sourceRepository } = env;
   // The repository exists (the image was just found in it), so a 404 says the
   // registry has no referrers API at all: it is not asked again this run.
+  // Unfiltered (no `?artifactType=`): whether the image is signed, for the
+  // report and the signature policy, depends on every referrer, not only on
+  // those `--referrer-types` copies; the filter is applied here, per item.
   const answer = await env.state.ask(source, () =>
-    queryReferrers(source, sourceRepository, subject, serverFilter(env.options)),
+    queryReferrers(source, sourceRepository, subject),
   );
   if (answer.supported) return answer.descriptors.map((descriptor) => ({ descriptor, via: 'api' }));
   const head = await source.headManifest(sourceRepository, referrersTag(subject));

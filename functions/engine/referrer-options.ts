@@ -47,12 +47,6 @@ export function typeWanted(
   );
 }
 
-/** One exact artifact type, if that is the whole filter: the registry may filter for us. */
-export function serverFilter(options: Pick<ReferrersOptions, 'types'>): string | undefined {
-  const [only, ...rest] = options.types;
-  return only !== undefined && rest.length === 0 && only.includes('/') ? only : undefined;
-}
-
 /** Checks `--referrer-types` values; `where` names the flag or variable in the error. */
 export function checkReferrerTypes(types: readonly string[], where: string): string[] {
   for (const t of types) {

@@ -23,7 +23,8 @@ import {
   referrersTag,
   subjectInfo,
 } from '../oci/referrers.ts';
-import type { Manifest } from '../registry/client.ts';
+import type { Manifest, RegistryClient } from '../registry/client.ts';
+import { RegistryError } from '../registry/errors.ts';
 import { queryReferrers } from '../registry/referrers.ts';
 import {
   type Discovery,
@@ -145,7 +146,15 @@ async function settleOne(env: SettleEnv, item: FoundReferrer): Promise<Outcome> 
     };
   }
   if (env.dryRun) return { status: 'planned' };
-  const manifest = await env.source.getManifest(env.sourceRepository, item.digest);
+  const manifest = await readIfPresent(env.source, env.sourceRepository, item.digest);
+  if (!manifest) {
+    // A referrers tag is kept by clients: deleting a signature leaves it listed.
+    return {
+      status: 'skipped',
+      foreign: true,
+      reason: `listed as a referrer of ${item.subject}, but the source no longer has it (404)`,
+    };
+  }
   // A referrers list (the tag schema's above all: any client may push it) is
   // only a claim; the manifest's own `subject` must name what it refers to.
   if (item.via !== 'cosign' && subjectInfo(manifest.bytes).subject !== item.subject) {
@@ -167,6 +176,20 @@ async function settleOne(env: SettleEnv, item: FoundReferrer): Promise<Outcome> 
     if (now?.digest !== item.digest) throw error;
   }
   return { status: 'copied' };
+}
+
+/** A manifest by digest, or `undefined` when the registry answers 404. */
+export async function readIfPresent(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+): Promise<Manifest | undefined> {
+  try {
+    return await client.getManifest(repository, digest);
+  } catch (error) {
+    if (error instanceof RegistryError && error.status === 404) return undefined;
+    throw error;
+  }
 }
 
 async function targetHasApi(env: SettleEnv, subject: string): Promise<boolean> {

@@ -3,6 +3,8 @@
 // refuse an unsigned image with nothing of it in the target), then copy it once
 // the image's own outcome is known.
 
+import { isSigning } from '../oci/cosign.ts';
+import { subjectInfo } from '../oci/referrers.ts';
 import type { Manifest, RegistryClient } from '../registry/client.ts';
 import {
   type Discovery,
@@ -12,7 +14,7 @@ import {
   ReferrersState,
 } from './referrer-discovery.ts';
 import { DEFAULT_REFERRERS_OPTIONS, type ReferrersOptions } from './referrer-options.ts';
-import { type ReferrersSummary, settleReferrers } from './referrers.ts';
+import { type ReferrersSummary, readIfPresent, settleReferrers } from './referrers.ts';
 import { SignatureRequiredError, signatureRequired } from './signature-policy.ts';
 
 export interface SupplyChainArgs {
@@ -38,6 +40,33 @@ export interface SupplyChain {
   ): Promise<{ referrers?: ReferrersSummary }>;
 }
 
+/**
+ * For the policy: a signature the referrers tag schema lists is only a claim
+ * (any client with push access writes that tag), so the manifest's own
+ * `subject` must name the image (OCI distribution-spec v1.1 §Referrers Tag
+ * Schema: clients maintain it). The API's list is the registry's own index of
+ * subjects, and cosign's tags are the convention itself: both are taken as
+ * they are. Costs a manifest GET only for an image signed by the tag schema
+ * alone, read from the target when it already holds the manifest.
+ */
+async function signingVerified(
+  env: SupplyChainArgs,
+  discovery: Discovery,
+  digest: string,
+): Promise<boolean> {
+  const signing = discovery.found.filter((f) => f.depth === 0 && isSigning(f.kind));
+  if (signing.some((f) => f.via !== 'tag-schema')) return true;
+  for (const f of signing) {
+    const inTarget = await env.destination.headManifest(env.targetRepository, f.digest);
+    const manifest = inTarget
+      ? await env.destination.getManifest(env.targetRepository, f.digest)
+      : await readIfPresent(env.source, env.sourceRepository, f.digest);
+    // Gone from the source (a stale listing): it signs nothing.
+    if (manifest && subjectInfo(manifest.bytes).subject === digest) return true;
+  }
+  return false;
+}
+
 const NOTHING: SupplyChain = { refusal: undefined, settle: async () => ({}) };
 
 export async function beginSupplyChain(
@@ -54,7 +83,9 @@ export async function beginSupplyChain(
   };
   const discovery: Discovery = await discover(env, [digest], emptyDiscovery());
   const refusal =
-    required && !isSigned(discovery) ? new SignatureRequiredError(args.image, digest) : undefined;
+    required && !(isSigned(discovery) && (await signingVerified(env, discovery, digest)))
+      ? new SignatureRequiredError(args.image, digest)
+      : undefined;
   return {
     refusal,
     settle: async (status, image) => ({

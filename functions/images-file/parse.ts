@@ -3,7 +3,7 @@
 // at once with file, line and field, and a file with any problem yields no job.
 
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
-import type { Platform } from '../oci/platform.ts';
+import { formatPlatform, type Platform } from '../oci/platform.ts';
 import { formatReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
@@ -13,6 +13,11 @@ import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
 
 export type { CheckOptions, ImageEntry } from './types.ts';
+
+/** The same requirement in any order gives the same key; `undefined`: the default applies. */
+function platformsKey(platforms: readonly Platform[] | undefined): string | undefined {
+  return platforms && JSON.stringify(platforms.map(formatPlatform).sort());
+}
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_ENTRIES = 10_000;
@@ -255,16 +260,41 @@ export function checkImagesFile(
     const key = formatReference(target);
     const earlier = byTarget.get(key);
     if (earlier) {
-      if (formatReference(earlier.sourceRef) === formatReference(sourceRef)) {
+      if (
+        formatReference(earlier.sourceRef) === formatReference(sourceRef) &&
+        platformsKey(earlier.platforms) !== platformsKey(entry.platforms)
+      ) {
+        // Merging keeps the earlier entry: the other's requirement would vanish unseen.
+        const describe = (p: readonly Platform[] | undefined) =>
+          p === undefined
+            ? 'the default platforms'
+            : p.length === 0
+              ? 'no platforms'
+              : p.map(formatPlatform).join(', ');
+        problems.push({
+          file,
+          line,
+          field: `${at}.platforms`,
+          message: `duplicate of the entry on line ${earlier.line}, which requires ${describe(earlier.platforms)}, not ${describe(entry.platforms)}; give both the same platforms or keep one`,
+        });
+      } else if (formatReference(earlier.sourceRef) === formatReference(sourceRef)) {
         warnings.push({
           file,
           line,
           field: at,
           message: `duplicate of the entry on line ${earlier.line}; merged`,
         });
-        // Merged, the stricter signature policy holds.
-        if (entry.requireSignature === true && earlier.requireSignature !== true) {
-          const merged = { ...earlier, requireSignature: true };
+        // Merged, the stricter signature policy holds: `true` over the global
+        // default (absent) over the exemption `false`.
+        const strictness = (r: boolean | undefined) => (r === true ? 2 : r === undefined ? 1 : 0);
+        if (strictness(entry.requireSignature) > strictness(earlier.requireSignature)) {
+          const { requireSignature: _, ...rest } = earlier;
+          const merged = {
+            ...rest,
+            ...(entry.requireSignature !== undefined && {
+              requireSignature: entry.requireSignature,
+            }),
+          };
           entries[entries.indexOf(earlier)] = merged;
           byTarget.set(key, merged);
         }

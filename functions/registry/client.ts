@@ -78,6 +78,7 @@ export function announcedMatches(announced: string | undefined, bytes: Uint8Arra
   if (announced === undefined || !isValidDigest(announced)) return true;
   return digestOf(bytes, algorithmOf(announced)) === announced;
 }
+
 export async function readManifestBody(response: TransportResponse, what: string): Promise<Buffer> {
   const declared = Number(header(response.headers, 'content-length') ?? Number.NaN);
   if (declared > MANIFEST_SIZE_LIMIT) {

@@ -22,6 +22,13 @@ import { header } from './transport.ts';
 /** A malicious or broken registry could page forever; no image has this many referrers. */
 export const MAX_REFERRERS_PAGES = 64;
 
+/**
+ * Listed referrers of one subject read before giving up: as many as the engine
+ * accepts for a whole image (engine/referrer-discovery.ts), so a hostile
+ * listing stops after a few pages instead of 64 pages of up to 4 MiB each.
+ */
+export const MAX_REFERRERS_LISTED = 256;
+
 export type ReferrersAnswer =
   | { readonly supported: true; readonly descriptors: ReferrerDescriptor[] }
   | { readonly supported: false };
@@ -72,6 +79,12 @@ export async function queryReferrers(
     }
     const bytes = await readManifestBody(response, `referrers of ${repository}@${digest}`);
     descriptors.push(...parseReferrersList(`referrers of ${repository}@${digest}`, bytes));
+    if (descriptors.length > MAX_REFERRERS_LISTED) {
+      throw new SyncerError(
+        'TOO_MANY_REFERRERS',
+        `${repository}@${digest}: more than ${MAX_REFERRERS_LISTED} referrers; refusing to read them all`,
+      );
+    }
     url = nextPage(header(response.headers, 'link'), response.url)?.toString();
   }
   return {

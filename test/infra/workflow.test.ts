@@ -325,4 +325,21 @@ describe('cloudbuild.yaml', () => {
     assert.doesNotMatch(ignore, /^\.git\/?$/m);
     assert.match(ignore, /^#!include:\.gitignore$/m);
   });
+
+  it('never uploads Terraform working files: providers, local state, saved plans', () => {
+    // .gcloudignore includes .gitignore; a plan or state file holds variable
+    // values (source_credentials) in clear, and a local .terraform/ is
+    // hundreds of MiB of provider binaries (https://cloud.google.com/sdk/gcloud/reference/topic/gcloudignore).
+    for (const path of [
+      'infra/.terraform/providers/registry.terraform.io/hashicorp/google/x',
+      'infra/terraform.tfstate',
+      'infra/terraform.tfstate.backup',
+      'infra/tfplan',
+    ]) {
+      const check = spawnSync('git', ['check-ignore', '--no-index', '-q', path], {
+        cwd: new URL('../../', import.meta.url),
+      });
+      assert.equal(check.status, 0, `${path} is not ignored`);
+    }
+  });
 });

@@ -7,8 +7,10 @@
 // Results are checked with `skopeo inspect --raw` and image-syncer's client.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
 import { markdownTable } from '../../functions/pipeline/entries.ts';
 import { planImagesFile } from '../../functions/pipeline/plan.ts';
@@ -490,5 +492,71 @@ describe('signatures, attestations and SBOMs', () => {
       new RegExp(`its subject is ${other.digest}`),
     );
     assert.equal(entry.referrers?.signed, false, 'a stranger does not sign it');
+  });
+
+  it('a listed signature of another image does not satisfy --require-signature', async () => {
+    // The referrers tag is only a claim: the policy must not accept an image
+    // whose only "signature" turns out (by its own subject) to sign another.
+    const image = await src.image('team/forged', 'v1');
+    const other = await src.image('team/forged', 'other');
+    const stranger = await src.referrer('team/forged', other, SIGSTORE_BUNDLE);
+    await src.tagSchema('team/forged', image.digest, [stranger]);
+    const one = pair.writeFile(
+      'forged.yaml',
+      `images:\n- source: "${pair.source.host}/team/forged:v1"\n`,
+    );
+    pair.target.clearLog();
+    const { code, results } = await run(['--require-signature'], one);
+    const entry = byName(results, 'forged');
+    assert.equal(code, 1);
+    assert.equal(entry.status, 'failed');
+    assert.equal(entry.errorCode, 'SIGNATURE_REQUIRED');
+    assert.deepEqual(writes(await settledLog(pair.target)), [], 'nothing of it written');
+    // Dry run (what /plan shows) says the same.
+    const dry = await run(['--require-signature', '--dry-run'], one);
+    assert.equal(byName(dry.results, 'forged').errorCode, 'SIGNATURE_REQUIRED');
+  });
+
+  it('skips a referrer its referrers tag lists but the source no longer has, and copies the image', async () => {
+    // The tag schema is kept by clients: deleting a signature leaves the index
+    // listing it. That must not fail the image (every re-run, for good).
+    const image = await src.image('team/stale', 'v1');
+    const gone = await src.referrer('team/stale', image, SIGSTORE_BUNDLE);
+    const kept = await src.referrer('team/stale', image, SPDX);
+    await src.tagSchema('team/stale', image.digest, [gone, kept]);
+    await promisify(execFile)(
+      'skopeo',
+      [
+        'delete',
+        '--tls-verify=false',
+        '--creds',
+        SOURCE_PUSHER,
+        `docker://${pair.source.host}/team/stale@${gone.digest}`,
+      ],
+      { env: { ...process.env, REGISTRY_AUTH_FILE: '/dev/null' } },
+    );
+    const one = pair.writeFile(
+      'stale.yaml',
+      `images:\n- source: "${pair.source.host}/team/stale:v1"\n`,
+    );
+    const { results } = await run([], one);
+    const entry = byName(results, 'stale');
+    assert.equal(entry.status, 'copied', entry.error);
+    assert.deepEqual(
+      entry.referrers?.items.map((i) => [i.digest, i.status]),
+      [
+        [gone.digest, 'skipped'],
+        [kept.digest, 'copied'],
+      ],
+    );
+    assert.match(entry.referrers?.items[0]?.reason ?? '', /no longer/);
+    assert.equal(entry.referrers?.signed, false, 'a signature that is gone signs nothing');
+    // Under the policy the same image is refused as unsigned, not failed on the 404.
+    const again = pair.writeFile(
+      'stale2.yaml',
+      `images:\n- source: "${pair.source.host}/team/stale:v1"\n  tag: other\n`,
+    );
+    const refused = byName((await run(['--require-signature'], again)).results, 'stale');
+    assert.equal(refused.errorCode, 'SIGNATURE_REQUIRED', refused.error);
   });
 });

@@ -173,6 +173,8 @@ describe('digests', () => {
   it('compares a sha512-pinned source with a sha256 target within one algorithm: exists, not conflict', async () => {
     const server = await serve((req, res) => {
       if (req.url === '/v2/') return void res.writeHead(200).end();
+      // Referrers (API or cosign tags): none.
+      if (!/\/manifests\/(v1|sha\d+:)/.test(req.url ?? '')) return void res.writeHead(404).end();
       // A registry that knows every manifest by sha256, whatever it was asked by.
       res
         .writeHead(200, {

@@ -86,6 +86,42 @@ describe('CloudEvent adapters', () => {
     stalled.close();
     await registries.close().catch(() => {});
   });
+
+  it('records a copy that outlasts its deadline, dead-lettered on the last attempt (issue 10)', async () => {
+    // Without a record, a job that always runs past its deadline would reach
+    // the dead-letter topic with nothing saying so, and its run never finish.
+    const stalled = await startFakeServer((req, res) => {
+      if (req.url === '/v2/') res.writeHead(200).end();
+    });
+    servers.push(stalled);
+    const { rt, store, registries } = runtime({
+      SYNCER_JOB_DEADLINE_SECONDS: '1',
+      SYNCER_MAX_DELIVERY_ATTEMPTS: '5',
+    });
+    const job = JSON.stringify({ runId: 'slow-run', source: `${stalled.host}/team/app:v1` });
+    const delivery = (attempt: number) => {
+      const event = message(job, `m-${attempt}`);
+      return { ...event, data: { ...event.data, deliveryAttempt: attempt } };
+    };
+    const only = async () => {
+      const results = await store.readResults('slow-run');
+      assert.equal(results.length, 1, 'one record for the job');
+      return results[0];
+    };
+    await assert.rejects(onCopyJob(delivery(4), rt), TransientJobError);
+    const retrying = await only();
+    assert.equal(retrying?.retrying, true);
+    assert.equal(retrying?.deadLettered, undefined);
+    assert.equal(retrying?.attempt, 4);
+    assert.equal(retrying?.errorCode, 'JOB_DEADLINE');
+    await assert.rejects(onCopyJob(delivery(5), rt), TransientJobError);
+    const last = await only();
+    assert.equal(last?.deadLettered, true);
+    assert.equal(last?.attempt, 5);
+    assert.equal(last?.status, 'failed');
+    stalled.close();
+    await registries.close().catch(() => {});
+  });
 });
 
 describe('copyJob as the Pub/Sub push endpoint (real Functions Framework)', () => {

@@ -124,4 +124,16 @@ images:
     });
     assert.equal(out, `images:\n- source: reg.example.com:5000/a/b@${A}\n  tag: "1"\n`);
   });
+
+  it('replaces a block scalar source up to its last line, not into the next key', () => {
+    // A block scalar's range ends after its line break: replacing all of it
+    // glued the next key onto the source's line (invalid YAML, pin refused).
+    const text = `images:\n- source: >-\n    alpine:3.19\n  tag: x # ours\n- source: |-\n    busybox:1\n`;
+    const { text: out } = pin(text, { 'alpine:3.19': A, 'busybox:1': B });
+    assert.equal(
+      out,
+      `images:\n- source: "alpine@${A}"\n  tag: x # ours\n- source: "busybox@${B}"\n  tag: "1"\n`,
+    );
+    assert.deepEqual(targets(out), targets(text));
+  });
 });

@@ -126,6 +126,29 @@ images:
     );
   });
 
+  it('refuses duplicates that require different platforms instead of dropping one requirement', () => {
+    // Merging keeps the first entry: a second one's platforms would silently vanish.
+    assert.deepEqual(
+      problems(`images:
+- source: a/b:1
+- source: a/b:1
+  platforms: [linux/arm64]
+`),
+      [
+        '3|images[1].platforms|duplicate of the entry on line 2, which requires the default platforms, not linux/arm64; give both the same platforms or keep one',
+      ],
+    );
+    // The same requirement (any order) merges as before.
+    const same = check(`images:
+- source: a/b:1
+  platforms: [linux/amd64, linux/arm64]
+- source: a/b:1
+  platforms: [linux/arm64, linux/amd64]
+`);
+    assert.deepEqual(same.problems, []);
+    assert.equal(same.entries.length, 1);
+  });
+
   it('validate prints mistyped platforms as FILE:LINE and warns on tags moved by convention', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'platforms-'));
     const bad = join(dir, 'bad.yaml');

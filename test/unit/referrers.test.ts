@@ -235,9 +235,9 @@ describe('the referrers API client (scripted registry)', () => {
       ],
     });
 
-  it('filters on our side when the registry ignores artifactType, and refuses endless pages', async () => {
-    // This registry ignores ?artifactType= (no OCI-Filters-Applied) and pages forever.
-    const server = await startFakeServer((req, res) => {
+  /** A registry that answers every referrers page with `body(page)` and links a next one, forever. */
+  const endlessPages = (body: (page: number) => string) =>
+    startFakeServer((req, res) => {
       if (req.url === '/v2/') {
         res.writeHead(200).end();
         return;
@@ -248,8 +248,12 @@ describe('the referrers API client (scripted registry)', () => {
           'content-type': 'application/vnd.oci.image.index.v1+json',
           link: `</v2/a/b/referrers/sha256:${A64}?page=${page + 1}>; rel="next"`,
         })
-        .end(index(page + 1));
+        .end(body(page));
     });
+
+  it('filters on our side when the registry ignores artifactType, and refuses endless pages', async () => {
+    // This registry ignores ?artifactType= (no OCI-Filters-Applied) and pages forever.
+    const server = await endlessPages((page) => index(page + 1));
     const registries = new Registries({ retry: { attempts: 1 } });
     try {
       await assert.rejects(
@@ -257,6 +261,33 @@ describe('the referrers API client (scripted registry)', () => {
         /more than 64 pages/,
       );
       assert.equal(server.transcript.filter((e) => e.path.includes('/referrers/')).length, 64);
+    } finally {
+      await registries.close();
+      await server.close();
+    }
+  });
+
+  it('stops paging once a listing holds more referrers than any image has', async () => {
+    // 100 referrers a page, pages without end: the 256-referrer cap must stop
+    // the reading after the third page, not after 64 pages (up to 64 × 4 MiB).
+    const many = (page: number) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: Array.from({ length: 100 }, (_, i) => ({
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: `sha256:${(page * 100 + i).toString(16).padStart(64, '0')}`,
+          size: 1,
+        })),
+      });
+    const server = await endlessPages(many);
+    const registries = new Registries({ retry: { attempts: 1 } });
+    try {
+      await assert.rejects(
+        queryReferrers(registries.client(server.host), 'a/b', `sha256:${A64}`),
+        /more than 256 referrers/,
+      );
+      assert.equal(server.transcript.filter((e) => e.path.includes('/referrers/')).length, 3);
     } finally {
       await registries.close();
       await server.close();
@@ -310,6 +341,20 @@ describe('merged duplicates', () => {
     assert.deepEqual(
       file.entries.map((e) => [e.source, e.requireSignature]),
       [['a:1', true]],
+    );
+  });
+
+  it('do not keep an exemption (requireSignature: false) that only one of them has', () => {
+    // The second entry is under the global --require-signature; merged into the
+    // exempt first one, the image would be copied unsigned.
+    const file = parseImagesFile(
+      'f.yaml',
+      Buffer.from('images:\n- source: a:1\n  requireSignature: false\n- source: a:1\n'),
+      parseTargetPrefix('gcr.example.io/m/'),
+    );
+    assert.deepEqual(
+      file.entries.map((e) => [e.source, e.requireSignature]),
+      [['a:1', undefined]],
     );
   });
 });

@@ -9,13 +9,13 @@ import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jobKey } from '../functions/pipeline/job.ts';
+import { startGcsServer } from '../scripts/local/gcs-server.ts';
 import {
   type FunctionProcess,
   firstAnswer,
   pushEnvelope,
   spawnFunction,
 } from '../test/support/functions.ts';
-import { startGcsServer } from '../test/support/gcs-server.ts';
 import { Layout, push } from '../test/support/images.ts';
 import type { TestRegistry } from '../test/support/registry.ts';
 import { median } from './measure.ts';

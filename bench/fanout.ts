@@ -9,8 +9,8 @@ import { storageRunId } from '../functions/gcp/fanout-events.ts';
 import { registerFunctions } from '../functions/gcp/register.ts';
 import { createRuntime } from '../functions/gcp/runtime.ts';
 import { silentLogger } from '../functions/util/logger.ts';
+import { startGcsServer } from '../scripts/local/gcs-server.ts';
 import { sendStorageFinalized, serveFunction } from '../test/support/functions.ts';
-import { startGcsServer } from '../test/support/gcs-server.ts';
 import { startPubSubEmulator } from '../test/support/pubsub-emulator.ts';
 
 export async function benchFanOut(

@@ -11,9 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub } from '@google-cloud/pubsub';
 import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { sendStorageFinalized } from '../../test/support/functions.ts';
-import type { GcsServer } from '../../test/support/gcs-server.ts';
 import { EMULATOR } from '../../test/support/pubsub-emulator.ts';
 import type { TestRegistry } from '../../test/support/registry.ts';
+import type { GcsServer } from './gcs-server.ts';
 import type { Processes } from './processes.ts';
 import { type DeployedFunction, deployedFunctions, variableDefaults } from './terraform-env.ts';
 

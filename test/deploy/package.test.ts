@@ -20,6 +20,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { jobKey } from '../../functions/pipeline/job.ts';
+import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import { type Declared, type InfraConfig, loadInfra } from '../infra/terraform-config.ts';
 import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
 import {
@@ -29,7 +30,6 @@ import {
   spawnFunction,
   storageFinalizedRequest,
 } from '../support/functions.ts';
-import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
 import { inspectRaw, Layout, push, sha256 } from '../support/images.ts';
 
 const run = promisify(execFile);

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub } from '@google-cloud/pubsub';
+import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import {
   type Pair,
@@ -16,7 +17,6 @@ import {
   startPair,
   TARGET_WRITER,
 } from '../support/fixture.ts';
-import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
 import { type Descriptor, inspectRaw, Layout, push, sha256 } from '../support/images.ts';
 import { freePort } from '../support/ports.ts';
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';

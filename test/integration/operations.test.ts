@@ -23,10 +23,10 @@ import { RUN_COMPLETED } from '../../functions/pipeline/log-events.ts';
 import type { RunCompletedEvent } from '../../functions/pipeline/run-completed.ts';
 import { CONTENT_SECURITY_POLICY } from '../../functions/pipeline/run-page.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
+import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
 import { type FunctionServer, serveFunction } from '../support/functions.ts';
-import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
 import { Layout, push } from '../support/images.ts';
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
 

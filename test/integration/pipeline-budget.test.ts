@@ -18,6 +18,7 @@ import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import { createRuntime } from '../../functions/gcp/runtime.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
+import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import {
   type Pair,
   runCliCaptured,
@@ -26,7 +27,6 @@ import {
   TARGET_WRITER,
 } from '../support/fixture.ts';
 import { type FunctionServer, sendStorageFinalized, serveFunction } from '../support/functions.ts';
-import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
 import { type HubBudgetProxy, startHubBudgetProxy } from '../support/hub-budget-proxy.ts';
 import { Layout, push } from '../support/images.ts';
 import { freePort } from '../support/ports.ts';

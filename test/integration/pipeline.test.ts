@@ -14,6 +14,7 @@ import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import { createRuntime } from '../../functions/gcp/runtime.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
+import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import {
   type Pair,
   runCliCaptured,
@@ -24,7 +25,6 @@ import {
   writes,
 } from '../support/fixture.ts';
 import { type FunctionServer, sendStorageFinalized, serveFunction } from '../support/functions.ts';
-import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
 import { inspectRaw, Layout, push, sha256 } from '../support/images.ts';
 import { freePort } from '../support/ports.ts';
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';

@@ -24,7 +24,7 @@ import {
   type RunStore,
 } from '../../functions/pipeline/run-store.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
-import { type GcsServer, startGcsServer } from '../support/gcs-server.ts';
+import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 
 const BUCKET = 'runs-bucket';
 

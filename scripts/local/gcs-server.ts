@@ -11,7 +11,6 @@
 
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { freePort } from './ports.ts';
 
 interface StoredObject {
   readonly bucket: string;
@@ -225,8 +224,8 @@ export async function startGcsServer(): Promise<GcsServer> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => handle(req, res, Buffer.concat(chunks)));
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}`,
     requests,

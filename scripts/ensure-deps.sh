@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the demo and the integration tests run for
-# real (docker-registry, skopeo, htpasswd, openssl, unzip, and chromium for the
-# run page's browser test) if any is missing.
+# Installs the Debian packages the demos and the integration tests run for
+# real (docker-registry, skopeo, htpasswd, openssl) if any is missing; with
+# --tests also what only the tests need (unzip for the deployed-package test,
+# chromium for the run page's browser test), so the demos stay light.
 # A no-op when they are all there.
 set -euo pipefail
 
+tools=(docker-registry skopeo htpasswd openssl)
+packages=(docker-registry skopeo apache2-utils openssl)
+if [[ ${1:-} == --tests ]]; then
+  tools+=(unzip chromium)
+  packages+=(unzip chromium)
+fi
+
 missing=()
-for tool in docker-registry skopeo htpasswd openssl unzip chromium; do
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 ((${#missing[@]} == 0)) && exit 0
 
 echo "ensure-deps: installing Debian packages for: ${missing[*]}" >&2
-packages=(docker-registry skopeo apache2-utils openssl unzip chromium)
 if [[ $(id -u) -eq 0 ]]; then
   apt_get=(apt-get)
 elif command -v sudo >/dev/null 2>&1; then

@@ -14,6 +14,7 @@ import {
 import { type ParsedManifest, parseManifest } from '../oci/manifest.ts';
 import { isSchema1, MANIFEST_ACCEPT } from '../oci/media-types.ts';
 import { cancellation } from '../util/abort.ts';
+import { readBounded } from './bounded-body.ts';
 import { RegistryError, RegistryNetworkError } from './errors.ts';
 import { redactUrl } from './redact.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
@@ -88,20 +89,15 @@ export async function readManifestBody(response: TransportResponse, what: string
       `${what}: manifest of ${declared} bytes exceeds ${MANIFEST_SIZE_LIMIT}`,
     );
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += (chunk as Buffer).length;
-    if (size > MANIFEST_SIZE_LIMIT) {
-      response.body.destroy();
-      throw new SyncerError(
+  return readBounded(
+    response.body,
+    MANIFEST_SIZE_LIMIT,
+    () =>
+      new SyncerError(
         'MANIFEST_TOO_LARGE',
         `${what}: manifest exceeds ${MANIFEST_SIZE_LIMIT} bytes`,
-      );
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+      ),
+  );
 }
 
 export type BlobCopyProgress = (bytes: number) => void;

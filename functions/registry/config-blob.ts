@@ -10,6 +10,7 @@
 import { SyncerError } from '../errors.ts';
 import { verifyDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/manifest.ts';
+import { readBounded } from './bounded-body.ts';
 import { pullScope, type RegistryClient } from './client.ts';
 
 /** Image configs are a few KiB; a long build history stays far below this. */
@@ -38,17 +39,11 @@ export async function fetchImageConfig(
     scopes: [pullScope(repository)],
     expect: [200],
   });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += (chunk as Buffer).length;
-    if (size > CONFIG_SIZE_LIMIT) {
-      response.body.destroy();
-      throw new SyncerError('CONFIG_TOO_LARGE', `${what}: more than ${CONFIG_SIZE_LIMIT} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const bytes = Buffer.concat(chunks);
+  const bytes = await readBounded(
+    response.body,
+    CONFIG_SIZE_LIMIT,
+    () => new SyncerError('CONFIG_TOO_LARGE', `${what}: more than ${CONFIG_SIZE_LIMIT} bytes`),
+  );
   verifyDigest(what, bytes, config.digest);
   let parsed: unknown;
   try {

@@ -23,6 +23,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { freePort } from './ports.ts';
+import { send as sendUpstream } from './protocol-proxy.ts';
 
 interface Entry {
   readonly mediaType: string;
@@ -52,36 +53,15 @@ export async function startReferrersProxy(
   const index = new Map<string, Entry[]>();
   const seen: ReferrersProxy['seen'] = [];
 
-  const send = (
-    req: IncomingMessage,
-    path: string,
-    method: string,
-    body: Buffer | undefined,
-  ): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const outgoing = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method,
-          path,
-          headers: { ...req.headers, ...(method === 'GET' && { 'content-length': '0' }) },
-        },
-        (answer) => {
-          const chunks: Buffer[] = [];
-          answer.on('data', (c: Buffer) => chunks.push(c));
-          answer.on('end', () =>
-            resolve({
-              status: answer.statusCode ?? 502,
-              headers: answer.headers,
-              body: Buffer.concat(chunks),
-            }),
-          );
-        },
-      );
-      outgoing.on('error', reject);
-      outgoing.end(body);
-    });
+  // Forwards with the client's own headers (its Authorization included); a GET carries no body.
+  const send = (req: IncomingMessage, path: string, method: string, body: Buffer | undefined) =>
+    sendUpstream(
+      upstreamUrl,
+      method,
+      path,
+      { ...req.headers, ...(method === 'GET' && { 'content-length': '0' }) },
+      body,
+    );
 
   const listReferrers = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const [, name, subject] = REFERRERS.exec(url.pathname) as RegExpExecArray;

@@ -12,9 +12,6 @@
 export const COSIGN_KINDS = ['sig', 'att', 'sbom'] as const;
 export type CosignKind = (typeof COSIGN_KINDS)[number];
 
-export const COSIGN_SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
-export const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
-export const DSSE_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
 
 /** `sha256:<hex>` → `sha256-<hex>.<kind>`. */
 export function cosignTag(digest: string, kind: CosignKind): string {

@@ -12,7 +12,6 @@
 export const COSIGN_KINDS = ['sig', 'att', 'sbom'] as const;
 export type CosignKind = (typeof COSIGN_KINDS)[number];
 
-
 /** `sha256:<hex>` → `sha256-<hex>.<kind>`. */
 export function cosignTag(digest: string, kind: CosignKind): string {
   return `${digest.replace(':', '-')}.${kind}`;

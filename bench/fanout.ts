@@ -20,7 +20,6 @@ export async function benchFanOut(
   const gcs = await startGcsServer();
   const emulator = await startPubSubEmulator();
   process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-  process.env.STORAGE_EMULATOR_HOST = gcs.url;
   process.env.METADATA_SERVER_DETECTION = 'none';
   const pubsub = new PubSub({ projectId: 'bench' });
   try {
@@ -29,6 +28,7 @@ export async function benchFanOut(
     const file = `images:\n${Array.from({ length: entries }, (_, i) => `- source: ${sourceHost}/bench/fan-${String(i).padStart(4, '0')}:v1`).join('\n')}\n`;
     const time = async (pin: boolean, name: string): Promise<number> => {
       const env = {
+        STORAGE_EMULATOR_HOST: gcs.url,
         SYNCER_TARGET_REPO_PREFIX: 'europe-docker.pkg.dev/bench/mirror/',
         SYNCER_PROJECT: 'bench',
         SYNCER_JOBS_TOPIC: 'jobs',

@@ -61,6 +61,9 @@ export const ERROR_CODES = [
   // run records (Cloud Storage generation preconditions)
   'PRECONDITION_FAILED',
   'RECORD_CONTENTION',
+  // Cloud Storage answers (StorageApiError, by status)
+  'STORAGE_UNAVAILABLE',
+  'STORAGE_ERROR',
   'INTERNAL',
 ] as const;
 

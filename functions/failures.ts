@@ -118,6 +118,10 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   // Another writer changed a run record first: read again and decide again.
   PRECONDITION_FAILED: transient('internal'),
   RECORD_CONTENTION: transient('internal'),
+  // Cloud Storage (run records): 408, 429 and 5xx are retried
+  // (https://cloud.google.com/storage/docs/retry-strategy); the rest are not.
+  STORAGE_UNAVAILABLE: transient('network'),
+  STORAGE_ERROR: permanent('internal'),
   INTERNAL: permanent('internal'),
 };
 

@@ -25,6 +25,8 @@ export interface FunctionConfig {
   readonly project: string | undefined;
   readonly jobsTopic: string | undefined;
   readonly runsBucket: string | undefined;
+  /** STORAGE_EMULATOR_HOST (the Google clients' convention): a Cloud Storage stand-in, no credentials. */
+  readonly storageEmulator: string | undefined;
   /** Where the run-completed message goes; unset, completions are only recorded. */
   readonly runsTopic: string | undefined;
   /** Set: the copy function dead-letters jobs itself by its own count (pipeline/rate-limited-job.ts). */
@@ -176,6 +178,7 @@ export function loadConfig(
     project: env.SYNCER_PROJECT || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined,
     jobsTopic: env.SYNCER_JOBS_TOPIC || undefined,
     runsBucket: env.SYNCER_RUNS_BUCKET || undefined,
+    storageEmulator: env.STORAGE_EMULATOR_HOST || undefined,
     runsTopic: env.SYNCER_RUNS_TOPIC || undefined,
     deadLetterTopic: env.SYNCER_DEAD_LETTER_TOPIC || undefined,
     pullBudgetMargin: int(env, 'SYNCER_PULL_BUDGET_MARGIN', 10, 0, 100_000),

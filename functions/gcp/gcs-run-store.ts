@@ -6,7 +6,6 @@
 // (https://cloud.google.com/storage/docs/request-preconditions) and is raised
 // as PreconditionFailedError for the caller to decide again.
 
-import type { Storage } from '@google-cloud/storage';
 import { mapLimited } from '../engine/limiter.ts';
 import type { CompletionMarker } from '../pipeline/run-completed.ts';
 import {
@@ -22,37 +21,29 @@ import {
   type Versioned,
   type WritePrecondition,
 } from '../pipeline/run-store.ts';
-
-function isNotFound(error: unknown): boolean {
-  return (error as { code?: number }).code === 404;
-}
+import { StorageApiError, type StorageClient } from './storage-client.ts';
 
 /** 412 conditionNotMet: the object is not at the generation the write named. */
 function isConditionNotMet(error: unknown): boolean {
-  return (error as { code?: number }).code === 412;
+  return error instanceof StorageApiError && error.status === 412;
 }
 
 /** Custom metadata on job records, so a listing tells ended jobs from pending ones. */
 const OUTCOME_KEY = 'syncerOutcome';
 
 export class GcsRunStore implements RunStore {
-  readonly #storage: Storage;
+  readonly #storage: StorageClient;
   readonly #bucket: string;
 
-  constructor(storage: Storage, bucket: string) {
+  constructor(storage: StorageClient, bucket: string) {
     this.#storage = storage;
     this.#bucket = bucket;
   }
 
   /** One request: for reading only, where no write will depend on the generation. */
   async #read<T>(path: string): Promise<T | undefined> {
-    try {
-      const [bytes] = await this.#storage.bucket(this.#bucket).file(path).download();
-      return JSON.parse(bytes.toString('utf8')) as T;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    const bytes = await this.#storage.download(this.#bucket, path);
+    return bytes && (JSON.parse(bytes.toString('utf8')) as T);
   }
 
   /**
@@ -62,25 +53,13 @@ export class GcsRunStore implements RunStore {
    * unless the bucket is versioned, and we read again).
    */
   async #readVersioned<T>(path: string): Promise<Versioned<T> | undefined> {
-    const bucket = this.#storage.bucket(this.#bucket);
     for (let round = 0; round < 3; round++) {
-      let generation: string;
-      try {
-        const [metadata] = await bucket.file(path).getMetadata();
-        generation = String(metadata.generation);
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
-      try {
-        const [bytes] = await bucket
-          .file(path, { generation: Number(generation) })
-          .download({ validation: false });
-        return { value: JSON.parse(bytes.toString('utf8')) as T, generation };
-      } catch (error) {
-        // Replaced between the two requests (and not kept as a noncurrent version): read again.
-        if (!isNotFound(error)) throw error;
-      }
+      const metadata = await this.#storage.metadata(this.#bucket, path);
+      if (!metadata) return undefined;
+      const generation = String(metadata.generation);
+      const bytes = await this.#storage.download(this.#bucket, path, generation);
+      // Undefined: replaced between the two requests (and not kept as a noncurrent version): read again.
+      if (bytes) return { value: JSON.parse(bytes.toString('utf8')) as T, generation };
     }
     throw new PreconditionFailedError(path, 'any', {
       cause: new Error('replaced three times while being read'),
@@ -93,23 +72,18 @@ export class GcsRunStore implements RunStore {
     precondition?: WritePrecondition,
     custom?: Record<string, string>,
   ): Promise<string> {
-    const file = this.#storage.bucket(this.#bucket).file(path);
     try {
-      await file.save(JSON.stringify(value), {
-        resumable: false,
+      const written = await this.#storage.upload(this.#bucket, path, JSON.stringify(value), {
         contentType: 'application/json',
-        validation: false,
-        ...(custom && { metadata: { metadata: custom } }),
-        ...(precondition && {
-          preconditionOpts: { ifGenerationMatch: precondition.ifGenerationMatch },
-        }),
+        ...(custom && { metadata: custom }),
+        ...(precondition && { ifGenerationMatch: precondition.ifGenerationMatch }),
       });
+      return String(written.generation);
     } catch (error) {
       if (precondition && isConditionNotMet(error))
         throw new PreconditionFailedError(path, precondition.ifGenerationMatch, { cause: error });
       throw error;
     }
-    return String(file.metadata.generation);
   }
 
   readRun(runId: string): Promise<RunRecord | undefined> {
@@ -122,12 +96,11 @@ export class GcsRunStore implements RunStore {
 
   async listRuns(limit: number): Promise<RunRecord[]> {
     // matchGlob: `*` matches within one path segment, so only the runs' plans are listed.
-    const [files] = await this.#storage
-      .bucket(this.#bucket)
-      .getFiles({ prefix: 'runs/', matchGlob: 'runs/*/run.json' });
-    const newest = files
-      .sort((a, b) => String(b.metadata.timeCreated).localeCompare(String(a.metadata.timeCreated)))
-      .slice(0, limit);
+    const files = await this.#storage.list(this.#bucket, {
+      prefix: 'runs/',
+      matchGlob: 'runs/*/run.json',
+    });
+    const newest = files.sort((a, b) => b.timeCreated.localeCompare(a.timeCreated)).slice(0, limit);
     const runs = await mapLimited(newest, 16, (file) => this.#read<RunRecord>(file.name));
     return runs
       .filter((r): r is RunRecord => r !== undefined)
@@ -149,10 +122,7 @@ export class GcsRunStore implements RunStore {
   }
 
   async #listResults(runId: string) {
-    const [files] = await this.#storage
-      .bucket(this.#bucket)
-      .getFiles({ prefix: `runs/${runId}/results/` });
-    return files;
+    return this.#storage.list(this.#bucket, { prefix: `runs/${runId}/results/` });
   }
 
   async readResults(runId: string): Promise<JobResultRecord[]> {
@@ -164,7 +134,7 @@ export class GcsRunStore implements RunStore {
   async listResultOutcomes(runId: string): Promise<ResultOutcome[]> {
     const files = await this.#listResults(runId);
     const outcomes = await mapLimited(files, 16, async (file) => {
-      const marked = file.metadata.metadata?.[OUTCOME_KEY];
+      const marked = file.metadata?.[OUTCOME_KEY];
       if (marked === 'final' || marked === 'pending') {
         const key = file.name.slice(file.name.lastIndexOf('/') + 1).replace(/\.json$/, '');
         return { key, final: marked === 'final' };
@@ -187,14 +157,17 @@ export class GcsRunStore implements RunStore {
 
 /** Downloads `gs://bucket/object` (at a generation, when the event names one). */
 export async function downloadObject(
-  storage: Storage,
+  storage: StorageClient,
   bucket: string,
   name: string,
   generation?: string,
 ): Promise<Buffer> {
-  const file = storage
-    .bucket(bucket)
-    .file(name, generation ? { generation: Number(generation) } : {});
-  const [bytes] = await file.download({ validation: false });
+  const bytes = await storage.download(bucket, name, generation);
+  if (!bytes)
+    throw new StorageApiError(
+      404,
+      'notFound',
+      `gs://${bucket}/${name}${generation ? `#${generation}` : ''} does not exist (deleted or replaced since the event)`,
+    );
   return bytes;
 }

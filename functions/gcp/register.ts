@@ -10,10 +10,10 @@ import type { ClientLibrary, Runtime } from './runtime.ts';
 
 /** What each entry point uses on every request, loaded at cold start (the rest on first use). */
 export const FUNCTION_LIBRARIES: Readonly<Record<string, readonly ClientLibrary[]>> = {
-  fanOutUpload: ['storage', 'pubsub'],
-  fanOutRequest: ['storage', 'pubsub'],
-  copyJob: ['storage'],
-  api: ['storage', 'pubsub'],
+  fanOutUpload: ['pubsub'],
+  fanOutRequest: ['pubsub'],
+  copyJob: [],
+  api: ['pubsub'],
   planApi: [],
 };
 

@@ -3,14 +3,15 @@
 // registry clients with source credentials, and the structured logger.
 //
 // The Google client libraries are the bulk of a cold start (@google-cloud/pubsub
-// alone ~0.45 s and ~30 MiB, @google-cloud/storage ~0.25 s), so each is
-// imported on first use only: copyJob never loads Pub/Sub, planApi loads
-// neither unless asked for a run's status. `preload` starts those imports at
-// cold start for the functions that will need them on every request.
+// alone ~0.45 s and ~30 MiB), so Pub/Sub is imported on first use only and
+// copyJob never loads it unless it dead-letters or completes a run. Cloud
+// Storage is a few JSON API calls of our own (storage-client.ts) over the
+// registries' undici pool. google-auth-library, for the access tokens of Cloud
+// Storage and Artifact Registry (one GoogleAuth, one token cache), is loaded on
+// the first request that needs a token. `preload` starts the Pub/Sub import at
+// cold start for the functions that publish on every request.
 
-import { createRequire } from 'node:module';
 import type { PubSub } from '@google-cloud/pubsub';
-import type { Storage } from '@google-cloud/storage';
 import type { JobPublisher } from '../pipeline/fanout.ts';
 import type { RunEventPublisher } from '../pipeline/run-completed.ts';
 import type { RunStore } from '../pipeline/run-store.ts';
@@ -26,14 +27,13 @@ import { GcsRunStore } from './gcs-run-store.ts';
 import { cloudLogger } from './logger.ts';
 import { PubSubJobPublisher } from './publisher.ts';
 import { PubSubRunEventPublisher } from './run-events.ts';
-
-const require = createRequire(import.meta.url);
+import { StorageClient } from './storage-client.ts';
 
 export interface Runtime {
   readonly config: FunctionConfig;
   readonly logger: Logger;
-  /** The Cloud Storage client, loaded on first use. */
-  storage(): Promise<Storage>;
+  /** The Cloud Storage client. */
+  storage(): Promise<StorageClient>;
   /** Throws if the function was deployed without SYNCER_RUNS_BUCKET. */
   store(): RunStore;
   /** Throws if the function was deployed without SYNCER_JOBS_TOPIC. */
@@ -46,7 +46,7 @@ export interface Runtime {
 }
 
 /** The client libraries a function uses on every request, worth loading before the first. */
-export type ClientLibrary = 'storage' | 'pubsub';
+export type ClientLibrary = 'pubsub';
 
 /**
  * An object whose every method is async, standing in for one that does not
@@ -81,12 +81,19 @@ export function createRuntime(
   logger: Logger = cloudLogger(undefined, config.debug),
 ): Runtime & { preload(libraries: readonly ClientLibrary[]): Promise<void> } {
   const projectOptions = config.project ? { projectId: config.project } : {};
-  const storage = once(async () => {
-    // The package's CommonJS build: it loads in ~130 ms and ~69 MiB against its
-    // ES module build's ~200 ms and ~75 MiB (Node 24, 2 cores, 5 runs each).
-    const { Storage } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
-    return new Storage(projectOptions);
+  // Application Default Credentials: on Cloud Run, the function's service
+  // account from the metadata server.
+  const googleAuth = once(async () => {
+    const { GoogleAuth } = await import('google-auth-library');
+    return new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
   });
+  const accessToken = { getAccessToken: async () => (await googleAuth()).getAccessToken() };
+  const storageClient = new StorageClient(
+    config.storageEmulator
+      ? { endpoint: config.storageEmulator }
+      : { accessToken: () => accessToken.getAccessToken() },
+  );
+  const storage = async () => storageClient;
   const pubsub = once(async (): Promise<PubSub> => {
     const { PubSub } = await import('@google-cloud/pubsub');
     return new PubSub(projectOptions);
@@ -102,7 +109,7 @@ export function createRuntime(
     store() {
       const bucket = config.runsBucket;
       if (!bucket) throw new Error('SYNCER_RUNS_BUCKET is not set');
-      store ??= deferred(async () => new GcsRunStore(await storage(), bucket));
+      store ??= new GcsRunStore(storageClient, bucket);
       return store;
     },
     publisher() {
@@ -133,7 +140,7 @@ export function createRuntime(
                 ),
               ]
             : []),
-          new GoogleCredentials(),
+          new GoogleCredentials(accessToken),
         ]),
         endpoints: config.endpoints,
         insecureRegistries: config.insecureRegistries,
@@ -150,7 +157,7 @@ export function createRuntime(
       return registries;
     },
     async preload(libraries) {
-      await Promise.all(libraries.map((library) => (library === 'storage' ? storage() : pubsub())));
+      await Promise.all(libraries.map(() => pubsub()));
     },
   };
 }

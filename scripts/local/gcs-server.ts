@@ -46,11 +46,15 @@ function resource(o: StoredObject) {
     metageneration: '1',
     contentType: o.contentType,
     size: String(o.data.length),
-    md5Hash: createHash('md5').update(o.data).digest('base64'),
+    md5Hash: md5(o.data),
     timeCreated: o.created,
     updated: o.created,
     ...(o.metadata && { metadata: o.metadata }),
   };
+}
+
+function md5(data: Buffer): string {
+  return createHash('md5').update(data).digest('base64');
 }
 
 const REASONS: Record<number, string> = { 404: 'notFound', 412: 'conditionNotMet' };
@@ -196,6 +200,8 @@ export async function startGcsServer(): Promise<GcsServer> {
             'content-type': object.contentType,
             'content-length': String(object.data.length),
             'x-goog-generation': String(object.generation),
+            // The service's checksums of the stored bytes (crc32c left out: no built-in Castagnoli CRC).
+            'x-goog-hash': `md5=${md5(object.data)}`,
           })
           .end(object.data);
       }
@@ -208,13 +214,23 @@ export async function startGcsServer(): Promise<GcsServer> {
       const bucket = decodeURIComponent(match[1] as string);
       const prefix = url.searchParams.get('prefix') ?? '';
       const matches = globMatcher(url.searchParams.get('matchGlob'));
-      const items = [...objects.values()]
+      const all = [...objects.values()]
         .filter((o) => o.bucket === bucket && o.name.startsWith(prefix) && matches(o.name))
-        .sort((a, b) => a.name.localeCompare(b.name))
-        .map(resource);
-      return void res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ kind: 'storage#objects', items }));
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      // Pages of at most maxResults (the service's default and ceiling: 1,000),
+      // the rest behind nextPageToken (here: the last name listed).
+      const pageSize = Math.min(Number(url.searchParams.get('maxResults') ?? 1000), 1000);
+      const after = url.searchParams.get('pageToken');
+      const rest = after === null ? all : all.filter((o) => o.name > after);
+      const page = rest.slice(0, pageSize);
+      const more = rest.length > page.length;
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          kind: 'storage#objects',
+          ...(page.length > 0 && { items: page.map(resource) }),
+          ...(more && { nextPageToken: page.at(-1)?.name }),
+        }),
+      );
     }
     error(res, 501, `${req.method} ${url.pathname} is not implemented by this test server`);
   };

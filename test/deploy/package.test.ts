@@ -154,12 +154,20 @@ describe('the deployed package under the Functions Framework', () => {
   const started: Record<string, FunctionProcess> = {};
 
   before(async () => {
-    [app, pair, gcs, config] = await Promise.all([
+    // allSettled: when the build fails, what did start is still assigned for
+    // after() to stop (a registry left running would hold the run open).
+    const settled = await Promise.allSettled([
       packageAndBuild(),
       startPair(),
       startGcsServer(),
       loadInfra(),
     ]);
+    const [built, paired, served, loaded] = settled;
+    if (paired.status === 'fulfilled') pair = paired.value;
+    if (served.status === 'fulfilled') gcs = served.value;
+    for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+    app = (built as PromiseFulfilledResult<string>).value;
+    config = (loaded as PromiseFulfilledResult<InfraConfig>).value;
     const layout = new Layout();
     const image = layout.image({ layers: [30_000] });
     layout.tag('v1', image);

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub, type Subscription } from '@google-cloud/pubsub';
-import { Storage } from '@google-cloud/storage';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { CATEGORY_ACTIONS } from '../../functions/failures.ts';
 import { loadConfig } from '../../functions/gcp/config.ts';
 import { GcsRunStore } from '../../functions/gcp/gcs-run-store.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import { createRuntime } from '../../functions/gcp/runtime.ts';
+import { StorageClient } from '../../functions/gcp/storage-client.ts';
 import { jobKey } from '../../functions/pipeline/job.ts';
 import { RUN_COMPLETED } from '../../functions/pipeline/log-events.ts';
 import type { RunCompletedEvent } from '../../functions/pipeline/run-completed.ts';
@@ -95,9 +95,9 @@ describe('operations: run-completed messages and the run page', () => {
       await push(layout, 'single', `${pair.source.host}/team/${name}:v1`, { creds: SOURCE_PUSHER });
 
     process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-    process.env.STORAGE_EMULATOR_HOST = gcs.url;
     process.env.METADATA_SERVER_DETECTION = 'none';
     const env = {
+      STORAGE_EMULATOR_HOST: gcs.url,
       SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
       SYNCER_PROJECT: PROJECT,
       SYNCER_JOBS_TOPIC: 'jobs',
@@ -243,7 +243,7 @@ describe('operations: run-completed messages and the run page', () => {
 
   it('shows an open run in a browser: every row, the progress, refreshing, nothing foreign', async () => {
     // A run with one job copied, one failed (auth), one conflict explained by its drift, one pending.
-    const store = new GcsRunStore(new Storage({ projectId: PROJECT }), RUNS_BUCKET);
+    const store = new GcsRunStore(new StorageClient({ endpoint: gcs.url }), RUNS_BUCKET);
     const target = (n: string) => `${pair.target.host}/mirror/ops.example/team/${n}:v1`;
     const hostile = '<script>document.title="owned"</script><img src=x onerror=alert(1)>';
     const names = ['a', 'b', 'c', 'd'];

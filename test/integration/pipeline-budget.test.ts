@@ -99,9 +99,9 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     await new Promise<void>((resolve) => dead.listen(deadPort, '127.0.0.1', resolve));
 
     process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-    process.env.STORAGE_EMULATOR_HOST = gcs.url;
     process.env.METADATA_SERVER_DETECTION = 'none';
     const env = {
+      STORAGE_EMULATOR_HOST: gcs.url,
       SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
       SYNCER_PROJECT: PROJECT,
       SYNCER_JOBS_TOPIC: 'jobs',

@@ -199,9 +199,9 @@ describe('serverless pipeline on the emulators', () => {
     digests = { multi: index.digest, single: single.digest, other: other.digest };
 
     process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-    process.env.STORAGE_EMULATOR_HOST = gcs.url;
     process.env.METADATA_SERVER_DETECTION = 'none';
     const env = {
+      STORAGE_EMULATOR_HOST: gcs.url,
       SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
       SYNCER_PROJECT: PROJECT,
       SYNCER_JOBS_TOPIC: 'jobs',

@@ -7,8 +7,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Storage } from '@google-cloud/storage';
 import { GcsRunStore } from '../../functions/gcp/gcs-run-store.ts';
+import { StorageClient } from '../../functions/gcp/storage-client.ts';
 import { recordResult, supersedes } from '../../functions/pipeline/record-result.ts';
 import {
   CLAIM_LEASE_MS,
@@ -122,8 +122,7 @@ for (const kind of ['memory', 'gcs'] as const) {
         return;
       }
       gcs = await startGcsServer();
-      process.env.STORAGE_EMULATOR_HOST = gcs.url;
-      store = new GcsRunStore(new Storage({ projectId: 'test' }), BUCKET);
+      store = new GcsRunStore(new StorageClient({ endpoint: gcs.url }), BUCKET);
     });
     after(() => gcs?.close());
 

@@ -55,6 +55,7 @@ resource "google_cloudfunctions2_function" "fanout_upload" {
       SYNCER_JOBS_TOPIC          = google_pubsub_topic.jobs.name
       SYNCER_RUNS_BUCKET         = google_storage_bucket.runs.name
       SYNCER_IMAGES_FILE_PATTERN = var.images_file_pattern
+      SYNCER_PULL_BUDGET_MARGIN  = tostring(var.pull_budget_margin)
     })
     dynamic "secret_volumes" {
       for_each = local.credentials_volumes
@@ -119,8 +120,9 @@ resource "google_cloudfunctions2_function" "fanout_request" {
     service_account_email = google_service_account.fanout.email
     ingress_settings      = "ALLOW_INTERNAL_ONLY"
     environment_variables = merge(local.common_env, local.credentials_env, {
-      SYNCER_JOBS_TOPIC  = google_pubsub_topic.jobs.name
-      SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
+      SYNCER_JOBS_TOPIC         = google_pubsub_topic.jobs.name
+      SYNCER_RUNS_BUCKET        = google_storage_bucket.runs.name
+      SYNCER_PULL_BUDGET_MARGIN = tostring(var.pull_budget_margin)
     })
     dynamic "secret_volumes" {
       for_each = local.credentials_volumes
@@ -193,11 +195,19 @@ resource "google_cloudfunctions2_function" "copy" {
     max_instance_count               = var.copy_max_instances
     service_account_email            = google_service_account.copy.email
     ingress_settings                 = "ALLOW_ALL"
+    # The function dead-letters a job itself, by its own count of transient
+    # failures that were not rate limits (functions/pipeline/rate-limited-job.ts):
+    # it publishes the job to the dead-letter topic (the grant below) after
+    # copy_max_failures of them. A 429 from a source hands the delivery back
+    # without counting, so the subscription's max_delivery_attempts (pubsub.tf)
+    # is only a backstop, sized above this count in infra/README.md, "Sizing".
     environment_variables = merge(local.common_env, local.credentials_env, {
-      SYNCER_RUNS_BUCKET           = google_storage_bucket.runs.name
-      SYNCER_RUNS_TOPIC            = google_pubsub_topic.runs.name
-      SYNCER_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
-      SYNCER_JOB_DEADLINE_SECONDS  = "480"
+      SYNCER_RUNS_BUCKET             = google_storage_bucket.runs.name
+      SYNCER_RUNS_TOPIC              = google_pubsub_topic.runs.name
+      SYNCER_DEAD_LETTER_TOPIC       = google_pubsub_topic.dead_letter.name
+      SYNCER_MAX_DELIVERY_ATTEMPTS   = tostring(var.copy_max_failures)
+      SYNCER_RATE_LIMIT_WAIT_SECONDS = tostring(var.copy_rate_limit_wait_seconds)
+      SYNCER_JOB_DEADLINE_SECONDS    = "480"
     })
     dynamic "secret_volumes" {
       for_each = local.credentials_volumes
@@ -220,6 +230,7 @@ resource "google_cloudfunctions2_function" "copy" {
     google_storage_bucket_iam_member.build_reads_source,
     google_secret_manager_secret_iam_member.source_credentials,
     google_secret_manager_secret_version.source_credentials,
+    google_pubsub_topic_iam_member.copy_publishes_dead_letters,
   ]
 }
 
@@ -248,8 +259,9 @@ resource "google_cloudfunctions2_function" "api" {
     service_account_email = google_service_account.api.email
     ingress_settings      = "ALLOW_ALL"
     environment_variables = merge(local.common_env, local.credentials_env, {
-      SYNCER_JOBS_TOPIC  = google_pubsub_topic.jobs.name
-      SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
+      SYNCER_JOBS_TOPIC         = google_pubsub_topic.jobs.name
+      SYNCER_RUNS_BUCKET        = google_storage_bucket.runs.name
+      SYNCER_PULL_BUDGET_MARGIN = tostring(var.pull_budget_margin)
     })
     dynamic "secret_volumes" {
       for_each = local.credentials_volumes

@@ -63,7 +63,7 @@ resource "google_storage_bucket_iam_member" "fanout_writes_runs" {
   member = google_service_account.fanout.member
 }
 
-# --- copy: write to the one mirror repository, write run records ---
+# --- copy: write to the one mirror repository, write run records, dead-letter jobs ---
 resource "google_artifact_registry_repository_iam_member" "copy_writes_mirror" {
   project    = var.project_id
   location   = var.repository_location
@@ -76,6 +76,15 @@ resource "google_storage_bucket_iam_member" "copy_writes_runs" {
   bucket = google_storage_bucket.runs.name
   role   = "roles/storage.objectUser"
   member = google_service_account.copy.member
+}
+
+# The copy function dead-letters a job itself after its own count of failures
+# (functions.tf): publisher on the dead-letter topic only.
+resource "google_pubsub_topic_iam_member" "copy_publishes_dead_letters" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.copy.member
 }
 
 # --- api: plan (read the mirror), publish jobs, read and write run records ---

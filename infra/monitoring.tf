@@ -194,7 +194,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   display_name = "image-syncer: jobs dead-lettered"
   combiner     = "OR"
   conditions {
-    display_name = "a job failed on every delivery attempt"
+    display_name = "the copy function dead-lettered a job"
     condition_threshold {
       filter          = "metric.type=\"${local.user_metric}/${google_logging_metric.dead_letters.name}\" AND resource.type=\"cloud_run_revision\""
       comparison      = "COMPARISON_GT"
@@ -214,7 +214,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   }
   documentation {
     mime_type = "text/markdown"
-    content   = "A job failed on its last delivery attempt and its message is in the ${google_pubsub_topic.dead_letter.name} topic (kept by ${google_pubsub_subscription.dead_letter_keep.name}). Find the run in the copy function's logs (jsonPayload.event=\"job_recorded\" AND jsonPayload.deadLettered=true), read GET /runs/{runId}, fix the cause its category names, then replay: see the README, Operations."
+    content   = "The copy function dead-lettered a job after its own count of transient failures (copy_max_failures; rate limits do not count) and published its message to the ${google_pubsub_topic.dead_letter.name} topic (kept by ${google_pubsub_subscription.dead_letter_keep.name}). Find the run in the copy function's logs (jsonPayload.event=\"job_recorded\" AND jsonPayload.deadLettered=true), read GET /runs/{runId}, fix the cause its category names, then replay: see the README, Operations."
   }
   depends_on = [google_project_service.services]
 }

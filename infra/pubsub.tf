@@ -12,7 +12,11 @@ resource "google_pubsub_topic" "jobs" {
   depends_on = [google_project_service.services]
 }
 
-# Jobs that failed on every attempt end here, kept for inspection.
+# Dead-lettered jobs end here, kept 7 days for inspection and replay. Two
+# publish to it: the copy function, by its own count of failures
+# (attribute deadLetteredBy=copyJob), and Pub/Sub itself when the jobs
+# subscription's backstop below runs out (CloudPubSubDeadLetterSource*
+# attributes name the subscription and the delivery count).
 resource "google_pubsub_topic" "dead_letter" {
   project    = var.project_id
   name       = "${var.name}-jobs-dead-letter"
@@ -46,6 +50,14 @@ resource "google_pubsub_subscription" "jobs_push" {
     }
   }
 
+  # Pub/Sub counts every delivery against max_delivery_attempts, whatever the
+  # function answered, then forwards the message to the dead-letter topic
+  # (https://cloud.google.com/pubsub/docs/handling-failures): the 429s of busy
+  # copy instances, which never reach the function, and the function's
+  # hand-backs while a source's pull budget is spent both count. The function
+  # dead-letters by its own, smaller count (copy_max_failures), so this is a
+  # backstop, sized to outlast both kinds of wait plus that count: see
+  # infra/README.md, "Sizing" (test/infra/sizing-check.ts recomputes it).
   retry_policy {
     minimum_backoff = "10s"
     maximum_backoff = "600s"
@@ -61,7 +73,8 @@ resource "google_pubsub_subscription" "jobs_push" {
   }
 
   # Pushes need the push account's invoker grant and Pub/Sub's right to mint
-  # its tokens; dead letters need the publisher grant.
+  # its tokens; the backstop's dead letters need the service agent's publisher
+  # grant.
   depends_on = [
     google_pubsub_topic_iam_member.dead_letter_publisher,
     google_cloud_run_service_iam_member.push_invokes_copy,

@@ -83,12 +83,42 @@ variable "images_file_pattern" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Deliveries of one job before it goes to the dead-letter topic (Pub/Sub allows 5 to 100). A 429 from a busy copy function counts as one: see Sizing in infra/README.md before lowering it or raising the image count."
+  description = "Deliveries of one job before the jobs subscription itself moves it to the dead-letter topic (Pub/Sub allows 5 to 100): a backstop behind the copy function's own count (copy_max_failures). Every delivery counts, also the 429s of busy copy instances and the hand-backs while a source's pull budget is spent: see Sizing in infra/README.md before lowering it."
   type        = number
-  default     = 60
+  default     = 100
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
     error_message = "max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "copy_max_failures" {
+  description = "Transient failures of one job (network, 5xx, deadline; rate limits not counted) after which the copy function dead-letters it itself (SYNCER_MAX_DELIVERY_ATTEMPTS). Must stay below max_delivery_attempts with room for the waits: see Sizing in infra/README.md."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.copy_max_failures >= 1 && var.copy_max_failures <= 100
+    error_message = "copy_max_failures must be between 1 and 100."
+  }
+}
+
+variable "copy_rate_limit_wait_seconds" {
+  description = "How long the copy function waits out a source's 429 in-process before it hands the delivery back to Pub/Sub (SYNCER_RATE_LIMIT_WAIT_SECONDS)."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.copy_rate_limit_wait_seconds >= 0 && var.copy_rate_limit_wait_seconds <= 300
+    error_message = "copy_rate_limit_wait_seconds must be between 0 and 300."
+  }
+}
+
+variable "pull_budget_margin" {
+  description = "Pulls kept in reserve below a source's announced remaining budget (Docker Hub): a run estimated above remaining minus this margin is refused before anything is published (SYNCER_PULL_BUDGET_MARGIN, fan-outs and /sync)."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.pull_budget_margin >= 0 && var.pull_budget_margin <= 100000
+    error_message = "pull_budget_margin must be between 0 and 100000."
   }
 }
 

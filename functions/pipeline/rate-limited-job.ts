@@ -21,7 +21,8 @@
 //   at once, without a registry request, and counts for nothing.
 // - The subscription's own max delivery attempts is set high (100, the most
 //   Pub/Sub allows) with a maximum backoff of 600 s, so it outlasts a 6-hour
-//   window (infra must set both; see notes/for-infra.md) and is only a backstop.
+//   window and is only a backstop (infra/pubsub.tf; the arithmetic is in
+//   infra/README.md, "Sizing", recomputed by test/infra/sizing-check.ts).
 //
 // Without SYNCER_DEAD_LETTER_TOPIC the function throws on the last counted
 // failure as before, and the subscription's policy must then match

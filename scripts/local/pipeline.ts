@@ -74,6 +74,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     'google_pubsub_topic.jobs.name': names.jobs,
     'google_pubsub_topic.requests.name': names.requests,
     'google_pubsub_topic.runs.name': names.runs,
+    'google_pubsub_topic.dead_letter.name': names.deadLetter,
     'google_storage_bucket.runs.name': names.runsBucket,
     'google_storage_bucket.images.name': names.imagesBucket,
     'local.target_prefix': prefix,
@@ -174,6 +175,17 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
       maxDeliveryAttempts: Number(defaults.max_delivery_attempts ?? 5),
     },
   });
+  // copyJob dead-letters by its own count, to the topic Terraform names; the
+  // subscription's policy above is the backstop (infra/README.md, Sizing).
+  const copyEnv = functions.find((fn) => fn.entryPoint === 'copyJob')?.env ?? {};
+  if (copyEnv.SYNCER_DEAD_LETTER_TOPIC !== names.deadLetter) {
+    throw new Error(
+      `copyJob's SYNCER_DEAD_LETTER_TOPIC (${copyEnv.SYNCER_DEAD_LETTER_TOPIC}) is not the jobs subscription's dead-letter topic ${names.deadLetter}`,
+    );
+  }
+  line(
+    `copyJob dead-letters to ${copyEnv.SYNCER_DEAD_LETTER_TOPIC} after ${copyEnv.SYNCER_MAX_DELIVERY_ATTEMPTS} counted failures; the subscription's backstop: ${defaults.max_delivery_attempts} attempts`,
+  );
   // The run-completed messages (issue 13) go here; nothing in the demo subscribes.
   await pubsub.createTopic(names.runs);
   const [requests] = await pubsub.createTopic(names.requests);

@@ -181,6 +181,7 @@ describe('the deployed package under the Functions Framework', () => {
       'join(",", var.allowed_source_registries)': pair.source.host,
       'google_pubsub_topic.jobs.name': 'jobs',
       'google_pubsub_topic.runs.name': 'runs',
+      'google_pubsub_topic.dead_letter.name': 'jobs-dead-letter',
       'google_storage_bucket.runs.name': 'runs',
       // The mounted secret: Docker's config.json with the (local) target's credentials.
       'local.credentials_mount': pair.dockerConfig,

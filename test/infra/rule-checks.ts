@@ -7,6 +7,7 @@ import {
   type Body,
   blocks,
   type Declared,
+  environmentValue,
   type InfraConfig,
   localsIn,
   referencesIn,
@@ -174,6 +175,41 @@ export function buildAccountProblems(config: InfraConfig): string[] {
           `${f.file}: ${f.address} does not depend on its build grant ${grant.address}`,
         );
   }
+  return problems;
+}
+
+/**
+ * The copy function publishes dead letters itself (SYNCER_DEAD_LETTER_TOPIC):
+ * its account holds roles/pubsub.publisher on that topic, granted on the topic
+ * (not the project), and the function waits for the grant as for its others.
+ */
+export function deadLetterGrantProblems(config: InfraConfig): string[] {
+  const copy = functionsOf(config).find(
+    (f) => (f.body.build_config as Body[] | undefined)?.[0]?.entry_point === 'copyJob',
+  );
+  if (!copy) return ['no function serves the copyJob entry point'];
+  const where = `${copy.file}: ${copy.address}`;
+  const topic = referencesIn(
+    `\${${environmentValue(copy, 'SYNCER_DEAD_LETTER_TOPIC') ?? ''}}`,
+  ).find((r) => r.type === 'google_pubsub_topic')?.address;
+  if (!topic) return [`${where}: SYNCER_DEAD_LETTER_TOPIC names no google_pubsub_topic`];
+  const account = accountOf(
+    config,
+    (copy.body.service_config as Body[] | undefined)?.[0]?.service_account_email,
+  );
+  if (!account) return [`${where} runs as no declared account`];
+  const grants = grantsTo(config, account, /^google_pubsub_topic_iam_member$/).filter(
+    (g) =>
+      g.body.role === 'roles/pubsub.publisher' &&
+      referencesIn(g.body.topic).some((r) => r.address === topic),
+  );
+  const problems: string[] = [];
+  if (grants.length === 0)
+    problems.push(`${where}: ${account} is not granted roles/pubsub.publisher on ${topic}`);
+  const waits = new Set(dependsOn(copy));
+  for (const grant of grants)
+    if (!waits.has(grant.address))
+      problems.push(`${where} does not depend on its dead-letter grant ${grant.address}`);
   return problems;
 }
 

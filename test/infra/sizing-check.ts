@@ -1,8 +1,16 @@
 // The copy function's sizing against the push subscription's delivery
-// attempts: busy instances answer 429, which Pub/Sub counts as an attempt.
+// attempts: busy instances answer 429 and rate-limited jobs are handed back,
+// and Pub/Sub counts both as attempts; the function's own count of failures
+// must come first.
 
 import { functionsOf } from './rule-checks.ts';
-import { type Body, defaultOf, type InfraConfig, referencesIn } from './terraform-config.ts';
+import {
+  type Body,
+  defaultOf,
+  environmentValue,
+  type InfraConfig,
+  referencesIn,
+} from './terraform-config.ts';
 
 /** Pub/Sub's retry backoff: from minimum_backoff, doubling, capped at maximum_backoff. */
 export function attemptsToWait(seconds: number, minimum: number, maximum: number): number {
@@ -20,17 +28,25 @@ export function attemptsToWait(seconds: number, minimum: number, maximum: number
 export const SIZING = {
   /** The run the sizing must carry without dead-lettering a job that never ran. */
   images: 2000,
-  /** Attempts kept for real transient failures (source 5xx, network) on top. */
-  reserve: 5,
+  /**
+   * One Docker Hub rate-limit window (100 or 200 pulls per 6 hours, docker/docs
+   * content/manuals/docker-hub/usage/pulls.md): how long a job may be handed
+   * back while its source's budget is spent.
+   */
+  rateLimitWindowSeconds: 6 * 3600,
 } as const;
 
 const seconds = (duration: unknown): number => Number(String(duration).replace(/s$/, ''));
 
 /**
- * A job pushed while every copy instance is busy is answered 429, which Pub/Sub
- * counts as a delivery attempt. Worst case, a job waits until every other job
- * of the run ran to its deadline on instances × concurrency slots; its attempts,
- * spaced by the subscription's backoff, must outlast that, with a reserve left.
+ * The copy function dead-letters a job itself after its own count of failures
+ * (SYNCER_MAX_DELIVERY_ATTEMPTS, rate limits not counted), publishing it to
+ * SYNCER_DEAD_LETTER_TOPIC, which must be the subscription's dead-letter topic.
+ * The subscription counts every delivery (https://cloud.google.com/pubsub/docs/handling-failures),
+ * so its max_delivery_attempts, a backstop, must outlast, for a 2,000-image
+ * run: the 429s of busy instances (worst case, a job waits until every other
+ * job ran to its deadline on instances × concurrency slots), the hand-backs
+ * of one rate-limit window at the maximum backoff, and the function's own count.
  */
 export function sizingProblems(config: InfraConfig): string[] {
   const problems: string[] = [];
@@ -47,34 +63,53 @@ export function sizingProblems(config: InfraConfig): string[] {
   if (!copy || !push) return ['no copy function with a push subscription'];
   const service = (copy.body.service_config as Body[])[0] as Body;
   const numberOf = (expression: unknown): number => {
-    const variable = /^\$\{var\.(\w+)\}$/.exec(String(expression))?.[1];
-    return Number(variable ? defaultOf(config, variable) : expression);
+    const text = String(expression).trim();
+    const variable = /^(?:\$\{)?(?:tostring\()?var\.(\w+)\)?\}?$/.exec(text)?.[1];
+    return Number(variable ? defaultOf(config, variable) : text.replace(/^"(.*)"$/, '$1'));
   };
   const instances = numberOf(service.max_instance_count);
   const concurrency = numberOf(service.max_instance_request_concurrency ?? 1);
-  const env = String(service.environment_variables);
-  const deadline = Number(/SYNCER_JOB_DEADLINE_SECONDS\s*=\s*"(\d+)"/.exec(env)?.[1]);
+  const envValue = (name: string) => environmentValue(copy, name);
+  const deadline = numberOf(envValue('SYNCER_JOB_DEADLINE_SECONDS'));
   const policy = (push.body.dead_letter_policy as Body[] | undefined)?.[0] ?? {};
   const attempts = numberOf(policy.max_delivery_attempts);
+  const ownText = envValue('SYNCER_MAX_DELIVERY_ATTEMPTS');
+  const own = numberOf(ownText);
   const retry = (push.body.retry_policy as Body[] | undefined)?.[0] ?? {};
   const [minimum, maximum] = [seconds(retry.minimum_backoff), seconds(retry.maximum_backoff)];
-  if (![instances, concurrency, deadline, attempts, minimum, maximum].every(Number.isFinite))
+  const figures = { instances, concurrency, deadline, attempts, own, minimum, maximum };
+  if (!Object.values(figures).every(Number.isFinite))
     return [
-      `cannot read the sizing: ${JSON.stringify({ instances, concurrency, deadline, attempts, minimum, maximum })}`,
+      `cannot read the sizing: ${JSON.stringify(figures)} (SYNCER_MAX_DELIVERY_ATTEMPTS = ${ownText})`,
     ];
   if (concurrency > 1 && numberOf(service.available_cpu) < 1)
     problems.push(`${copy.address}: concurrency ${concurrency} needs available_cpu of at least 1`);
+
+  // The function's own dead letters go where the subscription's go.
+  const topic = referencesIn(policy.dead_letter_topic).find(
+    (r) => r.type === 'google_pubsub_topic',
+  );
+  const named = referencesIn(`\${${envValue('SYNCER_DEAD_LETTER_TOPIC') ?? ''}}`);
+  if (
+    !topic ||
+    !named.some((r) => r.address === topic.address && ['name', 'id'].includes(r.path[0] ?? ''))
+  )
+    problems.push(
+      `${copy.address}: SYNCER_DEAD_LETTER_TOPIC does not name the subscription's dead-letter topic (${topic?.address ?? 'none'}.name): the function would not dead-letter by its own count`,
+    );
+  if (own > attempts)
+    problems.push(
+      `${copy.address}: SYNCER_MAX_DELIVERY_ATTEMPTS (${own}) is above the subscription's max_delivery_attempts (${attempts}): the subscription would dead-letter first`,
+    );
+
   const drain = (SIZING.images * deadline) / (instances * concurrency);
-  const needed = attemptsToWait(drain, minimum, maximum) + SIZING.reserve;
+  const busy = attemptsToWait(drain, minimum, maximum);
+  const window = Math.ceil(SIZING.rateLimitWindowSeconds / maximum);
+  const needed = busy + window + own;
   if (attempts < needed)
     problems.push(
-      `${push.address}: ${attempts} delivery attempts; a ${SIZING.images}-image run on ${instances} × ${concurrency} slots of ${deadline} s drains in ${drain} s, which takes ${needed - SIZING.reserve} attempts of backoff plus ${SIZING.reserve} in reserve = ${needed}`,
+      `${push.address}: ${attempts} delivery attempts; a ${SIZING.images}-image run on ${instances} × ${concurrency} slots of ${deadline} s drains in ${drain} s, which takes ${busy} attempts of backoff, plus ${window} for a ${SIZING.rateLimitWindowSeconds} s rate-limit window at ${maximum} s, plus the function's own ${own} = ${needed}`,
     );
   if (attempts > 100) problems.push(`${push.address}: Pub/Sub allows at most 100 attempts`);
-  const matches = /SYNCER_MAX_DELIVERY_ATTEMPTS\s*=\s*tostring\(([^)]+)\)/.exec(env)?.[1];
-  if (`\${${matches}}` !== String(policy.max_delivery_attempts))
-    problems.push(
-      `${copy.address}: SYNCER_MAX_DELIVERY_ATTEMPTS is not tostring() of the subscription's max_delivery_attempts (${policy.max_delivery_attempts})`,
-    );
   return problems;
 }

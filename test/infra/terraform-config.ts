@@ -192,3 +192,10 @@ export function defaultOf(config: InfraConfig, name: string): unknown {
   assert.ok(variable, `variable ${name} is declared`);
   return variable.default;
 }
+
+/** The right-hand side of `NAME = …` in a function's service_config.environment_variables, as written. */
+export function environmentValue(fn: Declared, name: string): string | undefined {
+  const service = (fn.body.service_config as Body[] | undefined)?.[0] ?? {};
+  const env = String(service.environment_variables ?? '');
+  return new RegExp(`\\b${name}\\s*=\\s*(.+?)\\s*$`, 'm').exec(env)?.[1];
+}

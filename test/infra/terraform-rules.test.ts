@@ -9,6 +9,7 @@ import { before, describe, it } from 'node:test';
 import {
   apiDependencyProblems,
   buildAccountProblems,
+  deadLetterGrantProblems,
   secretGrantProblems,
   writerRefProblems,
 } from './rule-checks.ts';
@@ -224,30 +225,71 @@ describe('Terraform rules (offline)', () => {
     );
   });
 
-  it('sizes delivery attempts so a 2,000-image run cannot dead-letter a job that never ran', async () => {
+  it('lets the copy function publish to the dead-letter topic only, and waits for that grant', async () => {
+    assert.deepEqual(deadLetterGrantProblems(config), []);
+    await catches(
+      deadLetterGrantProblems,
+      'functions.tf',
+      /(resource "google_cloudfunctions2_function" "copy" \{[\s\S]*?)\n {4}google_pubsub_topic_iam_member\.copy_publishes_dead_letters,/,
+      '$1',
+      /google_cloudfunctions2_function\.copy does not depend on its dead-letter grant google_pubsub_topic_iam_member\.copy_publishes_dead_letters/,
+    );
+    await catches(
+      deadLetterGrantProblems,
+      'iam.tf',
+      /(resource "google_pubsub_topic_iam_member" "copy_publishes_dead_letters" \{\n {2}project = var\.project_id\n {2}topic {3}= )google_pubsub_topic\.dead_letter\.name/,
+      '$1google_pubsub_topic.jobs.name',
+      /google_service_account\.copy is not granted roles\/pubsub\.publisher on google_pubsub_topic\.dead_letter/,
+    );
+    await catches(
+      deadLetterGrantProblems,
+      'iam.tf',
+      /(resource "google_pubsub_topic_iam_member" "copy_publishes_dead_letters" \{[\s\S]*?role {4}= )"roles\/pubsub\.publisher"/,
+      '$1"roles/pubsub.viewer"',
+      /is not granted roles\/pubsub\.publisher on google_pubsub_topic\.dead_letter/,
+    );
+    // The Pub/Sub service agent keeps its grants for the subscription's own (backstop) dead letters.
+    const agent = '${google_project_service_identity.pubsub.member}';
+    const publisher = config.resources.get('google_pubsub_topic_iam_member.dead_letter_publisher');
+    assert.equal(publisher?.body.member, agent);
+    assert.equal(publisher?.body.topic, '${google_pubsub_topic.dead_letter.name}');
+    const subscriber = config.resources.get(
+      'google_pubsub_subscription_iam_member.dead_letter_subscriber',
+    );
+    assert.equal(subscriber?.body.member, agent);
+    assert.equal(subscriber?.body.subscription, '${google_pubsub_subscription.jobs_push.name}');
+  });
+
+  it('sizes the subscription as a backstop: a 2,000-image run cannot dead-letter a job before the function does', async () => {
     assert.deepEqual(sizingProblems(config), []);
     // Pub/Sub's backoff from 10 s, doubling, capped at 600 s: 8 attempts span 1,230 s.
     assert.equal(attemptsToWait(1230, 10, 600), 8);
     assert.equal(attemptsToWait(1231, 10, 600), 9);
     assert.equal(SIZING.images, 2000);
+    assert.equal(SIZING.rateLimitWindowSeconds, 21_600);
     // infra/README.md explains the same figures the check computes.
     const readme = readFileSync(new URL('../../infra/README.md', import.meta.url), 'utf8');
-    const attempts = attemptsToWait((2000 * 480) / 40, 10, 600);
-    assert.equal(attempts, 46);
+    const busy = attemptsToWait((2000 * 480) / 40, 10, 600);
+    assert.equal(busy, 46);
+    const window = Math.ceil(21_600 / 600);
+    assert.equal(window, 36);
+    assert.equal(config.variables.get('copy_max_failures')?.default, 5);
+    assert.equal(config.variables.get('max_delivery_attempts')?.default, 100);
     for (const figure of [
       '10 × 4 = **40**',
       '**24,000 s**',
-      `= **${attempts}**`,
-      '**60** ≥ 46 + 5',
+      `= **${busy}**`,
+      `21,600 s / 600 s = **${window}**`,
+      '`copy_max_failures` | **5**',
+      `**100** ≥ ${busy} + ${window} + 5 = ${busy + window + 5}`,
     ])
       assert.ok(readme.includes(figure), `infra/README.md states ${figure}`);
-    assert.equal(config.variables.get('max_delivery_attempts')?.default, 60);
     await catches(
       sizingProblems,
       'variables.tf',
       /(variable "max_delivery_attempts" \{[\s\S]*?default {5}= )\d+/,
-      '$15',
-      /5 delivery attempts; a 2000-image run on 10 × 4 slots of 480 s drains in 24000 s/,
+      '$160',
+      /60 delivery attempts; a 2000-image run on 10 × 4 slots of 480 s drains in 24000 s, which takes 46 attempts of backoff, plus 36 for a 21600 s rate-limit window at 600 s, plus the function's own 5 = 87/,
     );
     await catches(
       sizingProblems,
@@ -256,12 +298,42 @@ describe('Terraform rules (offline)', () => {
       '$11',
       /on 10 × 1 slots/,
     );
+    // The function's own count above the subscription's: the backstop would fire first.
+    await catches(
+      sizingProblems,
+      'pubsub.tf',
+      'max_delivery_attempts = var.max_delivery_attempts',
+      'max_delivery_attempts = 4',
+      /SYNCER_MAX_DELIVERY_ATTEMPTS \(5\) is above the subscription's max_delivery_attempts \(4\)/,
+    );
+    await catches(
+      sizingProblems,
+      'variables.tf',
+      /(variable "copy_max_failures" \{[\s\S]*?default {5}= )\d+/,
+      '$1100',
+      /plus the function's own 100 = 182/,
+    );
+    // Without the dead-letter topic the function would not dead-letter by its own count.
     await catches(
       sizingProblems,
       'functions.tf',
-      'SYNCER_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)',
-      'SYNCER_MAX_DELIVERY_ATTEMPTS = tostring(var.copy_max_instances)',
-      /SYNCER_MAX_DELIVERY_ATTEMPTS is not tostring\(\) of the subscription's max_delivery_attempts/,
+      'SYNCER_DEAD_LETTER_TOPIC       = google_pubsub_topic.dead_letter.name',
+      'SYNCER_DEAD_LETTER_TOPIC       = google_pubsub_topic.jobs.name',
+      /SYNCER_DEAD_LETTER_TOPIC does not name the subscription's dead-letter topic \(google_pubsub_topic\.dead_letter\.name\)/,
+    );
+    await catches(
+      sizingProblems,
+      'functions.tf',
+      /\n\s+SYNCER_DEAD_LETTER_TOPIC\s+= google_pubsub_topic\.dead_letter\.name/,
+      '',
+      /SYNCER_DEAD_LETTER_TOPIC does not name/,
+    );
+    await catches(
+      sizingProblems,
+      'pubsub.tf',
+      'maximum_backoff = "600s"',
+      'maximum_backoff = "60s"',
+      /plus 360 for a 21600 s rate-limit window at 60 s/,
     );
     await catches(
       sizingProblems,

@@ -51,6 +51,24 @@ function envNames(expression: unknown, locals: Block): string[] {
   return names;
 }
 
+/**
+ * What the deployment sets beyond what a function needs to start: the copy
+ * function dead-letters by its own count (SYNCER_DEAD_LETTER_TOPIC,
+ * SYNCER_MAX_DELIVERY_ATTEMPTS) and waits out 429s for a set time; every
+ * fan-out (and /sync) refuses a run that cannot fit the pull budget's margin.
+ */
+const DEPLOYED_WITH: Record<string, readonly string[]> = {
+  copyJob: [
+    'SYNCER_RUNS_TOPIC',
+    'SYNCER_DEAD_LETTER_TOPIC',
+    'SYNCER_MAX_DELIVERY_ATTEMPTS',
+    'SYNCER_RATE_LIMIT_WAIT_SECONDS',
+  ],
+  fanOutUpload: ['SYNCER_PULL_BUDGET_MARGIN'],
+  fanOutRequest: ['SYNCER_PULL_BUDGET_MARGIN'],
+  api: ['SYNCER_PULL_BUDGET_MARGIN'],
+};
+
 describe('Terraform (offline)', () => {
   let tf: Config;
   let functions: Record<string, Block>;
@@ -88,6 +106,13 @@ describe('Terraform (offline)', () => {
         ...CODE('functions/gcp/config.ts').matchAll(/'(SYNCER_[A-Z_]+)'|env\.(SYNCER_[A-Z_]+)/g),
       ].map((m) => m[1] ?? m[2]),
     );
+    const unread = (names: string[]) =>
+      names.filter((n) => n.startsWith('SYNCER_') && !read.has(n));
+    // A name misspelt in Terraform is caught (the code would silently use its default).
+    assert.deepEqual(
+      unread(envNames('{\n  SYNCER_DEAD_LETTER_TOPICS = x\n  SYNCER_RUNS_TOPIC = y\n}', {})),
+      ['SYNCER_DEAD_LETTER_TOPICS'],
+    );
     const required: Record<string, string> = {
       jobsTopic: 'SYNCER_JOBS_TOPIC',
       runsBucket: 'SYNCER_RUNS_BUCKET',
@@ -96,12 +121,12 @@ describe('Terraform (offline)', () => {
       const service = one(f.service_config);
       const names = envNames(service.environment_variables, tf.locals);
       assert.ok(names.length >= 3, `${name}: found the variables (${names.join(', ')})`);
-      for (const env of names.filter((n) => n.startsWith('SYNCER_')))
-        assert.ok(read.has(env), `${name} sets ${env}, which the code never reads`);
+      assert.deepEqual(unread(names), [], `${name} sets variables the code never reads`);
       const entryPoint = one(f.build_config).entry_point as string;
       const needs = [
         'SYNCER_TARGET_REPO_PREFIX',
         ...(FUNCTION_NEEDS[entryPoint] ?? []).map((n) => required[n] as string),
+        ...(DEPLOYED_WITH[entryPoint] ?? []),
       ];
       for (const env of needs)
         assert.ok(names.includes(env), `${name} (${entryPoint}) lacks ${env}`);
@@ -149,12 +174,16 @@ describe('Terraform (offline)', () => {
     assert.deepEqual(copy.map((m) => `${m.type} ${m.role}`).sort(), [
       'google_artifact_registry_repository_iam_member roles/artifactregistry.writer',
       'google_pubsub_topic_iam_member roles/pubsub.publisher',
+      'google_pubsub_topic_iam_member roles/pubsub.publisher',
       'google_storage_bucket_iam_member roles/storage.objectUser',
     ]);
-    assert.equal(
-      copy.find((m) => m.type === 'google_pubsub_topic_iam_member')?.topic,
-      ref('google_pubsub_topic.runs.name'),
-      'the copy function publishes to the runs topic only',
+    assert.deepEqual(
+      copy
+        .filter((m) => m.type === 'google_pubsub_topic_iam_member')
+        .map((m) => m.topic)
+        .sort(),
+      [ref('google_pubsub_topic.dead_letter.name'), ref('google_pubsub_topic.runs.name')],
+      'the copy function publishes to the runs and dead-letter topics only',
     );
     assert.equal(
       copy.find((m) => m.type === 'google_storage_bucket_iam_member')?.bucket,
@@ -233,10 +262,42 @@ describe('Terraform (offline)', () => {
       one(push.push_config).push_endpoint,
       ref('google_cloudfunctions2_function.copy.service_config[0].uri'),
     );
+    // The function dead-letters by its own count to the same topic; the
+    // subscription's count is a backstop above it (infra/README.md, Sizing).
+    const env = String(one(functions.copy?.service_config).environment_variables);
+    assert.match(env, /SYNCER_DEAD_LETTER_TOPIC\s*=\s*google_pubsub_topic\.dead_letter\.name\n/);
+    assert.match(env, /SYNCER_MAX_DELIVERY_ATTEMPTS\s*=\s*tostring\(var\.copy_max_failures\)/);
     assert.match(
-      String(one(functions.copy?.service_config).environment_variables),
-      /SYNCER_MAX_DELIVERY_ATTEMPTS\s*=\s*tostring\(var\.max_delivery_attempts\)/,
+      env,
+      /SYNCER_RATE_LIMIT_WAIT_SECONDS\s*=\s*tostring\(var\.copy_rate_limit_wait_seconds\)/,
     );
+    // Pub/Sub's own range for the subscription (DeadLetterPolicy: 5 to 100).
+    const backstop = one(tf.variable.max_delivery_attempts);
+    assert.equal(backstop.default, 100);
+    assert.equal(
+      one(backstop.validation).condition,
+      ref('var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100'),
+    );
+    // Each variable behind a function setting defaults and validates as the code reads it.
+    const config = CODE('functions/gcp/config.ts');
+    for (const [name, env] of [
+      ['copy_max_failures', 'SYNCER_MAX_DELIVERY_ATTEMPTS'],
+      ['copy_rate_limit_wait_seconds', 'SYNCER_RATE_LIMIT_WAIT_SECONDS'],
+      ['pull_budget_margin', 'SYNCER_PULL_BUDGET_MARGIN'],
+    ] as const) {
+      const read = new RegExp(`int\\(env, '${env}', ([\\d_]+), ([\\d_]+), ([\\d_]+)\\)`).exec(
+        config,
+      );
+      assert.ok(read, `config.ts reads ${env} as a whole number`);
+      const [fallback, low, high] = read.slice(1).map((n) => Number(n.replaceAll('_', '')));
+      const variable = one(tf.variable[name]);
+      assert.equal(variable.default, fallback, `${name} defaults as ${env} does`);
+      assert.equal(
+        one(variable.validation).condition,
+        ref(`var.${name} >= ${low} && var.${name} <= ${high}`),
+        `${name} validated ${low}–${high}, as config.ts reads ${env}`,
+      );
+    }
     // The signature type Terraform builds with is the one the code registers.
     const registered = /functions\.(cloudEvent|http)\('copyJob'/.exec(
       CODE('functions/gcp/register.ts'),

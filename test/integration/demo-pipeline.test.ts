@@ -87,6 +87,12 @@ describe('npm run demo:pipeline', () => {
     assert.match(out, /demo:pipeline OK/);
     // Every function ran with Terraform's variables, named in the output.
     assert.match(out, /copyJob\s+http:\/\/127\.0\.0\.1:\d+\s+.*SYNCER_MAX_DELIVERY_ATTEMPTS/);
+    // copyJob dead-letters by its own count to the subscription's dead-letter
+    // topic, as Terraform sets it; the subscription's attempts are the backstop.
+    assert.match(
+      out,
+      /copyJob dead-letters to image-syncer-jobs-dead-letter after 5 counted failures; the subscription's backstop: 100 attempts/,
+    );
     // Nothing is left running; the work folder is gone.
     const pids = pidsIn(out);
     assert.ok(pids.length >= 6, `emulator and five functions: ${pids}`);

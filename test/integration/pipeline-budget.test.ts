@@ -48,7 +48,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
   let fns: Record<string, FunctionServer>;
   const subscriptions: Subscription[] = [];
   const published: { runId: string }[] = [];
-  const deadLettered: { runId: string; source: string }[] = [];
+  const deadLettered: { runId: string; source: string; attributes: Record<string, string> }[] = [];
   const logs = new MemoryLogger();
 
   const record = (runId: string, tag: string) => {
@@ -133,7 +133,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     const [deadLetters] = await pubsub.createTopic('jobs-dead-letter');
     const [keep] = await deadLetters.createSubscription('jobs-dead-letter-keep');
     keep.on('message', (message) => {
-      deadLettered.push(JSON.parse(message.data.toString()));
+      deadLettered.push({ ...JSON.parse(message.data.toString()), attributes: message.attributes });
       message.ack();
     });
     // As infra must set it: the subscription's own limit high, a backstop only.
@@ -301,6 +301,11 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     assert.equal(kept.deadLettered, true);
     assert.equal(kept.failures, MAX_FAILURES);
     assert.equal(kept.category, 'network');
+    // Published by the function, not forwarded by Pub/Sub: the operator tells the two apart
+    // (README, Operations, "Find a dead letter").
+    const message = deadLettered.find((j) => j.runId === 'dl-run');
+    assert.equal(message?.attributes.deadLetteredBy, 'copyJob');
+    assert.equal(message?.attributes.CloudPubSubDeadLetterSourceSubscription, undefined);
     // Acknowledged by the function itself: no delivery after the last counted one.
     await sleep(1_500);
     assert.equal((fns.copyJob?.calls.count ?? 0) - calls, MAX_FAILURES);

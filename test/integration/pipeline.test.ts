@@ -85,7 +85,7 @@ describe('serverless pipeline on the emulators', () => {
   let pubsub: PubSub;
   let tap: Subscription;
   let deadLetterTap: Subscription;
-  const deadLettered: { runId: string; source: string }[] = [];
+  const deadLettered: { runId: string; source: string; attributes: Record<string, string> }[] = [];
   let fns: Record<string, FunctionServer>;
   let proxy: { url: string; server: Server };
   const proxyFailures = { left: 0 };
@@ -231,7 +231,7 @@ describe('serverless pipeline on the emulators', () => {
     const [deadLetters] = await pubsub.createTopic('jobs-dead-letter');
     [deadLetterTap] = await deadLetters.createSubscription('jobs-dead-letter-keep');
     deadLetterTap.on('message', (message) => {
-      deadLettered.push(JSON.parse(message.data.toString()));
+      deadLettered.push({ ...JSON.parse(message.data.toString()), attributes: message.attributes });
       message.ack();
     });
     await jobs.createSubscription('jobs-push', {
@@ -496,6 +496,12 @@ describe('serverless pipeline on the emulators', () => {
         deadLettered.some((j) => j.runId === runId),
         'the message reached the dead-letter topic',
       );
+      // Forwarded by the subscription, Pub/Sub adds attributes naming where it came from
+      // (https://cloud.google.com/pubsub/docs/handling-failures); the function's own dead
+      // letters say deadLetteredBy=copyJob instead (pipeline-budget.test.ts).
+      const forwarded = deadLettered.find((j) => j.runId === runId)?.attributes ?? {};
+      assert.match(forwarded.CloudPubSubDeadLetterSourceSubscription ?? '', /jobs-push$/);
+      assert.equal(forwarded.deadLetteredBy, undefined);
     } finally {
       proxyFailures.left = 0;
     }

@@ -45,6 +45,7 @@ describe('Terraform environment for the local pipeline', () => {
     const dir = infra(
       FUNCTION(`merge(local.common_env, {
       SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
+      SYNCER_DEAD_LETTER_TOPIC = google_pubsub_topic.dead_letter.name
       SYNCER_MAX_DELIVERY_ATTEMPTS = tostring(var.attempts)
       SYNCER_JOB_DEADLINE_SECONDS = "480"
     })`),
@@ -52,6 +53,7 @@ describe('Terraform environment for the local pipeline', () => {
     assert.deepEqual(await variableDefaults(dir), { attempts: 7 });
     const stand: Record<string, string> = {
       'google_storage_bucket.runs.name': 'runs-local',
+      'google_pubsub_topic.dead_letter.name': 'dead-letter-local',
       'var.project_id': 'p-local',
       'var.attempts': '7',
     };
@@ -61,6 +63,7 @@ describe('Terraform environment for the local pipeline', () => {
       SYNCER_PROJECT: 'p-local',
       LOG_EXECUTION_ID: 'true',
       SYNCER_RUNS_BUCKET: 'runs-local',
+      SYNCER_DEAD_LETTER_TOPIC: 'dead-letter-local',
       SYNCER_MAX_DELIVERY_ATTEMPTS: '7',
       SYNCER_JOB_DEADLINE_SECONDS: '480',
     });

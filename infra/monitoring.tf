@@ -219,6 +219,41 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   depends_on = [google_project_service.services]
 }
 
+# The subscription's own dead-lettering, the backstop (infra/README.md, Sizing):
+# a job it forwards never reached a final outcome in the copy function (its
+# last deliveries were refused by busy instances or handed back), so no
+# job_recorded line says so and its run stays open. Pub/Sub counts what it
+# forwards: subscription/dead_letter_message_count
+# (https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-pubsub).
+resource "google_monitoring_alert_policy" "subscription_dead_letters" {
+  project      = var.project_id
+  display_name = "image-syncer: jobs dead-lettered by the subscription"
+  combiner     = "OR"
+  conditions {
+    display_name = "the jobs subscription forwarded a job to the dead-letter topic"
+    condition_threshold {
+      filter          = "metric.type=\"pubsub.googleapis.com/subscription/dead_letter_message_count\" AND resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=\"${google_pubsub_subscription.jobs_push.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+  notification_channels = var.notification_channels
+  alert_strategy {
+    auto_close = "86400s"
+  }
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Pub/Sub moved a job to the ${google_pubsub_topic.dead_letter.name} topic after ${var.max_delivery_attempts} deliveries (the backstop): the copy function never recorded a final outcome for it, so its run stays open. Usually the copy function had no free instance for hours (raise copy_max_instances or copy_concurrency) or a source's pull budget stayed spent. The message (attribute CloudPubSubDeadLetterSourceSubscription) is kept by ${google_pubsub_subscription.dead_letter_keep.name}; replay it: see the README, Operations."
+  }
+  depends_on = [google_project_service.services]
+}
+
 resource "google_monitoring_alert_policy" "failed_runs" {
   project      = var.project_id
   display_name = "image-syncer: writer run ended with failures"

@@ -3,8 +3,10 @@
 // and by running the workflow's own shell steps with each event.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -226,6 +228,16 @@ describe('README, end to end', () => {
   });
 });
 
+/** A stand-in for the metadata server's email endpoint, which wants Metadata-Flavor: Google. */
+async function metadataServer(email: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    if (req.headers['metadata-flavor'] !== 'Google') return void res.writeHead(403).end();
+    res.writeHead(200, { 'content-type': 'application/text' }).end(email);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/email` };
+}
+
 describe('cloudbuild.yaml', () => {
   const text = read('cloudbuild.yaml');
   const build = parse(text) as {
@@ -266,6 +278,7 @@ describe('cloudbuild.yaml', () => {
     assert.deepEqual(
       build.steps.map((s) => s.id),
       [
+        'identity',
         'install',
         'typecheck',
         'lint',
@@ -298,12 +311,50 @@ describe('cloudbuild.yaml', () => {
     );
   });
 
-  it('runs as the deployer account the bootstrap creates, logging to Cloud Logging', () => {
+  it('runs as the deployer account the bootstrap creates, logging to Cloud Logging', async () => {
     const config = build as unknown as { serviceAccount?: string; options?: { logging?: string } };
-    assert.equal(
-      config.serviceAccount,
-      'projects/$PROJECT_ID/serviceAccounts/image-syncer-deployer@$PROJECT_ID.iam.gserviceaccount.com',
-    );
+    // Named where the build starts (substitutions are documented for steps and images only).
+    assert.equal(config.serviceAccount, undefined);
+    for (const doc of ['README.md', 'infra/README.md'])
+      assert.match(
+        read(doc),
+        /gcloud builds submit --config cloudbuild\.yaml[\s\\]+--service-account=projects\/[\w-]+\/serviceAccounts\/image-syncer-deployer@/,
+        doc,
+      );
+    // The first step, run as Cloud Build would (with $PROJECT_ID substituted),
+    // against a stand-in metadata server: the deployer passes, anything else stops.
+    const identity = build.steps[0];
+    assert.equal(identity?.id, 'identity');
+    assert.equal(build.steps[1]?.waitFor, undefined, 'install waits for every step before it');
+    const script = String(identity?.args?.[1]).replaceAll('$PROJECT_ID', 'acme');
+    const metadataUrl =
+      'http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/email';
+    assert.ok(script.includes(metadataUrl));
+    for (const [email, passes] of [
+      ['image-syncer-deployer@acme.iam.gserviceaccount.com', true],
+      ['123456789-compute@developer.gserviceaccount.com', false],
+    ] as const) {
+      const { server, url } = await metadataServer(email);
+      try {
+        // Asynchronously: the stand-in answers from this process's event loop.
+        const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, ['-e', script.replace(metadataUrl, url)]);
+          let stderr = '';
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk;
+          });
+          child.on('close', (status) => resolve({ status, stderr }));
+        });
+        assert.equal(run.status === 0, passes, `${email}: ${run.stderr}`);
+        if (!passes)
+          assert.match(
+            run.stderr,
+            /--service-account=projects\/acme\/serviceAccounts\/image-syncer-deployer@acme\.iam\.gserviceaccount\.com/,
+          );
+      } finally {
+        server.close();
+      }
+    }
     // A user-specified build account cannot write to the default logs bucket.
     assert.equal(config.options?.logging, 'CLOUD_LOGGING_ONLY');
     const bootstrap = read('scripts/bootstrap-deployer.sh');

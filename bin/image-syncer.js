@@ -28,9 +28,10 @@ const compiled = new URL('../dist/cli/main.js', import.meta.url);
 const entry = existsSync(compiled)
   ? compiled
   : new URL('../functions/cli/main.ts', import.meta.url);
-const { runCli } = await import(entry.href);
+const { runCli, interruptOnSignals } = await import(entry.href);
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  signal: interruptOnSignals(),
 });

@@ -27,11 +27,15 @@ import { cliPolicy, createRegistries } from './setup.ts';
 export const EXIT_OK = 0;
 export const EXIT_FAILURES = 1;
 export const EXIT_USAGE = 2;
+/** 128 + SIGINT, as shells report a command stopped by Ctrl-C. */
+export const EXIT_INTERRUPTED = 130;
 
 export interface CliIO {
   readonly stdout: Output;
   readonly stderr: Output;
   readonly env: NodeJS.ProcessEnv;
+  /** Aborted on Ctrl-C (SIGINT) or SIGTERM: every request stops, nothing more is written. */
+  readonly signal?: AbortSignal;
 }
 
 function stderrLogger(stderr: Output, debug: boolean): Logger {
@@ -147,6 +151,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       concurrency: options.concurrency,
       referrers: options.referrers,
       observer: progress,
+      ...(io.signal && { signal: io.signal }),
     });
   } finally {
     progress.finish();
@@ -168,16 +173,40 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       dryRun: options.dryRun,
       results: results.map(entryOf),
     });
+  if (io.signal?.aborted) {
+    // Each image either finished before the interrupt or stopped without its
+    // manifest written (a tag is only ever written last): run again to go on.
+    io.stderr.write(
+      'image-syncer: interrupted; unfinished images were not written, run again to go on\n',
+    );
+    return EXIT_INTERRUPTED;
+  }
   return results.some((r) => r.status === 'conflict' || r.status === 'failed')
     ? EXIT_FAILURES
     : EXIT_OK;
 }
 
+/**
+ * The process's interrupt: the first Ctrl-C (or SIGTERM) aborts it, which stops
+ * every request and lets the run report what finished; a second one exits at once.
+ */
+export function interruptOnSignals(): AbortSignal {
+  const interrupt = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    process.stderr.write(`image-syncer: ${name}: stopping (again to exit at once)\n`);
+    interrupt.abort(new Error(`interrupted by ${name}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return interrupt.signal;
+}
+
 if (import.meta.main) {
-  const code = await runCli(process.argv.slice(2), {
+  process.exitCode = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
+    signal: interruptOnSignals(),
   });
-  process.exitCode = code;
 }

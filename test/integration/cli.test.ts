@@ -2,12 +2,15 @@
 // sent to the target host only and never printed, validate, exit codes.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { startFaultProxy } from '../support/fault-proxy.ts';
 import { runCliCaptured, SOURCE_PUSHER, settledLog } from '../support/fixture.ts';
 import { Layout, push } from '../support/images.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -151,5 +154,57 @@ describe('CLI', () => {
       run(process.execPath, ['bin/image-syncer.js', 'validate', '-i', join(dir, 'validate.yaml')]),
       (e: unknown) => (e as { code?: number }).code === 2,
     );
+  });
+  it('stops on Ctrl-C: the stalled download is abandoned, the tag never written, exit 130', async () => {
+    const proxy = await startFaultProxy(source.url);
+    try {
+      // The layer's download stalls, so the copy is mid-flight when interrupted.
+      proxy.add({
+        method: 'GET',
+        path: /\/blobs\/sha256:/,
+        faults: [{ kind: 'stall', ms: 60_000 }],
+      });
+      const images = join(dir, 'interrupt.yaml');
+      writeFileSync(images, `images:\n- source: ${proxy.host}/team/app:v1\n`);
+      const report = join(dir, 'interrupted.json');
+      target.clearLog();
+      const child = spawn(
+        process.execPath,
+        ['bin/image-syncer.js', '-i', images, '-r', `${target.host}/int/`, '-a', ACCESS_TOKEN],
+        {
+          env: { PATH: process.env.PATH, DOCKER_CONFIG: '/nonexistent', SYNCER_REPORT: report },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk;
+      });
+      const closed = once(child, 'close');
+      for (let i = 0; i < 200 && !proxy.seen.some((s) => s.fault === 'stall'); i++) await sleep(50);
+      assert.ok(
+        proxy.seen.some((s) => s.fault === 'stall'),
+        'the download started',
+      );
+      child.kill('SIGINT');
+      const [code] = await closed;
+      assert.equal(code, 130, stderr);
+      assert.match(stderr, /SIGINT: stopping/);
+      const result = JSON.parse(readFileSync(report, 'utf8')).results[0];
+      assert.equal(result.status, 'failed');
+      assert.equal(result.errorCode, 'CANCELLED');
+      // The client closed the stalled request itself (the stall had 60 s to go).
+      for (let i = 0; i < 40 && !proxy.seen.find((s) => s.fault === 'stall')?.abandoned; i++)
+        await sleep(50);
+      assert.equal(proxy.seen.find((s) => s.fault === 'stall')?.abandoned, true);
+      const log = await settledLog(target);
+      assert.deepEqual(
+        log.filter((e) => e.method === 'PUT' && /\/manifests\//.test(e.path)),
+        [],
+        'no manifest, so no tag, was written',
+      );
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -6,7 +6,7 @@
 // only. The pinned file must validate and map to exactly the same targets, or
 // nothing is written; the write is atomic (temporary file, then rename).
 
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { mapLimited } from '../engine/limiter.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
@@ -139,9 +139,11 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
     return EXIT_OK;
   }
   // Atomic: a reader (or a crash) never sees half a file; the mode is kept.
-  const temporary = `${file}.${process.pid}.pin.tmp`;
-  await writeFile(temporary, pinned.text, { mode: (await stat(file)).mode & 0o777 });
-  await rename(temporary, file);
+  // A symlinked file is rewritten where it lives, and the link stays a link.
+  const destination = await realpath(file);
+  const temporary = `${destination}.${process.pid}.pin.tmp`;
+  await writeFile(temporary, pinned.text, { mode: (await stat(destination)).mode & 0o777 });
+  await rename(temporary, destination);
   io.stdout.write(
     `pinned ${unpinned.length} entr${unpinned.length === 1 ? 'y' : 'ies'} in ${file}\n`,
   );

@@ -11,7 +11,7 @@
 //   does not count as a pull (docs.docker.com/docker-hub/usage/pulls/).
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, symlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { parsePlatform } from '../../functions/oci/platform.ts';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
@@ -340,9 +340,14 @@ describe('required platforms and drift, against real registries', () => {
     assert.match(dry.stdout, /^--- .*\n\+\+\+ .*\n@@ -4,1 \+4,2 @@/);
     assert.equal(readFileSync(file, 'utf8'), text, '--dry-run changes nothing');
 
+    // Pinned through a symlink (a shared file linked into a repository): the
+    // link stays a link and the file it points to is rewritten.
+    const link = `${file}.link.yaml`;
+    symlinkSync(file, link);
     pair.source.clearLog();
-    const run = await pair.cli(['pin', '-i', file]);
+    const run = await pair.cli(['pin', '-i', link]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
     const methods = (await settledLog(pair.source))
       .filter((e) => /\/(manifests|blobs)\//.test(e.path))
       .map((e) => e.method);

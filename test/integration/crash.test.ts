@@ -12,6 +12,7 @@ import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.t
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import {
   type Pair,
+  pairFunctionEnv,
   SOURCE_PUSHER,
   settledLog,
   startPair,
@@ -49,19 +50,14 @@ describe('copy function killed mid-copy', () => {
           PATH: process.env.PATH,
           FUNCTION_TARGET: 'copyJob',
           METADATA_SERVER_DETECTION: 'none',
-          STORAGE_EMULATOR_HOST: gcs.url,
-          SYNCER_PROJECT: 'crash-test',
-          SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/crash/`,
+          ...pairFunctionEnv(pair, {
+            storage: gcs.url,
+            project: 'crash-test',
+            prefix: 'crash',
+            hosts: [proxy.host],
+          }),
           SYNCER_RUNS_BUCKET: 'runs',
           SYNCER_ALLOWED_REGISTRY: proxy.host,
-          SYNCER_ALLOW_PRIVATE_NETWORKS: [
-            proxy.host,
-            pair.target.host,
-            new URL(pair.source.tokenServer?.url as string).host,
-          ].join(','),
-          SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
-            auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
-          }),
         },
         stdio: 'ignore',
       },

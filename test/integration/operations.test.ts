@@ -25,7 +25,7 @@ import { CONTENT_SECURITY_POLICY } from '../../functions/pipeline/run-page.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
 import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
-import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
+import { type Pair, pairFunctionEnv, SOURCE_PUSHER, startPair } from '../support/fixture.ts';
 import { type FunctionServer, serveFunction } from '../support/functions.ts';
 import { Layout, push } from '../support/images.ts';
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
@@ -97,24 +97,13 @@ describe('operations: run-completed messages and the run page', () => {
     process.env.PUBSUB_EMULATOR_HOST = emulator.host;
     process.env.METADATA_SERVER_DETECTION = 'none';
     const env = {
-      STORAGE_EMULATOR_HOST: gcs.url,
-      SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
-      SYNCER_PROJECT: PROJECT,
+      ...pairFunctionEnv(pair, { storage: gcs.url, project: PROJECT, hosts: [proxy.host] }),
       SYNCER_JOBS_TOPIC: 'jobs',
       SYNCER_RUNS_TOPIC: 'runs',
       SYNCER_RUNS_BUCKET: RUNS_BUCKET,
       SYNCER_RETRY_ATTEMPTS: '1',
       SYNCER_REGISTRY_ENDPOINT: `ops.example=${proxy.url}`,
       SYNCER_ALLOWED_REGISTRY: 'ops.example',
-      SYNCER_ALLOW_PRIVATE_NETWORKS: [
-        pair.source.host,
-        pair.target.host,
-        new URL(pair.source.tokenServer?.url as string).host,
-        proxy.host,
-      ].join(','),
-      SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
-        auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
-      }),
     };
     await registerFunctions(createRuntime(loadConfig(env), logs));
     fns = {};

@@ -21,10 +21,10 @@ import { MemoryLogger } from '../../functions/util/logger.ts';
 import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import {
   type Pair,
+  pairFunctionEnv,
   runCliCaptured,
   SOURCE_PUSHER,
   startPair,
-  TARGET_WRITER,
 } from '../support/fixture.ts';
 import { type FunctionServer, sendStorageFinalized, serveFunction } from '../support/functions.ts';
 import { type HubBudgetProxy, startHubBudgetProxy } from '../support/hub-budget-proxy.ts';
@@ -101,24 +101,16 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     process.env.PUBSUB_EMULATOR_HOST = emulator.host;
     process.env.METADATA_SERVER_DETECTION = 'none';
     const env = {
-      STORAGE_EMULATOR_HOST: gcs.url,
-      SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
-      SYNCER_PROJECT: PROJECT,
+      ...pairFunctionEnv(pair, {
+        storage: gcs.url,
+        project: PROJECT,
+        hosts: [hub.host, `127.0.0.1:${deadPort}`],
+      }),
       SYNCER_JOBS_TOPIC: 'jobs',
       SYNCER_RUNS_BUCKET: RUNS_BUCKET,
       SYNCER_RETRY_ATTEMPTS: '1',
       SYNCER_REGISTRY_ENDPOINT: `hub.example=${hub.url},dead.example=http://127.0.0.1:${deadPort}`,
       SYNCER_ALLOWED_REGISTRY: 'hub.example,dead.example',
-      SYNCER_ALLOW_PRIVATE_NETWORKS: [
-        pair.source.host,
-        pair.target.host,
-        new URL(pair.source.tokenServer?.url as string).host,
-        hub.host,
-        `127.0.0.1:${deadPort}`,
-      ].join(','),
-      SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
-        auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
-      }),
       SYNCER_PULL_BUDGET_MARGIN: '1',
       SYNCER_RATE_LIMIT_WAIT_SECONDS: '0',
       SYNCER_MAX_DELIVERY_ATTEMPTS: String(MAX_FAILURES),

@@ -17,6 +17,7 @@ import { MemoryLogger } from '../../functions/util/logger.ts';
 import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import {
   type Pair,
+  pairFunctionEnv,
   runCliCaptured,
   SOURCE_PUSHER,
   settledLog,
@@ -201,9 +202,11 @@ describe('serverless pipeline on the emulators', () => {
     process.env.PUBSUB_EMULATOR_HOST = emulator.host;
     process.env.METADATA_SERVER_DETECTION = 'none';
     const env = {
-      STORAGE_EMULATOR_HOST: gcs.url,
-      SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/mirror/`,
-      SYNCER_PROJECT: PROJECT,
+      ...pairFunctionEnv(pair, {
+        storage: gcs.url,
+        project: PROJECT,
+        hosts: [new URL(proxy.url).host],
+      }),
       SYNCER_JOBS_TOPIC: 'jobs',
       SYNCER_RUNS_BUCKET: RUNS_BUCKET,
       SYNCER_RETRY_ATTEMPTS: '1',
@@ -211,15 +214,6 @@ describe('serverless pipeline on the emulators', () => {
       SYNCER_INSECURE_REGISTRY: '',
       // The test registries are on loopback: allow exactly them, and their sources.
       SYNCER_ALLOWED_REGISTRY: `${pair.source.host},flaky.example`,
-      SYNCER_ALLOW_PRIVATE_NETWORKS: [
-        pair.source.host,
-        pair.target.host,
-        new URL(pair.source.tokenServer?.url as string).host,
-        new URL(proxy.url).host,
-      ].join(','),
-      SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
-        auths: { [pair.target.host]: { auth: Buffer.from(TARGET_WRITER).toString('base64') } },
-      }),
     };
     await registerFunctions(createRuntime(loadConfig(env), logs));
     fns = {};

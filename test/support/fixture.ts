@@ -33,6 +33,32 @@ function basic(creds: string): string {
   return Buffer.from(creds).toString('base64');
 }
 
+/**
+ * What every functions test sets beside its own settings: the Storage test
+ * server, the project, the target prefix, the loopback registries (and
+ * `hosts`, e.g. proxies) allowed as destinations, and the target's
+ * credentials as the mounted Docker config would hold them.
+ */
+export function pairFunctionEnv(
+  pair: Pair,
+  options: { storage: string; project: string; prefix?: string; hosts?: readonly string[] },
+): Record<string, string> {
+  return {
+    STORAGE_EMULATOR_HOST: options.storage,
+    SYNCER_PROJECT: options.project,
+    SYNCER_TARGET_REPO_PREFIX: `${pair.target.host}/${options.prefix ?? 'mirror'}/`,
+    SYNCER_ALLOW_PRIVATE_NETWORKS: [
+      pair.source.host,
+      pair.target.host,
+      new URL(pair.source.tokenServer?.url as string).host,
+      ...(options.hosts ?? []),
+    ].join(','),
+    SYNCER_SOURCE_CREDENTIALS: JSON.stringify({
+      auths: { [pair.target.host]: { auth: basic(TARGET_WRITER) } },
+    }),
+  };
+}
+
 export async function startPair(): Promise<Pair> {
   const [pushUser, pushPassword] = SOURCE_PUSHER.split(':') as [string, string];
   const [writeUser, writePassword] = TARGET_WRITER.split(':') as [string, string];

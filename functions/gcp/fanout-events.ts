@@ -54,7 +54,7 @@ export async function onImagesFileUploaded(
     rt.logger.info('run record, not an images file; ignored', { bucket, object: name });
     return;
   }
-  const bytes = await downloadObject(await rt.storage(), bucket, name, generation);
+  const bytes = await downloadObject(rt.storage(), bucket, name, generation);
   const runId = storageRunId(bucket, name, generation);
   await fanOut(
     {
@@ -113,7 +113,7 @@ export async function onSyncRequested(
       return;
     }
     file = request.imagesFile;
-    bytes = await downloadObject(await rt.storage(), match[1] as string, match[2] as string);
+    bytes = await downloadObject(rt.storage(), match[1] as string, match[2] as string);
   }
   await fanOut(
     {

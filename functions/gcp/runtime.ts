@@ -32,8 +32,8 @@ import { StorageClient } from './storage-client.ts';
 export interface Runtime {
   readonly config: FunctionConfig;
   readonly logger: Logger;
-  /** The Cloud Storage client. */
-  storage(): Promise<StorageClient>;
+  /** The Cloud Storage client (run records, uploaded images files). */
+  storage(): StorageClient;
   /** Throws if the function was deployed without SYNCER_RUNS_BUCKET. */
   store(): RunStore;
   /** Throws if the function was deployed without SYNCER_JOBS_TOPIC. */
@@ -88,12 +88,11 @@ export function createRuntime(
     return new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
   });
   const accessToken = { getAccessToken: async () => (await googleAuth()).getAccessToken() };
-  const storageClient = new StorageClient(
+  const storage = new StorageClient(
     config.storageEmulator
       ? { endpoint: config.storageEmulator }
-      : { accessToken: () => accessToken.getAccessToken() },
+      : { accessToken: accessToken.getAccessToken },
   );
-  const storage = async () => storageClient;
   const pubsub = once(async (): Promise<PubSub> => {
     const { PubSub } = await import('@google-cloud/pubsub');
     return new PubSub(projectOptions);
@@ -105,11 +104,11 @@ export function createRuntime(
   return {
     config,
     logger,
-    storage,
+    storage: () => storage,
     store() {
       const bucket = config.runsBucket;
       if (!bucket) throw new Error('SYNCER_RUNS_BUCKET is not set');
-      store ??= new GcsRunStore(storageClient, bucket);
+      store ??= new GcsRunStore(storage, bucket);
       return store;
     },
     publisher() {
@@ -120,7 +119,7 @@ export function createRuntime(
     },
     runEvents() {
       if (!config.runsTopic) return undefined;
-      runEvents ??= new PubSubRunEventPublisher(config.runsTopic, config.project);
+      runEvents ??= new PubSubRunEventPublisher(pubsub, config.runsTopic);
       return runEvents;
     },
     async deadLetter(data, attributes) {

@@ -38,7 +38,7 @@ function runtime(env: Record<string, string> = {}) {
   const rt: Runtime = {
     config,
     logger,
-    storage: async () => assert.fail('only gs:// requests need Cloud Storage'),
+    storage: () => assert.fail('only gs:// requests need Cloud Storage'),
     store: () => store,
     publisher: () => ({ publish: async (jobs) => void published.push(...jobs) }),
     registries: () => registries,

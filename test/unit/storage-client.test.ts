@@ -121,7 +121,7 @@ describe('Cloud Storage client, scripted', () => {
     assert.equal(server.transcript.length, fast.attempts);
   });
 
-  it('a connection refused is a network error, retried', async () => {
+  it('a connection refused is a transient network error', async () => {
     const server = await serve((_req, res) => res.end());
     const { url } = server;
     await server.close();

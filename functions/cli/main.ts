@@ -30,6 +30,9 @@ export const EXIT_USAGE = 2;
 /** 128 + SIGINT, as shells report a command stopped by Ctrl-C. */
 export const EXIT_INTERRUPTED = 130;
 
+/** Syncs in progress in this process: only they stop gracefully on an interrupt. */
+let syncing = 0;
+
 export interface CliIO {
   readonly stdout: Output;
   readonly stderr: Output;
@@ -145,6 +148,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   const progress = new ProgressDisplay(io.stdout, io.stderr, jobs.length);
   const started = performance.now();
   let results: Awaited<ReturnType<typeof syncImages>>;
+  syncing++;
   try {
     results = await syncImages(jobs, registries, {
       dryRun: options.dryRun,
@@ -154,6 +158,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       ...(io.signal && { signal: io.signal }),
     });
   } finally {
+    syncing--;
     progress.finish();
     await registries.close();
   }
@@ -187,26 +192,18 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 }
 
 /**
- * The process's interrupt: the first Ctrl-C (or SIGTERM) aborts it, which stops
- * every request and lets the run report what finished; a second one exits at once.
+ * The process's interrupt: during a sync the first Ctrl-C (or SIGTERM) aborts
+ * it, which stops every request and lets the run report what finished; a
+ * second one, or one at any other time (validate, pin, remote), exits at once.
  */
 export function interruptOnSignals(): AbortSignal {
   const interrupt = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
-    if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    if (syncing === 0 || interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
     process.stderr.write(`image-syncer: ${name}: stopping (again to exit at once)\n`);
     interrupt.abort(new Error(`interrupted by ${name}`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return interrupt.signal;
-}
-
-if (import.meta.main) {
-  process.exitCode = await runCli(process.argv.slice(2), {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    signal: interruptOnSignals(),
-  });
 }

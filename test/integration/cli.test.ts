@@ -203,6 +203,24 @@ describe('CLI', () => {
         [],
         'no manifest, so no tag, was written',
       );
+
+      // Any other command (here pin, waiting on a stalled HEAD) exits at the first Ctrl-C.
+      proxy.add({ method: 'HEAD', path: /\/manifests\//, faults: [{ kind: 'stall', ms: 60_000 }] });
+      const stalls = proxy.seen.filter((s) => s.fault === 'stall').length;
+      const pin = spawn(process.execPath, ['bin/image-syncer.js', 'pin', '-i', images], {
+        env: { PATH: process.env.PATH, DOCKER_CONFIG: '/nonexistent' },
+        stdio: 'ignore',
+      });
+      const pinClosed = once(pin, 'close');
+      for (
+        let i = 0;
+        i < 200 && proxy.seen.filter((s) => s.fault === 'stall').length === stalls;
+        i++
+      )
+        await sleep(50);
+      pin.kill('SIGINT');
+      assert.equal((await pinClosed)[0], 130);
+      assert.equal(readFileSync(images, 'utf8'), `images:\n- source: ${proxy.host}/team/app:v1\n`);
     } finally {
       await proxy.close();
     }

@@ -2,7 +2,7 @@
 // "registry" answers, and the server keeps a transcript of what it was asked.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { freePort } from './ports.ts';
+import { listenOnLoopback } from './listen.ts';
 
 export interface Exchange {
   readonly method: string;
@@ -40,18 +40,7 @@ export async function startFakeServer(
       handler(req, res, body);
     });
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    url: `http://${hostname}:${port}`,
-    host: `${hostname}:${port}`,
-    transcript,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listenOnLoopback(server, hostname)), transcript };
 }
 
 /** The scripted servers of one test file: started on demand, closed together. */

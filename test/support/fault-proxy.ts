@@ -11,7 +11,7 @@ import {
 } from 'node:http';
 import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './ports.ts';
+import { listenOnLoopback } from './listen.ts';
 
 export type Fault =
   | { readonly kind: 'status'; readonly status: number; readonly headers?: Record<string, string> }
@@ -182,18 +182,10 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     if (res.destroyed || req.socket.destroyed) return;
     forward(upstream, req, res, fault);
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    ...(await listenOnLoopback(server)),
     seen,
     count: (method, path) => seen.filter((s) => s.method === method && path.test(s.path)).length,
     add: (rule) => rules.push(rule),
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }

@@ -15,13 +15,8 @@
 // naming the seconds until the window resets (the generic 429 contract,
 // RFC 6585 §4); without it the client must work the wait out from the headers.
 
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
-import { freePort } from './ports.ts';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenOnLoopback, passThrough } from './listen.ts';
 
 export interface HubBudgetOptions {
   /** Pulls per window per client address. */
@@ -123,29 +118,18 @@ export async function startHubBudgetProxy(
       }
       extra = budgetHeaders(address, window, now);
     }
-    const target = new URL(req.url ?? '/', upstream);
-    const forward = httpRequest(
-      target,
-      { method: req.method, headers: { ...req.headers, host: target.host } },
-      (answer) => {
-        // Only a manifest actually served is a pull (not a 401 before the token, not a 404).
-        if (req.method === 'GET' && 'ratelimit-limit' in extra && answer.statusCode !== 200) {
-          const window = windows.get(address);
-          if (window) window.used--;
-          pulled.set(address, (pulled.get(address) ?? 1) - 1);
-        }
-        res.writeHead(answer.statusCode ?? 502, { ...answer.headers, ...extra });
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+    void passThrough(upstream, req, res, (status) => {
+      // Only a manifest actually served is a pull (not a 401 before the token, not a 404).
+      if (req.method === 'GET' && 'ratelimit-limit' in extra && status !== 200) {
+        const window = windows.get(address);
+        if (window) window.used--;
+        pulled.set(address, (pulled.get(address) ?? 1) - 1);
+      }
+      return extra;
+    });
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    ...(await listenOnLoopback(server)),
     options,
     pulls: (address) =>
       address === undefined
@@ -160,10 +144,5 @@ export async function startHubBudgetProxy(
       heads = 0;
       refused = 0;
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }

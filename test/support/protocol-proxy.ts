@@ -14,7 +14,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { freePort } from './ports.ts';
+import { listenOnLoopback } from './listen.ts';
 
 export interface Front {
   readonly url: string;
@@ -25,17 +25,9 @@ export interface Front {
 }
 
 async function listen(server: Server, seen: string[]): Promise<Front> {
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    ...(await listenOnLoopback(server)),
     seen,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }
 

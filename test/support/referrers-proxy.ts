@@ -16,13 +16,8 @@
 // so a 401 (with its Bearer challenge) comes from the real registry.
 
 import { createHash } from 'node:crypto';
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
-import { freePort } from './ports.ts';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenOnLoopback, passThrough } from './listen.ts';
 import { send as sendUpstream } from './protocol-proxy.ts';
 
 interface Entry {
@@ -140,27 +135,7 @@ export async function startReferrersProxy(
       else if (req.method === 'PUT' && MANIFEST_PUT.test(url.pathname))
         status = await putManifest(req, res, url);
       else {
-        status = await new Promise<number>((resolve) => {
-          const outgoing = httpRequest(
-            {
-              host: upstream.hostname,
-              port: upstream.port,
-              method: req.method,
-              path: req.url,
-              headers: req.headers,
-            },
-            (answer) => {
-              res.writeHead(answer.statusCode ?? 502, answer.headers);
-              answer.pipe(res);
-              resolve(answer.statusCode ?? 502);
-            },
-          );
-          outgoing.on('error', () => {
-            res.destroy();
-            resolve(502);
-          });
-          req.pipe(outgoing);
-        });
+        status = await passThrough(upstream, req, res);
       }
     } catch {
       res.destroy();
@@ -168,16 +143,8 @@ export async function startReferrersProxy(
     }
     seen.push({ method: req.method ?? '', path: req.url ?? '', status });
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    ...(await listenOnLoopback(server)),
     seen,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }

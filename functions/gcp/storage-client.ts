@@ -1,11 +1,11 @@
 // The few Cloud Storage JSON API calls the functions make (run records, the
 // uploaded images file), over the same undici pool as the registries.
 //
-// Why not @google-cloud/storage: it is ~150 ms and ~30 MiB of start-up (its
-// own HTTP stack, gaxios, retry-request, teeny-request) before the copy
-// function can answer its first push, for five small JSON requests. The boot
-// target (issue 10, `npm run bench`, BENCH_PHASES=boot) is measured against a
-// bare Functions Framework hello-world.
+// Why not @google-cloud/storage: loading it and its own HTTP stack (gaxios,
+// retry-request, teeny-request) cost the copy function ~150 ms and ~8 MiB of
+// peak RSS before its first answer, for five small JSON requests (boot phase
+// of `npm run bench`: copyJob 2.45x a bare Functions Framework hello-world
+// with it, 1.8x without).
 //
 // The API, as used here (https://cloud.google.com/storage/docs/json_api/v1):
 // - objects.get: `GET /storage/v1/b/B/o/O` is the object's metadata;

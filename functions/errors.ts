@@ -61,7 +61,8 @@ export const ERROR_CODES = [
   // run records (Cloud Storage generation preconditions)
   'PRECONDITION_FAILED',
   'RECORD_CONTENTION',
-  // Cloud Storage answers (StorageApiError, by status)
+  'RUN_COMPLETING',
+  // Cloud Storage failures the client's retries did not overcome (StorageError, by status)
   'STORAGE_UNAVAILABLE',
   'STORAGE_ERROR',
   'INTERNAL',

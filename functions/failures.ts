@@ -118,6 +118,8 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   // Another writer changed a run record first: read again and decide again.
   PRECONDITION_FAILED: transient('internal'),
   RECORD_CONTENTION: transient('internal'),
+  // A run's completion is being announced by another delivery: this one is handed back.
+  RUN_COMPLETING: transient('internal'),
   // Cloud Storage (run records): 408, 429 and 5xx are retried
   // (https://cloud.google.com/storage/docs/retry-strategy); the rest are not.
   STORAGE_UNAVAILABLE: transient('network'),

@@ -39,6 +39,8 @@ export interface FunctionConfig {
   readonly maxDeliveryAttempts: number;
   /** A copy still running after this long gives up its delivery so Pub/Sub redelivers it (under the 540 s limit). */
   readonly jobDeadlineSeconds: number;
+  /** How long a claim to announce a run keeps other deliveries off (pipeline/completion.ts). */
+  readonly completionLeaseSeconds: number;
   readonly pinDigests: boolean;
   /** SYNCER_REFERRERS, SYNCER_REFERRER_TYPES, SYNCER_REFERRERS_ALL_PLATFORMS, SYNCER_REFERRERS_DEPTH, SYNCER_REQUIRE_SIGNATURE. */
   readonly referrers: ReferrersOptions;
@@ -189,6 +191,7 @@ export function loadConfig(
     ).map(globToRegExp),
     maxDeliveryAttempts: int(env, 'SYNCER_MAX_DELIVERY_ATTEMPTS', 5, 1, 100),
     jobDeadlineSeconds: int(env, 'SYNCER_JOB_DEADLINE_SECONDS', 480, 1, 3600),
+    completionLeaseSeconds: int(env, 'SYNCER_COMPLETION_LEASE_SECONDS', 120, 5, 600),
     pinDigests: bool(env, 'SYNCER_PIN_DIGESTS', true),
     referrers: {
       enabled: bool(env, 'SYNCER_REFERRERS', true),

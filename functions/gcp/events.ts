@@ -3,8 +3,8 @@
 // delivered again. (The fan-out adapters are in fanout-events.ts, so the copy
 // function never loads the images-file parser or the fan-out.)
 
+import { completeRunIfDone } from '../pipeline/completion.ts';
 import { handleCopyJob } from '../pipeline/copy-job.ts';
-import { completeRunIfDone } from '../pipeline/run-completed.ts';
 import type { Runtime } from './runtime.ts';
 
 /** `google.cloud.storage.object.v1.finalized` data (the fields used here). */
@@ -46,6 +46,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
         messageId: (message.messageId ?? event.id) as string,
       }),
       ...(event.data?.deliveryAttempt !== undefined && { attempt: event.data.deliveryAttempt }),
+      ...(message.attributes && { attributes: message.attributes }),
     },
     {
       prefix: rt.config.prefix,
@@ -59,11 +60,12 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       deadlineSeconds: rt.config.jobDeadlineSeconds,
       referrers: rt.config.referrers,
       requirePlatforms: rt.config.requirePlatforms,
-      onJobEnded: (runId) => {
+      onJobEnded: (job) => {
         const events = rt.runEvents?.();
-        return completeRunIfDone(runId, {
+        return completeRunIfDone(job, {
           store: rt.store(),
           logger: rt.logger,
+          leaseMs: rt.config.completionLeaseSeconds * 1000,
           ...(events && { events }),
         });
       },

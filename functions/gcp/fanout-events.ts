@@ -7,7 +7,6 @@ import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Event, MessagePublishedData, StorageObjectData } from './events.ts';
-import { downloadObject } from './gcs-run-store.ts';
 import type { Runtime } from './runtime.ts';
 
 function deterministicRunId(kind: string, ...parts: string[]): string {
@@ -54,7 +53,7 @@ export async function onImagesFileUploaded(
     rt.logger.info('run record, not an images file; ignored', { bucket, object: name });
     return;
   }
-  const bytes = await downloadObject(rt.storage(), bucket, name, generation);
+  const bytes = await rt.readObject(bucket, name, generation);
   const runId = storageRunId(bucket, name, generation);
   await fanOut(
     {
@@ -113,7 +112,7 @@ export async function onSyncRequested(
       return;
     }
     file = request.imagesFile;
-    bytes = await downloadObject(rt.storage(), match[1] as string, match[2] as string);
+    bytes = await rt.readObject(match[1] as string, match[2] as string);
   }
   await fanOut(
     {

@@ -122,10 +122,13 @@ async function status(runId: string, req: Request, res: Response, rt: Runtime): 
   if (!isValidRunId(runId))
     return problem(res, 400, 'malformed runId: 1 to 128 of A-Z a-z 0-9 . _ -');
   const store = rt.store();
-  const run = await store.readRun(runId);
+  const run = (await store.readRun(runId))?.value;
   if (!run) return problem(res, 404, `no run ${runId}`);
-  const results = await store.readResults(runId);
-  const answer = runStatus(run, results);
+  const [results, completion] = await Promise.all([
+    store.readResults(runId),
+    store.readCompletion(runId),
+  ]);
+  const answer = runStatus(run, results, completion);
   if (!wantsMarkdown(req) && prefersHtml(req.get('accept'))) {
     res.status(200).set(HTML_HEADERS).send(runPage(answer));
     return;
@@ -136,7 +139,7 @@ async function status(runId: string, req: Request, res: Response, rt: Runtime): 
       .set('content-type', 'text/markdown; charset=utf-8')
       .send(
         markdownTable(
-          `image-syncer run ${runId}${answer.done ? '' : ' (in progress)'}`,
+          `image-syncer run ${runId}${answer.done ? '' : ` (${answer.phase === 'completing' ? 'completing' : 'in progress'})`}`,
           answer.images,
           (answer.errors ?? []).map(formatDiagnostic),
         ),
@@ -153,7 +156,7 @@ async function recentRuns(req: Request, res: Response, rt: Runtime): Promise<voi
   const store = rt.store();
   const runs = await store.listRuns(limit);
   const summaries = await mapLimited(runs, 8, async (run) => {
-    const completion = (await store.readCompletion(run.runId))?.value;
+    const completion = await store.readCompletion(run.runId);
     return { run, ...(completion && { completion }) };
   });
   if (prefersHtml(req.get('accept'))) {

@@ -17,12 +17,12 @@ export class PubSubJobPublisher implements JobPublisher {
     });
   }
 
-  async publish(jobs: readonly JobMessage[]): Promise<void> {
+  async publish(jobs: readonly JobMessage[], runJobs: number): Promise<void> {
     const outcomes = await Promise.allSettled(
       jobs.map((job) =>
         this.#topic.publishMessage({
           data: Buffer.from(JSON.stringify(job)),
-          attributes: jobAttributes(job),
+          attributes: jobAttributes(job, runJobs),
         }),
       ),
     );

@@ -10,10 +10,10 @@ import type { ClientLibrary, Runtime } from './runtime.ts';
 
 /** What each entry point uses on every request, loaded at cold start (the rest on first use). */
 export const FUNCTION_LIBRARIES: Readonly<Record<string, readonly ClientLibrary[]>> = {
-  fanOutUpload: ['pubsub'],
-  fanOutRequest: ['pubsub'],
-  copyJob: [],
-  api: ['pubsub'],
+  fanOutUpload: ['pubsub', 'storage'],
+  fanOutRequest: ['pubsub', 'storage'],
+  copyJob: ['storage'],
+  api: ['pubsub', 'storage'],
   planApi: [],
 };
 

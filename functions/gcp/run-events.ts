@@ -3,8 +3,8 @@
 // so the copy function pays its load time only when a run actually completes.
 
 import type { PubSub } from '@google-cloud/pubsub';
-import { RUN_COMPLETED } from '../pipeline/log-events.ts';
-import type { RunCompletedEvent, RunEventPublisher } from '../pipeline/run-completed.ts';
+import { RUN_COMPLETED, type RunCompletedEvent } from '../pipeline/records.ts';
+import type { RunEventPublisher } from '../pipeline/run-completed.ts';
 
 export class PubSubRunEventPublisher implements RunEventPublisher {
   readonly #pubsub: () => Promise<PubSub>;
@@ -18,7 +18,9 @@ export class PubSubRunEventPublisher implements RunEventPublisher {
 
   async publishRunCompleted(event: RunCompletedEvent): Promise<string> {
     const topic = (await this.#pubsub()).topic(this.#topicName);
-    // Attributes let a subscription filter (e.g. attributes.outcome = "failed").
+    // Attributes let a subscription filter (e.g. attributes.outcome = "failed");
+    // `runId` is the message's stable id: a subscriber drops a duplicate by it
+    // (pipeline/completion.ts says when one can happen).
     return topic.publishMessage({
       data: Buffer.from(JSON.stringify(event)),
       attributes: {

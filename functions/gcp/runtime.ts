@@ -2,19 +2,20 @@
 // Cloud Storage (run records, uploaded images files), Pub/Sub (jobs), the
 // registry clients with source credentials, and the structured logger.
 //
-// The Google client libraries are the bulk of a cold start (@google-cloud/pubsub
-// alone ~0.45 s and ~30 MiB), so Pub/Sub is imported on first use only and
-// copyJob never loads it unless it dead-letters or completes a run. Cloud
-// Storage is a few JSON API calls of our own (storage-client.ts) over the
-// registries' undici pool. google-auth-library, for the access tokens of Cloud
-// Storage and Artifact Registry (one GoogleAuth, one token cache), is loaded on
-// the first request that needs a token. `preload` starts the Pub/Sub import at
-// cold start for the functions that publish on every request.
+// The Google client libraries are the bulk of a cold start, so each is
+// imported on first use: copyJob loads @google-cloud/pubsub only when it
+// dead-letters a job or announces a run, planApi loads @google-cloud/storage
+// only for GET /runs. One GoogleAuth (google-auth-library, itself loaded on the
+// first request that needs a token) serves Cloud Storage and Artifact
+// Registry, so they share one token cache. `preload` starts the imports at
+// cold start for the functions that use a library on every request.
 
 import type { PubSub } from '@google-cloud/pubsub';
+import type { GoogleAuth } from 'google-auth-library';
 import type { JobPublisher } from '../pipeline/fanout.ts';
+import type { ObjectStore } from '../pipeline/object-store.ts';
 import type { RunEventPublisher } from '../pipeline/run-completed.ts';
-import type { RunStore } from '../pipeline/run-store.ts';
+import { RunStore } from '../pipeline/run-store.ts';
 import {
   CredentialChain,
   DockerConfigCredentials,
@@ -23,17 +24,16 @@ import {
 import { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
 import type { FunctionConfig } from './config.ts';
-import { GcsRunStore } from './gcs-run-store.ts';
 import { cloudLogger } from './logger.ts';
 import { PubSubJobPublisher } from './publisher.ts';
 import { PubSubRunEventPublisher } from './run-events.ts';
-import { StorageClient } from './storage-client.ts';
+import { StorageError } from './storage-error.ts';
 
 export interface Runtime {
   readonly config: FunctionConfig;
   readonly logger: Logger;
-  /** The Cloud Storage client (run records, uploaded images files). */
-  storage(): StorageClient;
+  /** `gs://bucket/name` (at a generation, when an event names one); throws if it is gone. */
+  readObject(bucket: string, name: string, generation?: string): Promise<Buffer>;
   /** Throws if the function was deployed without SYNCER_RUNS_BUCKET. */
   store(): RunStore;
   /** Throws if the function was deployed without SYNCER_JOBS_TOPIC. */
@@ -46,7 +46,7 @@ export interface Runtime {
 }
 
 /** The client libraries a function uses on every request, worth loading before the first. */
-export type ClientLibrary = 'pubsub';
+export type ClientLibrary = 'pubsub' | 'storage';
 
 /**
  * An object whose every method is async, standing in for one that does not
@@ -83,16 +83,22 @@ export function createRuntime(
   const projectOptions = config.project ? { projectId: config.project } : {};
   // Application Default Credentials: on Cloud Run, the function's service
   // account from the metadata server.
-  const googleAuth = once(async () => {
+  const googleAuth = once(async (): Promise<GoogleAuth> => {
     const { GoogleAuth } = await import('google-auth-library');
     return new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
   });
   const accessToken = { getAccessToken: async () => (await googleAuth()).getAccessToken() };
-  const storage = new StorageClient(
-    config.storageEmulator
-      ? { endpoint: config.storageEmulator }
-      : { accessToken: accessToken.getAccessToken },
-  );
+  const storage = once(async () => {
+    const { storageBuckets } = await import('./gcs-object-store.ts');
+    return storageBuckets({
+      ...projectOptions,
+      // An emulator takes no credentials; the library sends none to a custom endpoint.
+      ...(config.storageEmulator
+        ? { apiEndpoint: config.storageEmulator }
+        : { authClient: await googleAuth() }),
+    });
+  });
+  const bucket = (name: string) => once(async () => (await storage())(name));
   const pubsub = once(async (): Promise<PubSub> => {
     const { PubSub } = await import('@google-cloud/pubsub');
     return new PubSub(projectOptions);
@@ -104,11 +110,19 @@ export function createRuntime(
   return {
     config,
     logger,
-    storage: () => storage,
+    async readObject(name, object, generation) {
+      const found = await (await bucket(name)()).readGeneration(object, generation);
+      if (!found)
+        throw new StorageError(
+          404,
+          `gs://${name}/${object}${generation ? `#${generation}` : ''} does not exist (deleted or replaced since the event)`,
+        );
+      return found.bytes;
+    },
     store() {
-      const bucket = config.runsBucket;
-      if (!bucket) throw new Error('SYNCER_RUNS_BUCKET is not set');
-      store ??= new GcsRunStore(storage, bucket);
+      const name = config.runsBucket;
+      if (!name) throw new Error('SYNCER_RUNS_BUCKET is not set');
+      store ??= new RunStore(deferred<ObjectStore>(bucket(name)));
       return store;
     },
     publisher() {
@@ -156,7 +170,8 @@ export function createRuntime(
       return registries;
     },
     async preload(libraries) {
-      await Promise.all(libraries.map(() => pubsub()));
+      const loads = { pubsub, storage };
+      await Promise.all(libraries.map((library) => loads[library]()));
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   pullBudgets,
   type RegistryPullBudget,
 } from './pull-budget.ts';
-import type { RunRecord } from './run-store.ts';
+import type { RunRecord } from './records.ts';
 
 /** A run record with the budget the fan-out read (extra JSON fields). */
 export type BudgetedRunRecord = RunRecord & {

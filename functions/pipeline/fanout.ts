@@ -14,6 +14,7 @@ import type { TargetPrefix } from '../reference/target.ts';
 import { primeTokens } from '../registry/prime.ts';
 import type { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
+import { writeShardPlans } from './completion.ts';
 import {
   type BudgetedRunRecord,
   budgetOf,
@@ -22,11 +23,16 @@ import {
   refusedRun,
 } from './fanout-budget.ts';
 import { type JobMessage, jobKey } from './job.ts';
-import type { PlannedJob, RunRecord, RunStore } from './run-store.ts';
+import { PreconditionFailedError } from './object-store.ts';
+import type { PlannedJob, RunRecord } from './records.ts';
+import { ABSENT, type RunStore, type Versioned } from './run-store.ts';
 
 export interface JobPublisher {
-  /** Resolves once Pub/Sub has acknowledged every job; rejects if any failed. */
-  publish(jobs: readonly JobMessage[]): Promise<void>;
+  /**
+   * Resolves once Pub/Sub has acknowledged every job; rejects if any failed.
+   * `runJobs`, the number of jobs in the run, goes with each (job.ts `jobAttributes`).
+   */
+  publish(jobs: readonly JobMessage[], runJobs: number): Promise<void>;
 }
 
 export interface FanOutInput {
@@ -117,90 +123,106 @@ async function pullsFor(
   return existing ? 0 : estimatePulls(head);
 }
 
+/**
+ * Creates the run record: a create, so a redelivered trigger racing the first
+ * delivery never makes a second plan; the loser continues with the winner's.
+ */
+async function createRun(run: RunRecord, store: RunStore): Promise<Versioned<RunRecord>> {
+  try {
+    return { value: run, generation: await store.writeRun(run, ABSENT) };
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error;
+    const winner = await store.readRun(run.runId);
+    if (!winner) throw error;
+    return winner;
+  }
+}
+
 export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanOutOutcome> {
-  const existing = await deps.store.readRun(input.runId);
-  if (existing && existing.state !== 'publishing') {
+  let existing = await deps.store.readRun(input.runId);
+  if (!existing) {
+    const planned = await plan(input, deps);
+    existing = await createRun(planned, deps.store);
+    if (existing.value.state === 'invalid' || existing.value.state === 'refused')
+      return { run: existing.value, outcome: existing.value === planned ? 'invalid' : 'repeat' };
+  } else if (existing.value.state !== 'publishing') {
     deps.logger.info('run already fanned out; nothing to do', {
       runId: input.runId,
-      state: existing.state,
+      state: existing.value.state,
     });
-    return { run: existing, outcome: 'repeat' };
+    return { run: existing.value, outcome: 'repeat' };
   }
+  // A redelivery after a partial publish sends the same pinned jobs again.
+  return publishRun(existing, deps);
+}
 
-  let run: RunRecord;
-  if (existing) {
-    // A redelivery after a partial publish: the same pinned jobs go out again.
-    run = existing;
-  } else {
-    const check = checkImagesFile(input.file, input.bytes, deps.prefix, {
-      ...(deps.isRegistryAllowed && { isRegistryAllowed: deps.isRegistryAllowed }),
-    });
-    const base = {
+/** The run record the file makes: its jobs pinned, or why it publishes none. */
+async function plan(input: FanOutInput, deps: FanOutDeps): Promise<RunRecord> {
+  const check = checkImagesFile(input.file, input.bytes, deps.prefix, {
+    ...(deps.isRegistryAllowed && { isRegistryAllowed: deps.isRegistryAllowed }),
+  });
+  const base = {
+    runId: input.runId,
+    createdAt: new Date().toISOString(),
+    trigger: input.trigger,
+    file: input.file,
+    dryRun: input.dryRun,
+    ...(check.warnings.length > 0 && { warnings: check.warnings }),
+  };
+  if (check.problems.length > 0) {
+    deps.logger.warn('images file is invalid; no job published', {
       runId: input.runId,
-      createdAt: new Date().toISOString(),
-      trigger: input.trigger,
       file: input.file,
-      dryRun: input.dryRun,
-      ...(check.warnings.length > 0 && { warnings: check.warnings }),
-    };
-    if (check.problems.length > 0) {
-      run = { ...base, state: 'invalid', jobs: [], errors: check.problems };
-      await deps.store.writeRun(run);
-      deps.logger.warn('images file is invalid; no job published', {
-        runId: input.runId,
-        file: input.file,
-        problems: check.problems.length,
-      });
-      return { run, outcome: 'invalid' };
-    }
-    // One token request per registry for all the HEADs that pin digests.
-    if (deps.registries) await primeTokens(check.entries, deps.registries, { target: false });
-    const estimate = deps.pullBudgetMargin !== undefined && deps.registries !== undefined;
-    const estimates: { source: string; pulls: number }[] = [];
-    const jobs = await mapLimited(
-      check.entries,
-      deps.concurrency ?? 32,
-      async (entry): Promise<PlannedJob> => {
-        const target = formatReference(entry.target);
-        const { sourceDigest, pulls } = await pin(entry, deps.registries, deps.logger, estimate);
-        if (pulls !== undefined) estimates.push({ source: entry.source, pulls });
-        return {
-          key: jobKey(target),
-          source: entry.source,
-          ...(entry.tag !== undefined && { tag: entry.tag }),
-          target,
-          ...(sourceDigest !== undefined && { sourceDigest }),
-          ...(entry.requireSignature !== undefined && { requireSignature: entry.requireSignature }),
-          ...(entry.platforms && { platforms: entry.platforms.map(formatPlatform) }),
-        };
-      },
-    );
-    if (estimate && deps.registries) {
-      const budget = budgetOf(estimates, deps.registries, deps.pullBudgetMargin ?? 0);
-      if (budget.refusal) {
-        run = refusedRun(base, input.file, budget.refusal);
-        await deps.store.writeRun(run);
-        deps.logger.warn('run refused: the pull budget cannot fit it; no job published', {
-          runId: input.runId,
-          budgets: budget.refusal.registries,
-          margin: budget.refusal.margin,
-        });
-        return { run, outcome: 'invalid' };
-      }
-      const planned: BudgetedRunRecord = {
-        ...base,
-        state: 'publishing',
-        jobs,
-        pullBudget: budget.budgets,
-        ...(budget.tight && { paced: true }),
-      };
-      run = planned;
-    } else {
-      run = { ...base, state: 'publishing', jobs };
-    }
-    await deps.store.writeRun(run);
+      problems: check.problems.length,
+    });
+    return { ...base, state: 'invalid', jobs: [], errors: check.problems };
   }
+  // One token request per registry for all the HEADs that pin digests.
+  if (deps.registries) await primeTokens(check.entries, deps.registries, { target: false });
+  const estimate = deps.pullBudgetMargin !== undefined && deps.registries !== undefined;
+  const estimates: { source: string; pulls: number }[] = [];
+  const jobs = await mapLimited(
+    check.entries,
+    deps.concurrency ?? 32,
+    async (entry): Promise<PlannedJob> => {
+      const target = formatReference(entry.target);
+      const { sourceDigest, pulls } = await pin(entry, deps.registries, deps.logger, estimate);
+      if (pulls !== undefined) estimates.push({ source: entry.source, pulls });
+      return {
+        key: jobKey(target),
+        source: entry.source,
+        ...(entry.tag !== undefined && { tag: entry.tag }),
+        target,
+        ...(sourceDigest !== undefined && { sourceDigest }),
+        ...(entry.requireSignature !== undefined && { requireSignature: entry.requireSignature }),
+        ...(entry.platforms && { platforms: entry.platforms.map(formatPlatform) }),
+      };
+    },
+  );
+  if (!estimate || !deps.registries) return { ...base, state: 'publishing', jobs };
+  const budget = budgetOf(estimates, deps.registries, deps.pullBudgetMargin ?? 0);
+  if (budget.refusal) {
+    deps.logger.warn('run refused: the pull budget cannot fit it; no job published', {
+      runId: input.runId,
+      budgets: budget.refusal.registries,
+      margin: budget.refusal.margin,
+    });
+    return refusedRun(base, input.file, budget.refusal);
+  }
+  const planned: BudgetedRunRecord = {
+    ...base,
+    state: 'publishing',
+    jobs,
+    pullBudget: budget.budgets,
+    ...(budget.tight && { paced: true }),
+  };
+  return planned;
+}
 
+/** Publishes a planned run's jobs, its shard plans first (completion.ts), then marks it published. */
+async function publishRun(planned: Versioned<RunRecord>, deps: FanOutDeps): Promise<FanOutOutcome> {
+  const run = planned.value;
+  await writeShardPlans(deps.store, run);
   const messages: JobMessage[] = run.jobs.map((job) => ({
     runId: run.runId,
     source: job.source,
@@ -213,9 +235,15 @@ export async function fanOut(input: FanOutInput, deps: FanOutDeps): Promise<FanO
   const paced = (run as BudgetedRunRecord).paced === true;
   if (paced)
     deps.logger.info('pull budget tight; publishing jobs in paced batches', { runId: run.runId });
-  await publishPaced((jobs) => deps.publisher.publish(jobs), messages, paced, deps.pace);
-  run = { ...run, state: 'published' };
-  await deps.store.writeRun(run);
+  const publish = (jobs: readonly JobMessage[]) => deps.publisher.publish(jobs, run.jobs.length);
+  await publishPaced(publish, messages, paced, deps.pace);
+  const published: RunRecord = { ...run, state: 'published' };
+  try {
+    await deps.store.writeRun(published, planned.generation);
+  } catch (error) {
+    // A concurrent delivery of the same trigger marked it first.
+    if (!(error instanceof PreconditionFailedError)) throw error;
+  }
   deps.logger.info('run fanned out', { runId: run.runId, jobs: messages.length, file: run.file });
-  return { run, outcome: 'published' };
+  return { run: published, outcome: 'published' };
 }

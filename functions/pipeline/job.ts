@@ -51,10 +51,13 @@ export interface JobMessage {
 export class InvalidJobError extends SyncerError {
   /** The run the message claimed to belong to, when it said one that is well formed. */
   readonly runId: string | undefined;
+  /** The message's fields, when it was a JSON object: its source and tag still name its target. */
+  readonly fields: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(reason: string, runId?: string) {
+  constructor(reason: string, runId?: string, fields?: object) {
     super('INVALID_JOB', `invalid job message: ${reason}`);
     this.runId = runId;
+    this.fields = fields as Readonly<Record<string, unknown>> | undefined;
   }
 }
 
@@ -76,7 +79,7 @@ export function parseJob(data: Uint8Array): JobMessage {
     throw new InvalidJobError('not a JSON object');
   const job = value as Record<string, unknown>;
   const runId = typeof job.runId === 'string' && isValidRunId(job.runId) ? job.runId : undefined;
-  const fail = (reason: string) => new InvalidJobError(reason, runId);
+  const fail = (reason: string) => new InvalidJobError(reason, runId, job);
   for (const key of Object.keys(job)) {
     if (!JOB_FIELDS.has(key))
       throw fail(`unknown field "${key}" (a job names no target; the copy function derives it)`);
@@ -116,9 +119,24 @@ export function parseJob(data: Uint8Array): JobMessage {
   return job as unknown as JobMessage;
 }
 
-/** Pub/Sub attributes of a job, for subscription filters and for reading logs. */
-export function jobAttributes(job: JobMessage): Record<string, string> {
-  return { runId: job.runId, source: job.source, dryRun: String(job.dryRun ?? false) };
+/**
+ * Pub/Sub attributes of a job, for subscription filters and for reading logs;
+ * `runJobs`, the number of jobs in its run, tells the copy function where its
+ * run's completion is tracked (completion.ts) without reading the run's plan.
+ */
+export function jobAttributes(job: JobMessage, runJobs: number): Record<string, string> {
+  return {
+    runId: job.runId,
+    source: job.source,
+    dryRun: String(job.dryRun ?? false),
+    runJobs: String(runJobs),
+  };
+}
+
+/** The `runJobs` attribute, when it is a positive whole number. */
+export function parseRunJobs(value: string | undefined): number | undefined {
+  if (value === undefined || !/^[1-9]\d{0,8}$/.test(value)) return undefined;
+  return Number(value);
 }
 
 /** A stable key for one job's result record: the same target always lands on the same object. */

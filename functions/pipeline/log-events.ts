@@ -5,8 +5,7 @@
 // lines and evaluates every metric's filter and extractors against them, so a
 // field renamed here without the Terraform breaks that test.
 
-import type { RunCompletedEvent } from './run-completed.ts';
-import type { JobResultRecord } from './run-store.ts';
+import type { JobResultRecord, RunCompletedEvent } from './records.ts';
 
 /** The `event` field of the lines metrics count. */
 export const LOG_EVENT = {
@@ -15,9 +14,6 @@ export const LOG_EVENT = {
   /** One per run, written by whoever claimed its completion. */
   runCompleted: 'run_completed',
 } as const;
-
-/** The type of the message on the runs topic. */
-export const RUN_COMPLETED = 'image-syncer.run.completed';
 
 export function logFieldsOfJobRecorded(record: JobResultRecord): Record<string, unknown> {
   const category = record.category;

@@ -30,7 +30,7 @@
 
 import type { CopyResult } from '../engine/types.ts';
 import { SyncerError } from '../errors.ts';
-import type { JobResultRecord } from './run-store.ts';
+import type { JobResultRecord } from './records.ts';
 
 /** A job record with the copy function's own retry bookkeeping (extra JSON fields). */
 export type RetryBookkeeping = JobResultRecord & {
@@ -106,13 +106,11 @@ export function afterTransientFailure(
   const now = options.now ?? Date.now();
   const earlier = previous?.retrying ? (previous as RetryBookkeeping) : undefined;
   const attempt = options.deliveryAttempt ?? (earlier?.attempt ?? 0) + 1;
-  // Failures counted so far: the record's tally; without one (no record yet, or
-  // one written before the tally existed), Pub/Sub's attempt says how many
-  // deliveries came before, none of which can have been a rate limit (those
-  // always leave a tally).
-  const failures =
-    earlier?.failures ??
-    (options.deliveryAttempt !== undefined ? options.deliveryAttempt - 1 : (earlier?.attempt ?? 0));
+  // Failures counted so far: the record's own tally, nothing else. Pub/Sub's
+  // delivery attempt also counts the pushes Cloud Run refused while every
+  // instance was busy (429, "no available instance") and deliveries whose
+  // instance died before answering: none of those is a failure of the job.
+  const failures = earlier?.failures ?? 0;
   const pubsubLast =
     options.subscriptionCounts === true &&
     options.deliveryAttempt !== undefined &&

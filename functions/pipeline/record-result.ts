@@ -11,12 +11,9 @@
 import { SyncerError } from '../errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { logFieldsOfJobRecorded } from './log-events.ts';
-import {
-  isFinal,
-  type JobResultRecord,
-  PreconditionFailedError,
-  type RunStore,
-} from './run-store.ts';
+import { PreconditionFailedError } from './object-store.ts';
+import { isFinal, type JobResultRecord } from './records.ts';
+import { ABSENT, type RunStore, resultPath, type Versioned } from './run-store.ts';
 
 /** Compare-and-swap rounds before giving up; each lost round means another writer made progress. */
 const MAX_ROUNDS = 8;
@@ -56,17 +53,23 @@ export interface Recorded {
   readonly written: boolean;
 }
 
+/**
+ * `known`: the record as the caller last read it (null: read and found none),
+ * so the first round needs no read of its own; a stale one costs a round.
+ */
 export async function recordResult(
   store: RunStore,
   next: JobResultRecord,
   logger?: Logger,
+  known?: Versioned<JobResultRecord> | null,
 ): Promise<Recorded> {
+  let current = known === undefined ? await store.readResult(next.runId, next.key) : known;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const current = await store.readResultVersion(next.runId, next.key);
+    if (round > 0) current = await store.readResult(next.runId, next.key);
     if (current && !supersedes(next, current.value))
       return { record: current.value, written: false };
     try {
-      await store.writeResult(next, { ifGenerationMatch: current?.generation ?? '0' });
+      await store.writeResult(next, current?.generation ?? ABSENT);
     } catch (error) {
       if (error instanceof PreconditionFailedError) continue;
       throw error;
@@ -74,5 +77,5 @@ export async function recordResult(
     if (isFinal(next)) logger?.info('job recorded', logFieldsOfJobRecorded(next));
     return { record: next, written: true };
   }
-  throw new RecordContentionError(`runs/${next.runId}/results/${next.key}.json`);
+  throw new RecordContentionError(resultPath(next.runId, next.key));
 }

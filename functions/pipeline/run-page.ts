@@ -8,8 +8,7 @@
 import { createHash } from 'node:crypto';
 import { type Drift, describeDrift, driftFixYaml } from '../engine/drift.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
-import type { CompletionMarker } from './run-completed.ts';
-import type { RunRecord } from './run-store.ts';
+import type { CompletionMarker, RunRecord } from './records.ts';
 import type { RunImage, RunStatus } from './status.ts';
 
 export const REFRESH_SECONDS = 5;
@@ -160,7 +159,7 @@ export function runPage(status: RunStatus): string {
 <td class="error">${escapeHtml(note)}</td>
 </tr>`;
   });
-  const state = status.done ? 'done' : 'in progress';
+  const state = { running: 'in progress', completing: 'completing', done: 'done' }[status.phase];
   const body = [
     `<p><a href="/runs">← recent runs</a></p>`,
     `<h1>Run <code>${escapeHtml(status.runId)}</code> — <span id="state">${state}</span>${status.dryRun ? ' (dry run)' : ''}</h1>`,

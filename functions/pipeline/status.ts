@@ -1,5 +1,7 @@
 // A run's status, as GET /runs/{runId} answers it: counts per outcome, every
-// image with its result (or `pending`), and `done` once every job has ended.
+// image with its result (or `pending`), and where the run is: `running` while
+// jobs are pending, `completing` once every job has ended but its
+// run-completed message is not out yet, `done` once it is (completion.ts).
 
 import { CATEGORY_ACTIONS } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
@@ -7,7 +9,7 @@ import { type EntryResult, entryOf } from './entries.ts';
 import type { BudgetedRunRecord } from './fanout-budget.ts';
 import type { PullBudgetRefusal, RegistryPullBudget } from './pull-budget.ts';
 import type { RetryBookkeeping } from './rate-limited-job.ts';
-import type { JobResultRecord, RunRecord } from './run-store.ts';
+import type { CompletionMarker, JobResultRecord, RunRecord } from './records.ts';
 
 /** One image of a run: its entry, and for a problem the action that fixes it. */
 export type RunImage = EntryResult & { deadLettered?: boolean; action?: string };
@@ -23,6 +25,8 @@ export interface RunStatus {
   readonly runId: string;
   readonly state: RunRecord['state'];
   readonly dryRun: boolean;
+  readonly phase: 'running' | 'completing' | 'done';
+  /** `phase` is `done`: every job ended and the run is announced (or it never had jobs to run). */
   readonly done: boolean;
   readonly counts: Readonly<Record<string, number>>;
   readonly images: readonly RunImage[];
@@ -33,9 +37,13 @@ export interface RunStatus {
   readonly refusal?: PullBudgetRefusal;
 }
 
-export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): RunStatus {
+export function runStatus(
+  run: RunRecord,
+  results: readonly JobResultRecord[],
+  completion?: CompletionMarker,
+): RunStatus {
   const byKey = new Map(results.map((r) => [r.key, r]));
-  let images: RunImage[] = run.jobs.map((job) => {
+  const images: RunImage[] = run.jobs.map((job) => {
     const result = byKey.get(job.key);
     if (!result || result.retrying) {
       // Not ended yet; a transient failure shows as the pending job's last error.
@@ -47,36 +55,25 @@ export function runStatus(run: RunRecord, results: readonly JobResultRecord[]): 
         ...(result?.error && pendingError(result)),
       };
     }
-    return {
+    return withAction({
       ...entryOf({ ...result, source: job.source, target: job.target }),
       ...(result.deadLettered && { deadLettered: true }),
-    };
+    });
   });
-  // Messages that were not valid jobs have no planned key; show them too.
-  for (const result of results) {
-    if (result.status === 'invalid' && !run.jobs.some((j) => j.key === result.key)) {
-      images.push({
-        source: result.source,
-        target: result.target,
-        status: 'invalid',
-        ...(result.error && { error: result.error }),
-        ...(result.errorCode && { errorCode: result.errorCode }),
-        category: result.category ?? 'invalid',
-      });
-    }
-  }
-  images = images.map(withAction);
   const counts: Record<string, number> = {};
   for (const image of images) counts[image.status] = (counts[image.status] ?? 0) + 1;
-  const done =
-    run.state === 'invalid' ||
-    run.state === 'refused' ||
-    (run.state === 'published' && !images.some((i) => i.status === 'pending'));
+  const phase =
+    run.state === 'invalid' || run.state === 'refused' || completion
+      ? 'done'
+      : run.state === 'published' && counts.pending === undefined
+        ? 'completing'
+        : 'running';
   return {
     runId: run.runId,
     state: run.state,
     dryRun: run.dryRun,
-    done,
+    phase,
+    done: phase === 'done',
     counts,
     images,
     ...(run.errors && { errors: run.errors }),

@@ -231,7 +231,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     runsBucket: names.runsBucket,
 
     async upload(name: string, text: string): Promise<string> {
-      const generation = gcs.put(names.imagesBucket, name, text, 'application/yaml');
+      const generation = gcs.put(names.imagesBucket, name, text, {
+        contentType: 'application/yaml',
+      });
       line(`uploaded gs://${names.imagesBucket}/${name} (generation ${generation})`);
       const response = await sendStorageFinalized(
         { url: urls.fanOutUpload as string },

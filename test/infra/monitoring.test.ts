@@ -13,9 +13,11 @@ import { before, describe, it } from 'node:test';
 import { parse } from '@cdktf/hcl2json';
 import { classifyCode } from '../../functions/failures.ts';
 import { cloudLogger } from '../../functions/gcp/logger.ts';
+import { completeRunIfDone } from '../../functions/pipeline/completion.ts';
 import { recordResult } from '../../functions/pipeline/record-result.ts';
-import { completeRunIfDone } from '../../functions/pipeline/run-completed.ts';
-import { type JobResultRecord, MemoryRunStore } from '../../functions/pipeline/run-store.ts';
+import type { JobResultRecord } from '../../functions/pipeline/records.ts';
+import { ABSENT } from '../../functions/pipeline/run-store.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 type Block = Record<string, unknown>;
 const one = (blocks: unknown): Block => (blocks as Block[])[0] as Block;
@@ -35,21 +37,24 @@ interface LogEntry {
 async function producedEntries(): Promise<LogEntry[]> {
   const lines: string[] = [];
   const logger = cloudLogger((line) => lines.push(line));
-  const store = new MemoryRunStore();
+  const store = memoryRunStore();
   for (const [runId, dryRun] of [
     ['writer-run', false],
     ['dry-run', true],
   ] as const) {
     const keys = dryRun ? ['a'] : ['a', 'b', 'c'];
-    await store.writeRun({
-      runId,
-      createdAt: new Date(Date.now() - 60_000).toISOString(),
-      trigger: { type: 'http' },
-      file: 'request body',
-      dryRun,
-      state: 'published',
-      jobs: keys.map((key) => ({ key, source: `src/${key}:1`, target: `dst/${key}:1` })),
-    });
+    await store.writeRun(
+      {
+        runId,
+        createdAt: new Date(Date.now() - 60_000).toISOString(),
+        trigger: { type: 'http' },
+        file: 'request body',
+        dryRun,
+        state: 'published',
+        jobs: keys.map((key) => ({ key, source: `src/${key}:1`, target: `dst/${key}:1` })),
+      },
+      ABSENT,
+    );
     const base = { runId, finishedAt: new Date().toISOString(), durationMs: 1200 };
     const records: JobResultRecord[] = dryRun
       ? [{ ...base, key: 'a', source: 'src/a:1', target: 'dst/a:1', status: 'planned' }]
@@ -77,7 +82,7 @@ async function producedEntries(): Promise<LogEntry[]> {
         ];
     for (const record of records) {
       await recordResult(store, record, logger);
-      await completeRunIfDone(runId, { store, logger });
+      await completeRunIfDone({ runId, key: record.key }, { store, logger });
     }
   }
   return lines.map((line) => {

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fanOut } from '../../functions/pipeline/fanout.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
 import { type Pair, settledLog, startPair } from '../support/fixture.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 const figures = { tried: 0, rejected: 0, requests: 0, published: 0 };
 
@@ -141,7 +141,7 @@ describe('hostile images files', () => {
         { runId: 'hostile', file, bytes: Buffer.from(content), trigger: {}, dryRun: false },
         {
           prefix: parseTargetPrefix('europe-docker.pkg.dev/p/r/'),
-          store: new MemoryRunStore(),
+          store: memoryRunStore(),
           publisher: {
             publish: async (jobs) => {
               published += jobs.length;

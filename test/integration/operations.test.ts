@@ -14,14 +14,12 @@ import { PubSub, type Subscription } from '@google-cloud/pubsub';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { CATEGORY_ACTIONS } from '../../functions/failures.ts';
 import { loadConfig } from '../../functions/gcp/config.ts';
-import { GcsRunStore } from '../../functions/gcp/gcs-run-store.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import { createRuntime } from '../../functions/gcp/runtime.ts';
-import { StorageClient } from '../../functions/gcp/storage-client.ts';
 import { jobKey } from '../../functions/pipeline/job.ts';
-import { RUN_COMPLETED } from '../../functions/pipeline/log-events.ts';
-import type { RunCompletedEvent } from '../../functions/pipeline/run-completed.ts';
+import { RUN_COMPLETED, type RunCompletedEvent } from '../../functions/pipeline/records.ts';
 import { CONTENT_SECURITY_POLICY } from '../../functions/pipeline/run-page.ts';
+import { ABSENT, RunStore } from '../../functions/pipeline/run-store.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
 import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
@@ -29,6 +27,7 @@ import { type Pair, pairFunctionEnv, SOURCE_PUSHER, startPair } from '../support
 import { type FunctionServer, serveFunction } from '../support/functions.ts';
 import { Layout, push } from '../support/images.ts';
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
+import { testBucket } from '../support/run-stores.ts';
 
 const PROJECT = 'image-syncer-ops';
 const RUNS_BUCKET = 'runs-bucket';
@@ -64,12 +63,15 @@ describe('operations: run-completed messages and the run page', () => {
   }[] = [];
 
   const api = (path: string, init?: RequestInit) => fetch(`${fns.api?.url}${path}`, init);
-  /** Deliveries of a run's jobs that have finished: each ends with one `job <status>` line. */
+  /**
+   * Deliveries of a run's jobs that have finished: each ends with one `job
+   * <status>` line, or, for a job whose record was already final, `job already ended`.
+   */
   const finishedDeliveries = (runId: string) =>
     logs.lines.filter(
       (l) =>
         l.fields?.runId === runId &&
-        /^job (copied|exists|planned|conflict|failed)( |$)/.test(l.message),
+        /^job (copied|exists|planned|conflict|failed|already ended)( |;|$)/.test(l.message),
     ).length;
   const completionsOf = (runId: string) =>
     completed.filter((m) => 'runId' in m.data && m.data.runId === runId);
@@ -232,23 +234,26 @@ describe('operations: run-completed messages and the run page', () => {
 
   it('shows an open run in a browser: every row, the progress, refreshing, nothing foreign', async () => {
     // A run with one job copied, one failed (auth), one conflict explained by its drift, one pending.
-    const store = new GcsRunStore(new StorageClient({ endpoint: gcs.url }), RUNS_BUCKET);
+    const store = new RunStore(testBucket(gcs.url, RUNS_BUCKET));
     const target = (n: string) => `${pair.target.host}/mirror/ops.example/team/${n}:v1`;
     const hostile = '<script>document.title="owned"</script><img src=x onerror=alert(1)>';
     const names = ['a', 'b', 'c', 'd'];
-    await store.writeRun({
-      runId: 'ops-open',
-      createdAt: new Date().toISOString(),
-      trigger: { type: 'http' },
-      file: 'request body',
-      dryRun: false,
-      state: 'published',
-      jobs: names.map((n) => ({
-        key: jobKey(target(n)),
-        source: `ops.example/team/${n}:v1`,
-        target: target(n),
-      })),
-    });
+    await store.writeRun(
+      {
+        runId: 'ops-open',
+        createdAt: new Date().toISOString(),
+        trigger: { type: 'http' },
+        file: 'request body',
+        dryRun: false,
+        state: 'published',
+        jobs: names.map((n) => ({
+          key: jobKey(target(n)),
+          source: `ops.example/team/${n}:v1`,
+          target: target(n),
+        })),
+      },
+      ABSENT,
+    );
     const record = (n: string) => ({
       runId: 'ops-open',
       finishedAt: new Date().toISOString(),
@@ -257,35 +262,44 @@ describe('operations: run-completed messages and the run page', () => {
       target: target(n),
     });
     const [held, served] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
-    await store.writeResult({
-      ...record('a'),
-      status: 'copied',
-      digest: `sha256:${'a'.repeat(64)}`,
-    });
-    await store.writeResult({
-      ...record('b'),
-      status: 'failed',
-      errorCode: 'UNAUTHORIZED',
-      category: 'auth',
-      error: `access denied ${hostile}`,
-    });
-    await store.writeResult({
-      ...record('c'),
-      status: 'conflict',
-      errorCode: 'TAG_CONFLICT',
-      category: 'conflict',
-      digest: held,
-      error: 'the mirror holds other bytes under this tag',
-      drift: {
-        targetDigest: held,
-        sourceDigest: served,
-        added: ['linux/riscv64'],
-        removed: [],
-        changed: ['linux/amd64'],
-        pin: { source: `ops.example/team/c@${held}`, tag: 'v1' },
-        newTag: { source: 'ops.example/team/c:v1', tag: 'v1-222222222222' },
+    await store.writeResult(
+      {
+        ...record('a'),
+        status: 'copied',
+        digest: `sha256:${'a'.repeat(64)}`,
       },
-    });
+      ABSENT,
+    );
+    await store.writeResult(
+      {
+        ...record('b'),
+        status: 'failed',
+        errorCode: 'UNAUTHORIZED',
+        category: 'auth',
+        error: `access denied ${hostile}`,
+      },
+      ABSENT,
+    );
+    await store.writeResult(
+      {
+        ...record('c'),
+        status: 'conflict',
+        errorCode: 'TAG_CONFLICT',
+        category: 'conflict',
+        digest: held,
+        error: 'the mirror holds other bytes under this tag',
+        drift: {
+          targetDigest: held,
+          sourceDigest: served,
+          added: ['linux/riscv64'],
+          removed: [],
+          changed: ['linux/amd64'],
+          pin: { source: `ops.example/team/c@${held}`, tag: 'v1' },
+          newTag: { source: 'ops.example/team/c:v1', tag: 'v1-222222222222' },
+        },
+      },
+      ABSENT,
+    );
 
     const page = await browser.newPage();
     const answer = await page.goto(`${fns.api?.url}/runs/ops-open`);
@@ -327,6 +341,12 @@ describe('operations: run-completed messages and the run page', () => {
       'the inline style applied under the CSP',
     );
     await page.screenshot({ path: new URL('run-open.png', OUTPUT).pathname, fullPage: true });
+    // Every job ended, no run-completed message out yet: completing, not done.
+    await store.writeResult({ ...record('d'), status: 'exists' }, ABSENT);
+    await page.reload();
+    assert.equal(await page.locator('#state').textContent(), 'completing');
+    const status = (await (await api('/runs/ops-open')).json()) as { phase: string; done: boolean };
+    assert.deepEqual([status.phase, status.done], ['completing', false]);
     await page.close();
   });
 

@@ -17,7 +17,6 @@ import { parsePlatform } from '../../functions/oci/platform.ts';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
 import { markdownTable } from '../../functions/pipeline/entries.ts';
 import { planImagesFile } from '../../functions/pipeline/plan.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
@@ -31,6 +30,7 @@ import {
   writes,
 } from '../support/fixture.ts';
 import { inspectRaw, Layout, push, sha256 } from '../support/images.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 interface ReportEntry {
   source: string;
@@ -226,7 +226,7 @@ describe('required platforms and drift, against real registries', () => {
         [pair.target.host, { username: 'writer', password: 'write-secret-2' }],
       ]),
     });
-    const store = new MemoryRunStore();
+    const store = memoryRunStore();
     const deps = {
       prefix: parseTargetPrefix(prefix),
       store,

@@ -14,7 +14,6 @@ import { promisify } from 'node:util';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
 import { markdownTable } from '../../functions/pipeline/entries.ts';
 import { planImagesFile } from '../../functions/pipeline/plan.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
@@ -37,6 +36,7 @@ import {
   writes,
 } from '../support/fixture.ts';
 import { inspectRaw, sha256 } from '../support/images.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 interface ReportEntry {
   source: string;
@@ -434,7 +434,7 @@ describe('signatures, attestations and SBOMs', () => {
     });
     const deps = {
       prefix: parseTargetPrefix(prefix),
-      store: new MemoryRunStore(),
+      store: memoryRunStore(),
       registries,
       logger: silentLogger,
     };

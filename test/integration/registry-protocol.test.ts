@@ -30,7 +30,6 @@ import { after, before, describe, it } from 'node:test';
 import { syncImages } from '../../functions/engine/sync.ts';
 import type { CopyJob } from '../../functions/engine/types.ts';
 import { fanOut } from '../../functions/pipeline/fanout.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseReference } from '../../functions/reference/reference.ts';
 import { parseTargetPrefix, targetReference } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
@@ -40,6 +39,7 @@ import { runCliCaptured, SOURCE_PUSHER, settledLog, TARGET_WRITER } from '../sup
 import { type Descriptor, inspectRaw, Layout, push, sha256 } from '../support/images.ts';
 import { type Front, interceptingProxy, redirectFront, send } from '../support/protocol-proxy.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 const [writer, writerPassword] = TARGET_WRITER.split(':') as [string, string];
 const [pusher, pusherPassword] = SOURCE_PUSHER.split(':') as [string, string];
@@ -137,7 +137,7 @@ describe('registry.k8s.io: everything 307 to the registry holding the image', ()
       },
       {
         prefix: parseTargetPrefix(`${target.host}/mirror/`),
-        store: new MemoryRunStore(),
+        store: memoryRunStore(),
         publisher: { publish: async (jobs) => void published.push(...jobs) },
         logger,
         registries: regs,

@@ -1,60 +1,24 @@
-// Run records under concurrency: job records written by compare-and-swap with
-// Cloud Storage generation preconditions, and the run-completed claim created
-// with ifGenerationMatch=0. The same cases run against the in-memory store and
-// against GcsRunStore talking to the Storage test server, whose precondition
-// behaviour follows https://cloud.google.com/storage/docs/request-preconditions
-// (412 conditionNotMet on a mismatch, 0 = only if no live object exists).
+// Job records under concurrency: written by compare-and-swap with Cloud
+// Storage generation preconditions. The same cases run against the memory
+// store and against Cloud Storage (the library and the Storage test server),
+// whose precondition behaviour follows
+// https://cloud.google.com/storage/docs/request-preconditions (412
+// conditionNotMet on a mismatch, 0 = only if no live object exists).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { GcsRunStore } from '../../functions/gcp/gcs-run-store.ts';
-import { StorageClient } from '../../functions/gcp/storage-client.ts';
+import { PreconditionFailedError } from '../../functions/pipeline/object-store.ts';
 import { recordResult, supersedes } from '../../functions/pipeline/record-result.ts';
-import {
-  CLAIM_LEASE_MS,
-  completeRunIfDone,
-  type RunCompletedEvent,
-  type RunEventPublisher,
-} from '../../functions/pipeline/run-completed.ts';
-import {
-  type JobResultRecord,
-  MemoryRunStore,
-  PreconditionFailedError,
-  type RunRecord,
-  type RunStore,
-} from '../../functions/pipeline/run-store.ts';
+import type { JobResultRecord } from '../../functions/pipeline/records.ts';
+import { ABSENT, type RunStore } from '../../functions/pipeline/run-store.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
-import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
-
-const BUCKET = 'runs-bucket';
-
-function result(runId: string, key: string, fields: Partial<JobResultRecord>): JobResultRecord {
-  return {
-    key,
-    runId,
-    source: `docker.io/library/${key}:1`,
-    target: `mirror.example/${key}:1`,
-    status: 'copied',
-    finishedAt: new Date().toISOString(),
-    ...fields,
-  };
-}
-
-function run(runId: string, keys: string[]): RunRecord {
-  return {
-    runId,
-    createdAt: new Date(Date.now() - 5_000).toISOString(),
-    trigger: { type: 'http' },
-    file: 'request body',
-    dryRun: false,
-    state: 'published',
-    jobs: keys.map((key) => ({
-      key,
-      source: `docker.io/library/${key}:1`,
-      target: `mirror.example/${key}:1`,
-    })),
-  };
-}
+import {
+  openRunStore,
+  plannedRun,
+  result,
+  STORE_KINDS,
+  type TestRunStore,
+} from '../support/run-stores.ts';
 
 /** A store whose next read of a job record waits for `release`: a delivery that read, then stalled. */
 function stalledOnce(store: RunStore): {
@@ -65,8 +29,8 @@ function stalledOnce(store: RunStore): {
   const read = Promise.withResolvers<void>();
   const gate = Promise.withResolvers<void>();
   let first = true;
-  const readResultVersion: RunStore['readResultVersion'] = async (runId, key) => {
-    const value = await store.readResultVersion(runId, key);
+  const readResult: RunStore['readResult'] = async (runId, key) => {
+    const value = await store.readResult(runId, key);
     if (first) {
       first = false;
       read.resolve();
@@ -76,24 +40,11 @@ function stalledOnce(store: RunStore): {
   };
   const wrapper = new Proxy(store, {
     get: (target, name) =>
-      name === 'readResultVersion'
-        ? readResultVersion
+      name === 'readResult'
+        ? readResult
         : (target[name as keyof RunStore] as (...a: unknown[]) => unknown).bind(target),
   });
   return { store: wrapper, read: read.promise, release: () => gate.resolve() };
-}
-
-class CountingPublisher implements RunEventPublisher {
-  readonly events: RunCompletedEvent[] = [];
-  failures = 0;
-  async publishRunCompleted(event: RunCompletedEvent): Promise<string> {
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('publish failed (injected)');
-    }
-    this.events.push(event);
-    return String(this.events.length);
-  }
 }
 
 describe('which outcome a job record keeps', () => {
@@ -112,48 +63,40 @@ describe('which outcome a job record keeps', () => {
   });
 });
 
-for (const kind of ['memory', 'gcs'] as const) {
+for (const kind of STORE_KINDS) {
   describe(`run records with generation preconditions (${kind} store)`, () => {
-    let gcs: GcsServer | undefined;
+    let opened: TestRunStore;
     let store: RunStore;
     before(async () => {
-      if (kind === 'memory') {
-        store = new MemoryRunStore();
-        return;
-      }
-      gcs = await startGcsServer();
-      store = new GcsRunStore(new StorageClient({ endpoint: gcs.url }), BUCKET);
+      opened = await openRunStore(kind);
+      store = opened.store;
     });
-    after(() => gcs?.close());
+    after(() => opened.close());
 
-    it('a create-only write (ifGenerationMatch 0) succeeds once; a stale generation is refused', async () => {
-      const first = await store.writeResult(result('p', 'a', {}), { ifGenerationMatch: '0' });
+    it('a create (ifGenerationMatch 0) succeeds once; a stale generation is refused', async () => {
+      const first = await store.writeResult(result('p', 'a'), ABSENT);
       await assert.rejects(
-        store.writeResult(result('p', 'a', { status: 'exists' }), { ifGenerationMatch: '0' }),
+        store.writeResult(result('p', 'a', { status: 'exists' }), ABSENT),
         PreconditionFailedError,
       );
-      const second = await store.writeResult(result('p', 'a', { status: 'exists' }), {
-        ifGenerationMatch: first,
-      });
+      const second = await store.writeResult(result('p', 'a', { status: 'exists' }), first);
       assert.ok(BigInt(second) > BigInt(first), 'a new generation');
       await assert.rejects(
-        store.writeResult(result('p', 'a', {}), { ifGenerationMatch: first }),
+        store.writeResult(result('p', 'a'), first),
         (error: PreconditionFailedError) => error.code === 'PRECONDITION_FAILED',
       );
-      const kept = await store.readResultVersion('p', 'a');
+      const kept = await store.readResult('p', 'a');
       assert.equal(kept?.value.status, 'exists');
       assert.equal(kept?.generation, second);
+      const gcs = opened.gcs;
       if (!gcs) return;
       // On the wire: the precondition is the JSON API's ifGenerationMatch query parameter…
       assert.ok(gcs.requests.some((r) => /[?&]ifGenerationMatch=0(&|$)/.test(r.path)));
-      // …and a mismatch is 412 with reason conditionNotMet, as the service answers.
-      const refused = await fetch(
-        `${gcs.url}/upload/storage/v1/b/${BUCKET}/o?uploadType=media&name=runs/p/results/a.json&ifGenerationMatch=${first}`,
-        { method: 'POST', body: '{}' },
-      );
-      assert.equal(refused.status, 412);
-      const body = (await refused.json()) as { error: { errors: { reason: string }[] } };
-      assert.equal(body.error.errors[0]?.reason, 'conditionNotMet');
+      // …a mismatch is 412 with reason conditionNotMet, as the service answers…
+      assert.ok(gcs.requests.some((r) => r.status === 412));
+      // …and the outcome is in the record's metadata, for listings.
+      const [summary] = await store.listResults('p');
+      assert.deepEqual(summary, { key: 'a', final: true, status: 'exists' });
     });
 
     it('a delivery that read before a better outcome was written cannot replace it', async () => {
@@ -161,7 +104,7 @@ for (const kind of ['memory', 'gcs'] as const) {
         store,
         result('late', 'k', { status: 'failed', retrying: true, attempt: 1 }),
       );
-      const refusedBefore = gcs?.preconditionFailures() ?? 0;
+      const refusedBefore = opened.gcs?.preconditionFailures() ?? 0;
       const stalled = stalledOnce(store);
       // The slow delivery read the attempt-1 record and wants to write its own retry…
       const late = recordResult(
@@ -170,20 +113,24 @@ for (const kind of ['memory', 'gcs'] as const) {
       );
       await stalled.read;
       // …meanwhile another delivery copied the image.
-      assert.equal((await recordResult(store, result('late', 'k', {}))).written, true);
+      assert.equal((await recordResult(store, result('late', 'k'))).written, true);
       stalled.release();
       const outcome = await late;
       assert.equal(outcome.written, false);
       assert.equal(outcome.record.status, 'copied');
-      assert.equal((await store.readResult('late', 'k'))?.status, 'copied');
-      if (gcs)
-        assert.equal(gcs.preconditionFailures(), refusedBefore + 1, 'the stale write got 412');
+      assert.equal((await store.readResult('late', 'k'))?.value.status, 'copied');
+      if (opened.gcs)
+        assert.equal(
+          opened.gcs.preconditionFailures(),
+          refusedBefore + 1,
+          'the stale write got 412',
+        );
     });
 
     it('concurrent writers of one job: the best outcome wins whatever the order', async () => {
       for (let round = 0; round < 3; round++) {
         const key = `race-${round}`;
-        const writers = [
+        const writers: JobResultRecord[] = [
           result('race', key, { status: 'failed', retrying: true, attempt: 1 }),
           result('race', key, { status: 'failed', retrying: true, attempt: 2 }),
           result('race', key, { status: 'exists' }),
@@ -194,89 +141,28 @@ for (const kind of ['memory', 'gcs'] as const) {
         if (round % 2) writers.reverse();
         const logger = new MemoryLogger();
         const outcomes = await Promise.all(writers.map((w) => recordResult(store, w, logger)));
-        assert.equal((await store.readResult('race', key))?.status, 'copied');
+        assert.equal((await store.readResult('race', key))?.value.status, 'copied');
         assert.ok(outcomes.some((o) => o.written && o.record.status === 'copied'));
       }
     });
 
-    it('the run-completed claim: many concurrent last jobs, exactly one message', async () => {
-      const runId = `done-${kind}`;
-      await store.writeRun(run(runId, ['a', 'b', 'c']));
-      await store.writeResult(result(runId, 'a', {}));
-      await store.writeResult(result(runId, 'b', { status: 'exists' }));
-      await store.writeResult(
-        result(runId, 'c', {
-          status: 'failed',
-          deadLettered: true,
-          errorCode: 'NETWORK',
-          error: 'answered 503',
-        }),
+    it('a run record is created once; listing shows the newest runs first', async () => {
+      const at = (iso: string, runId: string, keys: string[]) => ({
+        ...plannedRun(runId, keys),
+        createdAt: iso,
+      });
+      await store.writeRun(at('2026-01-01T00:00:00Z', 'older', ['a']), ABSENT);
+      const generation = await store.writeRun(at('2026-01-02T00:00:00Z', 'newer', ['b']), ABSENT);
+      await assert.rejects(
+        store.writeRun(plannedRun('newer', ['x']), ABSENT),
+        PreconditionFailedError,
       );
-      const events = new CountingPublisher();
-      const logger = new MemoryLogger();
-      const outcomes = await Promise.all(
-        Array.from({ length: 12 }, () => completeRunIfDone(runId, { store, logger, events })),
-      );
-      assert.equal(outcomes.filter((o) => o === 'published').length, 1, outcomes.join());
-      assert.equal(events.events.length, 1);
-      const event = events.events[0] as RunCompletedEvent;
-      assert.deepEqual(event.counts, { copied: 1, exists: 1, failed: 1 });
-      assert.equal(event.outcome, 'failed');
-      assert.equal(event.deadLettered, 1);
-      assert.deepEqual(event.categories, { internal: 1 });
-      assert.equal(event.problems[0]?.errorCode, 'NETWORK');
-      assert.equal(logger.lines.filter((l) => l.message === 'run completed').length, 1);
-      const marker = await store.readCompletion(runId);
-      assert.equal(marker?.value.state, 'published');
-      assert.equal(marker?.value.messageId, '1');
-      assert.equal(await completeRunIfDone(runId, { store, logger, events }), 'already');
-    });
-
-    it('no message while a job is pending; a failed publish hands the claim to the next delivery', async () => {
-      const runId = `retry-${kind}`;
-      await store.writeRun(run(runId, ['a', 'b']));
-      await store.writeResult(result(runId, 'a', {}));
-      await store.writeResult(result(runId, 'b', { status: 'failed', retrying: true, attempt: 1 }));
-      const events = new CountingPublisher();
-      const deps = { store, logger: new MemoryLogger(), events };
-      assert.equal(await completeRunIfDone(runId, deps), 'pending');
-      await store.writeResult(result(runId, 'b', {}));
-      events.failures = 1;
-      await assert.rejects(completeRunIfDone(runId, deps), /publish failed/);
-      assert.equal(await completeRunIfDone(runId, deps), 'published');
-      assert.equal(await completeRunIfDone(runId, deps), 'already');
-      assert.equal(events.events.length, 1);
-    });
-
-    it('a claim whose holder died is taken over after the lease, not before', async () => {
-      const runId = `lease-${kind}`;
-      await store.writeRun(run(runId, ['a']));
-      await store.writeResult(result(runId, 'a', {}));
-      const stuck = (await completeRunIfDone(runId, { store, logger: new MemoryLogger() })) && 0;
-      assert.equal(stuck, 0);
-      // Simulate a holder that crashed after claiming: put the marker back to `claimed`.
-      const marker = await store.readCompletion(runId);
-      assert.ok(marker);
-      await store.writeCompletion(
-        { ...marker.value, state: 'claimed', claimedAt: new Date().toISOString() },
-        { ifGenerationMatch: marker.generation },
-      );
-      const events = new CountingPublisher();
-      const deps = { store, logger: new MemoryLogger(), events };
-      assert.equal(await completeRunIfDone(runId, deps), 'already');
-      const later = { ...deps, now: () => Date.now() + CLAIM_LEASE_MS + 1 };
-      const both = await Promise.all([
-        completeRunIfDone(runId, later),
-        completeRunIfDone(runId, later),
-      ]);
-      assert.deepEqual([...both].sort(), ['already', 'published']);
-      assert.equal(events.events.length, 1);
-    });
-
-    it('lists recent runs newest first', async () => {
+      assert.equal((await store.readRun('newer'))?.generation, generation);
       const runs = await store.listRuns(2);
-      assert.equal(runs.length, 2);
-      assert.ok(runs.every((r) => r.jobs.length > 0));
+      assert.deepEqual(
+        runs.map((r) => r.runId),
+        ['newer', 'older'],
+      );
     });
   });
 }

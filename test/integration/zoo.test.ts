@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CopyResult } from '../../functions/engine/types.ts';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import {
   DockerConfigCredentials,
@@ -23,6 +22,7 @@ import { DEFAULT_ALLOWED_REGISTRIES } from '../../functions/registry/network-pol
 import { silentLogger } from '../../functions/util/logger.ts';
 import { SOURCE_PUSHER, TARGET_WRITER } from '../support/fixture.ts';
 import { inspectRaw, OCI_INDEX, OCI_MANIFEST, push, sha256 } from '../support/images.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 import type { MountBehaviour } from '../support/zoo/behaviours.ts';
 import type { Front } from '../support/zoo/engine.ts';
 import { PROFILES } from '../support/zoo/profiles/index.ts';
@@ -234,7 +234,7 @@ describe('the evidence for each profile', () => {
 describe('the functions copy path through a profile', () => {
   it('copies a job message from docker.io, then records a redelivery as exists', async () => {
     const f = front('dockerhub');
-    const store = new MemoryRunStore();
+    const store = memoryRunStore();
     const deps = {
       prefix: parseTargetPrefix(`${zoo.targetFront.host}/zoo/functions/`),
       store,

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handleCopyJob, TransientJobError } from '../../functions/pipeline/copy-job.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
 import { type FakeServer, serverPool } from '../support/fake-server.ts';
 import { hash, ociManifest } from '../support/manifests.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 const { serve, closeAll } = serverPool();
 after(closeAll);
@@ -69,7 +69,7 @@ describe('job deadline', { concurrency: 2 }, () => {
     }, async () => {
       const source = await stallingSource();
       const target = await recordingTarget();
-      const store = new MemoryRunStore();
+      const store = memoryRunStore();
       const logger = new MemoryLogger();
       const registries = new Registries({ retry: { attempts: 2, baseDelayMs: 5 } });
       const started = Date.now();

@@ -11,10 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { fanOut } from '../../functions/pipeline/fanout.ts';
 import type { BudgetedRunRecord } from '../../functions/pipeline/fanout-budget.ts';
 import type { JobMessage } from '../../functions/pipeline/job.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -63,7 +63,7 @@ describe('fan-out and the pull budget', () => {
 
   async function run(runId: string, margin: number, images: number) {
     const registries = new Registries({ retry: { attempts: 1 } });
-    const store = new MemoryRunStore();
+    const store = memoryRunStore();
     const batches: JobMessage[][] = [];
     const lines = Array.from({ length: images }, (_, i) => `- source: ${host}/team/app:v${i}`);
     const outcome = await fanOut(
@@ -85,7 +85,7 @@ describe('fan-out and the pull budget', () => {
       },
     );
     await registries.close();
-    return { outcome, batches, record: (await store.readRun(runId)) as BudgetedRunRecord };
+    return { outcome, batches, record: (await store.readRun(runId))?.value as BudgetedRunRecord };
   }
 
   it('refuses a run whose pulls exceed what remains minus the margin; nothing published, the numbers recorded', async () => {

@@ -4,10 +4,10 @@ import { ConfigError } from '../../functions/errors.ts';
 import { globToRegExp, loadConfig } from '../../functions/gcp/config.ts';
 import { fanOut, type JobPublisher } from '../../functions/pipeline/fanout.ts';
 import { InvalidJobError, type JobMessage, parseJob } from '../../functions/pipeline/job.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { runStatus } from '../../functions/pipeline/status.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 const job = (value: unknown) => Buffer.from(JSON.stringify(value));
 const DIGEST = `sha256:${'d'.repeat(64)}`;
@@ -115,7 +115,7 @@ describe('fan-out', () => {
   };
 
   it('records the plan, publishes, and does nothing on a repeat', async () => {
-    const store = new MemoryRunStore();
+    const store = memoryRunStore();
     const sent: JobMessage[][] = [];
     const publisher: JobPublisher = { publish: async (jobs) => void sent.push([...jobs]) };
     const first = await fanOut(input, { prefix, store, publisher, logger: silentLogger });
@@ -124,14 +124,14 @@ describe('fan-out', () => {
       { runId: 'run-1', source: 'alpine:3' },
       { runId: 'run-1', source: `busybox@${DIGEST}`, tag: 'pinned', sourceDigest: DIGEST },
     ]);
-    assert.equal((await store.readRun('run-1'))?.state, 'published');
+    assert.equal((await store.readRun('run-1'))?.value.state, 'published');
     const again = await fanOut(input, { prefix, store, publisher, logger: silentLogger });
     assert.equal(again.outcome, 'repeat');
     assert.equal(sent.length, 1);
   });
 
   it('leaves a run publishing when a publish fails, and republishes the same jobs on redelivery', async () => {
-    const store = new MemoryRunStore();
+    const store = memoryRunStore();
     let fail = true;
     const sent: JobMessage[][] = [];
     const publisher: JobPublisher = {
@@ -141,7 +141,7 @@ describe('fan-out', () => {
       },
     };
     await assert.rejects(fanOut(input, { prefix, store, publisher, logger: silentLogger }));
-    assert.equal((await store.readRun('run-1'))?.state, 'publishing');
+    assert.equal((await store.readRun('run-1'))?.value.state, 'publishing');
     fail = false;
     const retry = await fanOut(
       { ...input, bytes: Buffer.from('images: []\n') },
@@ -152,7 +152,7 @@ describe('fan-out', () => {
   });
 
   it('publishes nothing for an invalid file and records every problem', async () => {
-    const store = new MemoryRunStore();
+    const store = memoryRunStore();
     let published = 0;
     const outcome = await fanOut(
       { ...input, bytes: Buffer.from('images:\n- source: A\n- sorce: b\n') },

@@ -20,10 +20,10 @@ import {
 } from '../../functions/oci/platform.ts';
 import { fanOut } from '../../functions/pipeline/fanout.ts';
 import { type JobMessage, parseJob } from '../../functions/pipeline/job.ts';
-import { MemoryRunStore } from '../../functions/pipeline/run-store.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
 import { runCliCaptured } from '../support/fixture.ts';
+import { memoryRunStore } from '../support/run-stores.ts';
 
 const prefix = parseTargetPrefix('gcr.example.io/mirror/');
 const check = (text: string) => checkImagesFile('images.yaml', Buffer.from(text), prefix);
@@ -211,7 +211,7 @@ images:
       },
       {
         prefix,
-        store: new MemoryRunStore(),
+        store: memoryRunStore(),
         publisher: { publish: async (jobs) => void sent.push(...jobs) },
         logger: silentLogger,
       },

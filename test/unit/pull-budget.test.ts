@@ -21,7 +21,7 @@ import {
   afterTransientFailure,
   earlyRedelivery,
 } from '../../functions/pipeline/rate-limited-job.ts';
-import type { JobResultRecord } from '../../functions/pipeline/run-store.ts';
+import type { JobResultRecord } from '../../functions/pipeline/records.ts';
 import { RegistryError } from '../../functions/registry/errors.ts';
 import { budgetWaitMs, parseRateLimit, RateLimits } from '../../functions/registry/rate-limit.ts';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../../functions/registry/retry.ts';
@@ -220,13 +220,16 @@ describe("the copy function's own tally", () => {
     });
     assert.equal(second.last, true);
     assert.deepEqual(second.fields, { attempt: 8, failures: 2, deadLettered: true });
-    // No tally yet (the deliveries before left no record): Pub/Sub's attempt counts them.
+    // No tally yet: the deliveries before left no record because Cloud Run
+    // refused them (429, every instance busy) or their instance died. None
+    // was a failure this function saw; delivery 8 failing once is failure 1.
     const untallied = afterTransientFailure(network, undefined, {
-      maxFailures: 3,
-      deliveryAttempt: 3,
+      maxFailures: 5,
+      deliveryAttempt: 8,
       notBefore: undefined,
     });
-    assert.deepEqual(untallied.fields, { attempt: 3, failures: 3, deadLettered: true });
+    assert.equal(untallied.last, false);
+    assert.deepEqual(untallied.fields, { attempt: 8, failures: 1, retrying: true });
     // Without SYNCER_DEAD_LETTER_TOPIC the subscription counts: its last attempt is the last, 429 or not.
     for (const failure of [network, limited]) {
       const pubsubLast = afterTransientFailure(

@@ -38,6 +38,7 @@ describe('run page', () => {
       runId: 'r1',
       state: 'published',
       dryRun: false,
+      phase: 'running',
       done: false,
       counts: { pending: 1 },
       images: [{ source: '"><script>x()</script>', target: 't', status: 'pending' }],

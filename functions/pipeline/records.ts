@@ -1,0 +1,150 @@
+// The run records' shapes: what the fan-out plans, what each job ends as, and
+// how a run's completion is claimed and announced. The layout in the bucket
+// and how each is written are run-store.ts's; what completes a run is
+// completion.ts's. A contract (README "Run records"): fields are only added.
+
+import type { Drift } from '../engine/drift.ts';
+import type { PlatformCheck } from '../engine/platforms.ts';
+import type { ReferrersSummary } from '../engine/referrers.ts';
+import type { CopyStatus } from '../engine/types.ts';
+import type { FailureCategory } from '../failures.ts';
+import type { Diagnostic } from '../images-file/diagnostics.ts';
+import type { PullBudgetRefusal } from './pull-budget.ts';
+
+export interface PlannedJob {
+  readonly key: string;
+  readonly source: string;
+  readonly tag?: string;
+  readonly target: string;
+  readonly sourceDigest?: string;
+  /** The entry's `requireSignature`, passed on in its job message. */
+  readonly requireSignature?: boolean;
+  /** Required platforms the entry or the file named (`os/arch[/variant]`); absent: the copy function's default. */
+  readonly platforms?: readonly string[];
+}
+
+export interface RunRecord {
+  readonly runId: string;
+  readonly createdAt: string;
+  readonly trigger: Readonly<Record<string, string>>;
+  readonly file: string;
+  readonly dryRun: boolean;
+  /**
+   * `publishing` until every job is acknowledged by Pub/Sub; `invalid` for a rejected file;
+   * `refused` when the source registries' pull budget cannot fit the run (nothing published).
+   */
+  readonly state: 'publishing' | 'published' | 'invalid' | 'refused';
+  /** Why the fan-out refused the run, with the numbers. */
+  readonly refusal?: PullBudgetRefusal;
+  readonly jobs: readonly PlannedJob[];
+  readonly errors?: readonly Diagnostic[];
+  readonly warnings?: readonly Diagnostic[];
+}
+
+export type ResultStatus = CopyStatus | 'invalid';
+
+export interface JobResultRecord {
+  readonly key: string;
+  readonly runId: string;
+  readonly source: string;
+  readonly target: string;
+  readonly status: ResultStatus;
+  readonly digest?: string;
+  readonly mediaType?: string;
+  readonly error?: string;
+  readonly errorCode?: string;
+  /** For failures and conflicts: what kind of problem it is (functions/failures.ts). */
+  readonly category?: FailureCategory;
+  readonly platforms?: PlatformCheck;
+  readonly drift?: Drift;
+  /** Pub/Sub's delivery attempt that produced this record. */
+  readonly attempt?: number;
+  /** The last attempt failed and the message went to the dead-letter topic. */
+  readonly deadLettered?: boolean;
+  /** A transient failure that Pub/Sub will deliver again: the job is still pending. */
+  readonly retrying?: boolean;
+  readonly finishedAt: string;
+  readonly durationMs?: number;
+  readonly bytes?: number;
+  /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
+  readonly referrers?: ReferrersSummary;
+}
+
+/** A record that Pub/Sub will not deliver again: the job has ended. */
+export function isFinal(result: Pick<JobResultRecord, 'retrying'>): boolean {
+  return result.retrying !== true;
+}
+
+/** A job record as a listing shows it, from its custom metadata: no body read. */
+export interface ResultSummary {
+  readonly key: string;
+  readonly final: boolean;
+  readonly status?: ResultStatus;
+  readonly category?: string;
+  readonly deadLettered?: boolean;
+}
+
+/**
+ * The planned jobs of one shard of a run (the keys starting with `shard`),
+ * written by the fan-out, so a job can tell whether its shard has ended by
+ * listing that shard's records alone (completion.ts).
+ */
+export interface ShardPlan {
+  readonly runId: string;
+  readonly shard: string;
+  /** How many shards the run has (non-empty ones only). */
+  readonly shards: number;
+  readonly keys: readonly string[];
+}
+
+/** Who is announcing a run's completion, until when (completion.ts). */
+export interface CompletionClaim {
+  readonly runId: string;
+  readonly claimId: string;
+  readonly claimedAt: string;
+  /** Past this time (ISO 8601) another delivery may take the claim over. */
+  readonly leaseUntil: string;
+}
+
+/** The type of the message on the runs topic. */
+export const RUN_COMPLETED = 'image-syncer.run.completed';
+
+export interface RunProblem {
+  readonly source: string;
+  readonly target: string;
+  readonly status: string;
+  readonly category: string;
+  readonly errorCode?: string;
+  readonly error?: string;
+  readonly deadLettered?: boolean;
+}
+
+/** The message on the runs topic (a contract: README "Operations"). */
+export interface RunCompletedEvent {
+  readonly type: typeof RUN_COMPLETED;
+  readonly runId: string;
+  readonly dryRun: boolean;
+  readonly file: string;
+  readonly trigger: Readonly<Record<string, string>>;
+  readonly createdAt: string;
+  readonly completedAt: string;
+  readonly durationMs: number;
+  /** `failed` when any image ended conflict, failed or invalid. */
+  readonly outcome: 'succeeded' | 'failed';
+  readonly images: number;
+  /** Images per final status: copied, exists, planned, conflict, failed, invalid. */
+  readonly counts: Readonly<Record<string, number>>;
+  /** Problem images per failure category. */
+  readonly categories: Readonly<Record<string, number>>;
+  readonly deadLettered: number;
+  readonly problems: readonly RunProblem[];
+  readonly problemsTruncated?: boolean;
+}
+
+/** `completed.json`: written once the run-completed message is out. */
+export interface CompletionMarker extends RunCompletedEvent {
+  /** `published` to the runs topic; `recorded` when no runs topic is configured. */
+  readonly state: 'published' | 'recorded';
+  readonly claimId: string;
+  readonly messageId?: string;
+}

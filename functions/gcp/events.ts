@@ -48,7 +48,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       ...(event.data?.deliveryAttempt !== undefined && { attempt: event.data.deliveryAttempt }),
     },
     {
-      prefix: rt.config.prefix,
+      prefix: rt.config.targetRepoPrefix,
       store: rt.store(),
       registries: rt.registries(),
       logger: rt.logger,

@@ -10,10 +10,8 @@ import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
 import { mutableTagWarnings } from '../images-file/platforms-field.ts';
-import { type Platform, parsePlatformSetting } from '../oci/platform.ts';
 import { entryOf, validationEntries } from '../pipeline/entries.ts';
 import { failureGroups } from '../pipeline/failure-groups.ts';
-import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Logger } from '../util/logger.ts';
 import { budgetLines } from './budget.ts';
@@ -22,7 +20,7 @@ import { runPin } from './pin.ts';
 import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
 import { runRemote } from './remote.ts';
 import { writeReport } from './report.ts';
-import { cliPolicy, createRegistries } from './setup.ts';
+import { createRegistries } from './setup.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURES = 1;
@@ -96,15 +94,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   if (options.command === 'pin') return runPin(options, io, logger);
 
   let check: ImagesFileCheck;
-  let prefix: TargetPrefix;
-  let requirePlatforms: Platform[];
   try {
-    prefix = parseTargetPrefix(options.targetRepoPrefix);
-    requirePlatforms = parsePlatformSetting(options.requirePlatforms, '--require-platforms');
     const { path, bytes } = await readImagesFile(options);
-    const policy = cliPolicy(options);
-    check = checkImagesFile(path, bytes, prefix, {
-      isRegistryAllowed: (registry) => isRegistryAllowed(policy, registry),
+    check = checkImagesFile(path, bytes, options.targetRepoPrefix, {
+      isRegistryAllowed: (registry) => isRegistryAllowed(options.policy, registry),
     });
   } catch (error) {
     io.stderr.write(`image-syncer: ${describeError(error)}\n`);
@@ -133,7 +126,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   let registries: Awaited<ReturnType<typeof createRegistries>>;
   try {
-    registries = await createRegistries(options, prefix, logger, io.env);
+    registries = await createRegistries(options, logger, io.env);
   } catch (error) {
     io.stderr.write(`image-syncer: ${describeError(error)}\n`);
     return EXIT_USAGE;
@@ -143,7 +136,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     sourceRef: e.sourceRef,
     target: e.target,
     ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
-    requiredPlatforms: e.platforms ?? requirePlatforms,
+    requiredPlatforms: e.platforms ?? options.requirePlatforms,
   }));
   const progress = new ProgressDisplay(io.stdout, io.stderr, jobs.length);
   const started = performance.now();

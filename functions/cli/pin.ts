@@ -12,7 +12,7 @@ import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { checkImagesFile } from '../images-file/parse.ts';
 import { formatReference, manifestReference, parseReference } from '../reference/reference.ts';
-import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
+import type { TargetPrefix } from '../reference/target.ts';
 import { primeTokens } from '../registry/prime.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CliOptions } from './flags.ts';
@@ -36,12 +36,11 @@ function targetsOf(file: string, text: string, prefix: TargetPrefix) {
 }
 
 export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Promise<number> {
-  let prefix: TargetPrefix;
+  const prefix = options.targetRepoPrefix;
   let text: string;
   const file = options.imagesFile;
   try {
     if (!file) throw new ConfigError('--images-file (-i) is required (or SYNCER_IMAGES_FILE)');
-    prefix = parseTargetPrefix(options.targetRepoPrefix);
     text = await readFile(file, 'utf8').catch((cause) => {
       throw new ConfigError(`cannot read images file ${file}: ${cause.code ?? cause}`, { cause });
     });
@@ -83,7 +82,7 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
   const failures: string[] = [];
   let registries: Awaited<ReturnType<typeof createRegistries>>;
   try {
-    registries = await createRegistries(options, prefix, logger, io.env);
+    registries = await createRegistries(options, logger, io.env);
   } catch (error) {
     io.stderr.write(`image-syncer: ${describeError(error)}\n`);
     return EXIT_USAGE;

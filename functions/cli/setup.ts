@@ -4,7 +4,6 @@
 
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.ts';
-import type { TargetPrefix } from '../reference/target.ts';
 import {
   type BasicCredential,
   CredentialChain,
@@ -13,8 +12,7 @@ import {
   GoogleCredentials,
   StaticCredentials,
 } from '../registry/credentials.ts';
-import { endpointFor, parseAuthHosts, parseEndpointFlag } from '../registry/endpoint.ts';
-import type { NetworkPolicy } from '../registry/network-policy.ts';
+import { endpointFor } from '../registry/endpoint.ts';
 import { Registries } from '../registry/registries.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CliOptions } from './flags.ts';
@@ -35,37 +33,30 @@ export async function targetCredential(options: CliOptions): Promise<BasicCreden
   return undefined;
 }
 
-/** The CLI runs on a person's own machine: everything is allowed unless they say otherwise. */
-export function cliPolicy(options: CliOptions): NetworkPolicy {
-  return {
-    privateNetworks: options.allowPrivateNetworks,
-    ...(options.allowedRegistries.length > 0 && { allowedRegistries: options.allowedRegistries }),
-  };
-}
-
 export async function createRegistries(
   options: CliOptions,
-  prefix: TargetPrefix,
   logger: Logger,
   env: NodeJS.ProcessEnv,
 ): Promise<Registries> {
-  const endpoints = new Map(options.registryEndpoints.map(parseEndpointFlag));
+  const endpoints = options.registryEndpoints;
   const insecureRegistries = options.insecureRegistries;
-  const targetHost = endpointFor(prefix.registry, { endpoints, insecureRegistries }).host;
+  const targetHost = endpointFor(options.targetRepoPrefix.registry, {
+    endpoints,
+    insecureRegistries,
+  }).host;
   const flagged = await targetCredential(options);
   const credentials = new CredentialChain([
     new StaticCredentials(flagged ? [[targetHost, flagged]] : []),
     new DockerConfigCredentials(dockerConfigPath(env)),
     new GoogleCredentials(),
   ]);
-  const authHosts = parseAuthHosts(options.registryAuthHosts);
   return new Registries({
     credentials,
     endpoints,
     insecureRegistries,
     logger,
-    policy: cliPolicy(options),
-    authHosts,
+    policy: options.policy,
+    authHosts: options.registryAuthHosts,
     retry: { maxRateLimitWaitMs: options.rateLimitWaitSeconds * 1000 },
   });
 }

@@ -1,6 +1,5 @@
 // How signatures, attestations and SBOMs travel with an image: the options and
-// their defaults, in one place, read the same way from CLI flags and from the
-// functions' SYNCER_ variables.
+// their defaults. The settings that set them are in settings/shared.ts.
 
 import { ConfigError } from '../errors.ts';
 import { REFERRER_CLASSES, type ReferrerClass } from '../oci/cosign.ts';
@@ -47,25 +46,14 @@ export function typeWanted(
   );
 }
 
-/** Checks `--referrer-types` values; `where` names the flag or variable in the error. */
-export function checkReferrerTypes(types: readonly string[], where: string): string[] {
+/** Checks `--referrer-types` values: classes or media types (`type/subtype`). */
+export function checkReferrerTypes(types: readonly string[]): string[] {
   for (const t of types) {
     if (!(REFERRER_CLASSES as readonly string[]).includes(t) && !/^[\w.+-]+\/[\w.+-]+/.test(t)) {
       throw new ConfigError(
-        `${where}: "${t}" is neither ${REFERRER_CLASSES.join(', ')} nor a media type (type/subtype)`,
+        `"${t}" is neither ${REFERRER_CLASSES.join(', ')} nor a media type (type/subtype)`,
       );
     }
   }
   return [...types];
-}
-
-export function checkReferrersDepth(text: string | undefined, where: string): number {
-  if (text === undefined || text === '') return DEFAULT_REFERRERS_OPTIONS.depth;
-  const depth = Number(text);
-  if (!Number.isInteger(depth) || depth < 1 || depth > MAX_REFERRERS_DEPTH) {
-    throw new ConfigError(
-      `${where}: expected a whole number from 1 to ${MAX_REFERRERS_DEPTH}, got "${text}"`,
-    );
-  }
-  return depth;
 }

@@ -49,7 +49,7 @@ export async function onCopyJob(event: Event<MessagePublishedData>, rt: Runtime)
       ...(message.attributes && { attributes: message.attributes }),
     },
     {
-      prefix: rt.config.prefix,
+      prefix: rt.config.targetRepoPrefix,
       store: rt.store(),
       registries: rt.registries(),
       logger: rt.logger,

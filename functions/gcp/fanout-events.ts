@@ -21,7 +21,7 @@ export function storageRunId(bucket: string, name: string, generation: string | 
 /** What every fan-out adapter hands the core. */
 export function fanOutDeps(rt: Runtime) {
   return {
-    prefix: rt.config.prefix,
+    prefix: rt.config.targetRepoPrefix,
     store: rt.store(),
     publisher: rt.publisher(),
     logger: rt.logger,

@@ -64,7 +64,7 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
   const body = readBody(req, res);
   if (!body) return;
   const outcome = await planImagesFile('request body', body, {
-    prefix: rt.config.prefix,
+    prefix: rt.config.targetRepoPrefix,
     registries: rt.registries(),
     concurrency: rt.config.concurrency,
     referrers: rt.config.referrers,

@@ -155,7 +155,7 @@ export function createRuntime(
             : []),
           new GoogleCredentials(accessToken),
         ]),
-        endpoints: config.endpoints,
+        endpoints: config.registryEndpoints,
         insecureRegistries: config.insecureRegistries,
         // A spent pull budget is waited out in-process only briefly; then the
         // delivery goes back to Pub/Sub (pipeline/rate-limited-job.ts).
@@ -165,7 +165,7 @@ export function createRuntime(
         },
         logger,
         policy: config.policy,
-        authHosts: config.authHosts,
+        authHosts: config.registryAuthHosts,
       });
       return registries;
     },

@@ -9,7 +9,7 @@
 // is a spelling no image uses, so it is an error, never a requirement that can
 // never be met.
 
-import { ConfigError, SyncerError } from '../errors.ts';
+import { SyncerError } from '../errors.ts';
 import type { Descriptor } from './manifest.ts';
 
 export interface Platform {
@@ -210,15 +210,4 @@ export function missingPlatforms(
   available: readonly Platform[],
 ): Platform[] {
   return required.filter((r) => !available.some((a) => satisfies(a, r)));
-}
-
-/** A deployment's default (`--require-platforms`, SYNCER_REQUIRE_PLATFORMS); a bad one is a ConfigError naming `setting`. */
-export function parsePlatformSetting(texts: readonly string[], setting: string): Platform[] {
-  return texts.map((text) => {
-    try {
-      return parsePlatform(text.trim());
-    } catch (error) {
-      throw new ConfigError(`${setting}: ${(error as Error).message}`, { cause: error });
-    }
-  });
 }

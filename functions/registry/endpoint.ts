@@ -40,7 +40,7 @@ export function mayUsePlainHttp(host: string, insecure: readonly string[] = []):
 /** Parses `REGISTRY=URL`, as given to --registry-endpoint. */
 export function parseEndpointFlag(value: string): [string, string] {
   const eq = value.indexOf('=');
-  if (eq <= 0) throw new ConfigError(`--registry-endpoint "${value}": expected REGISTRY=URL`);
+  if (eq <= 0) throw new ConfigError(`"${value}": expected REGISTRY=URL`);
   let registry = value.slice(0, eq).trim().toLowerCase();
   const url = value.slice(eq + 1).trim();
   if (isDockerHub(registry)) registry = DOCKER_HUB;
@@ -48,14 +48,14 @@ export function parseEndpointFlag(value: string): [string, string] {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError(`--registry-endpoint "${value}": "${url}" is not a URL`);
+    throw new ConfigError(`"${value}": "${url}" is not a URL`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ConfigError(`--registry-endpoint "${value}": the URL must be http:// or https://`);
+    throw new ConfigError(`"${value}": the URL must be http:// or https://`);
   }
   if (parsed.username || parsed.password) {
     throw new ConfigError(
-      `--registry-endpoint for ${registry}: put credentials in Docker's config.json, not in the URL`,
+      `the endpoint of ${registry}: put credentials in Docker's config.json, not in the URL`,
     );
   }
   return [registry, `${parsed.protocol}//${parsed.host}`];
@@ -69,9 +69,7 @@ export function parseAuthHostFlag(value: string): [string, string] {
     .trim()
     .toLowerCase();
   if (eq <= 0 || host === '' || host.includes('/')) {
-    throw new ConfigError(
-      `--registry-auth-host "${value}": expected REGISTRY=HOST or REGISTRY=HOST:PORT`,
-    );
+    throw new ConfigError(`"${value}": expected REGISTRY=HOST or REGISTRY=HOST:PORT`);
   }
   let registry = value.slice(0, eq).trim().toLowerCase();
   if (isDockerHub(registry)) registry = DOCKER_HUB;

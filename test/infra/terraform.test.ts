@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { parse } from '@cdktf/hcl2json';
-import { FUNCTION_NEEDS } from '../../functions/gcp/config.ts';
+import { CLOUD_SETTINGS, FUNCTION_NEEDS, FUNCTION_VARIABLES } from '../../functions/gcp/config.ts';
+import { envName, readingFor, type Setting } from '../../functions/settings/setting.ts';
+import { SHARED_SETTINGS } from '../../functions/settings/shared.ts';
 
 type Block = Record<string, unknown>;
 interface Config {
@@ -101,11 +103,7 @@ describe('Terraform (offline)', () => {
   });
 
   it('sets only variables the code reads, and every one each function needs', () => {
-    const read = new Set(
-      [
-        ...CODE('functions/gcp/config.ts').matchAll(/'(SYNCER_[A-Z_]+)'|env\.(SYNCER_[A-Z_]+)/g),
-      ].map((m) => m[1] ?? m[2]),
-    );
+    const read = new Set(FUNCTION_VARIABLES);
     const unread = (names: string[]) =>
       names.filter((n) => n.startsWith('SYNCER_') && !read.has(n));
     // A name misspelt in Terraform is caught (the code would silently use its default).
@@ -278,25 +276,24 @@ describe('Terraform (offline)', () => {
       one(backstop.validation).condition,
       ref('var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100'),
     );
-    // Each variable behind a function setting defaults and validates as the code reads it.
-    const config = CODE('functions/gcp/config.ts');
-    for (const [name, env] of [
-      ['copy_max_failures', 'SYNCER_MAX_DELIVERY_ATTEMPTS'],
-      ['copy_rate_limit_wait_seconds', 'SYNCER_RATE_LIMIT_WAIT_SECONDS'],
-      ['pull_budget_margin', 'SYNCER_PULL_BUDGET_MARGIN'],
+    // Each variable behind a function setting defaults and validates as the functions read it.
+    for (const [name, declared] of [
+      ['copy_max_failures', CLOUD_SETTINGS.maxDeliveryAttempts],
+      ['copy_rate_limit_wait_seconds', SHARED_SETTINGS.rateLimitWaitSeconds],
+      ['pull_budget_margin', CLOUD_SETTINGS.pullBudgetMargin],
     ] as const) {
-      const read = new RegExp(`int\\(env, '${env}', ([\\d_]+), ([\\d_]+), ([\\d_]+)\\)`).exec(
-        config,
-      );
-      assert.ok(read, `config.ts reads ${env} as a whole number`);
-      const [fallback, low, high] = read.slice(1).map((n) => Number(n.replaceAll('_', '')));
+      const env = envName(declared.name);
+      const { default: fallback, parse } = readingFor(declared as Setting<number>, 'functions');
       const variable = one(tf.variable[name]);
-      assert.equal(variable.default, fallback, `${name} defaults as ${env} does`);
-      assert.equal(
-        one(variable.validation).condition,
-        ref(`var.${name} >= ${low} && var.${name} <= ${high}`),
-        `${name} validated ${low}–${high}, as config.ts reads ${env}`,
-      );
+      assert.equal(variable.default, Number(fallback), `${name} defaults as ${env} does`);
+      const bounds = new RegExp(
+        `^\\$\\{var\\.${name} >= (\\d+) && var\\.${name} <= (\\d+)\\}$`,
+      ).exec(String(one(variable.validation).condition));
+      assert.ok(bounds, `${name} is validated as a range`);
+      const [low, high] = bounds.slice(1).map(Number) as [number, number];
+      for (const ok of [low, high]) assert.equal(parse(String(ok)), ok, `${env} takes ${ok}`);
+      for (const bad of [low - 1, high + 1])
+        assert.throws(() => parse(String(bad)), `${env} refuses ${bad}, as ${name} does`);
     }
     // The signature type Terraform builds with is the one the code registers.
     const registered = /functions\.(cloudEvent|http)\('copyJob'/.exec(

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { validateWorkflow } from '@action-validator/core';
 import { parse } from 'yaml';
-import { envName, FLAGS } from '../../functions/cli/flags.ts';
+import { CLI_FLAGS } from '../../functions/cli/flags.ts';
+import { envName } from '../../functions/settings/setting.ts';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
@@ -115,7 +116,7 @@ describe('reusable workflow', () => {
     assert.equal(auth.with?.token_format, 'id_token');
     assert.equal(auth.with?.id_token_audience, '${{ steps.mode.outputs.url }}');
     const last = steps.at(-1) as Step;
-    const known = new Set(FLAGS.map((f) => envName(f.name)));
+    const known = new Set(Object.values(CLI_FLAGS).map((f) => envName(f.name)));
     for (const name of Object.keys(last.env ?? {}).filter((n) => n.startsWith('SYNCER_')))
       assert.ok(known.has(name), `${name} is not a CLI flag`);
     assert.equal(last.env?.SYNCER_DEBUG, '${{ inputs.debug }}');

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { envName, parseFlags } from '../../functions/cli/flags.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseFlags } from '../../functions/cli/flags.ts';
+import { runCli } from '../../functions/cli/main.ts';
 import { ProgressDisplay } from '../../functions/cli/progress.ts';
 import { GoogleCredentials, isGoogleRegistry } from '../../functions/registry/credentials.ts';
+import { envName } from '../../functions/settings/setting.ts';
 
 describe('flags', () => {
   it('names every environment variable SYNCER_ + upper case, dashes as underscores', () => {
@@ -28,13 +33,51 @@ describe('flags', () => {
       },
     );
     assert.equal(options.imagesFile, 'f.yaml');
-    assert.equal(options.targetRepoPrefix, 'gcr.io/p/');
-    assert.deepEqual(options.registryEndpoints, ['docker.io=https://m', 'ghcr.io=https://g']);
+    assert.deepEqual(options.targetRepoPrefix, { registry: 'gcr.io', path: 'p' });
+    assert.deepEqual(
+      options.registryEndpoints,
+      new Map([
+        ['docker.io', 'https://m'],
+        ['ghcr.io', 'https://g'],
+      ]),
+    );
     assert.deepEqual(options.insecureRegistries, ['a:5000', 'b:5000']);
     assert.equal(options.concurrency, 3);
     assert.equal(options.dryRun, true);
     assert.equal(options.debug, true);
     assert.equal(parseFlags(['--dry-run=false'], { SYNCER_DRY_RUN: 'true' }).dryRun, false);
+  });
+});
+
+describe('list flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-lists-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'images.yaml');
+  writeFileSync(file, 'images:\n- source: alpine:3.20\n');
+  const validate = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const out: string[] = [];
+    const code = await runCli(['validate', '-i', file, ...args], {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => out.push(t) },
+      env,
+    });
+    return { code, out: out.join('') };
+  };
+  // A comma list is also how `docker buildx build --platform` takes platforms
+  // (https://docs.docker.com/reference/cli/docker/buildx/build/#platform).
+  it('take a comma list in one value, as from the environment, or the flag repeated', async () => {
+    for (const [args, env] of [
+      [['--require-platforms', 'linux/amd64,linux/arm64'], {}],
+      [['--require-platforms=linux/amd64', '--require-platforms', 'linux/arm64'], {}],
+      [[], { SYNCER_REQUIRE_PLATFORMS: 'linux/amd64,linux/arm64' }],
+    ] as const) {
+      const run = await validate([...args], env);
+      assert.equal(run.code, 0, `${args.join(' ')}: ${run.out}`);
+      assert.match(run.out, /1 image\(s\) valid/);
+    }
+    const bad = await validate(['--require-platforms', 'linux/amd64,linux/x86_64']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.out, /--require-platforms: invalid platform "linux\/x86_64"/);
   });
 });
 

@@ -57,6 +57,7 @@ export async function createRegistries(
     logger,
     policy: options.policy,
     authHosts: options.registryAuthHosts,
+    throttles: options.throttles,
     retry: { maxRateLimitWaitMs: options.rateLimitWaitSeconds * 1000 },
   });
 }

@@ -166,6 +166,7 @@ export function createRuntime(
         logger,
         policy: config.policy,
         authHosts: config.registryAuthHosts,
+        throttles: config.throttles,
       });
       return registries;
     },

@@ -276,11 +276,18 @@ async function afterTransient(
   previous: Versioned<JobResultRecord> | null,
   started: number,
 ): Promise<JobResultRecord | undefined> {
-  const { job, sourceRef, target, ended } = accepted;
+  const { job, sourceRef, targetRef, target, ended } = accepted;
+  // A 429 from either side is a rate limit: the source's pull budget, or the
+  // target's quota (Artifact Registry answers 429 past its per-minute quota).
+  const limits = deps.registries.rateLimits;
+  const notBefore = Math.max(
+    limits.notBefore(sourceRef.registry) ?? 0,
+    limits.notBefore(targetRef.registry) ?? 0,
+  );
   const step = afterTransientFailure(result, previous?.value, {
     maxFailures: deps.maxDeliveryAttempts,
     deliveryAttempt: delivery.attempt,
-    notBefore: deps.registries.rateLimits.notBefore(sourceRef.registry),
+    notBefore: notBefore || undefined,
     subscriptionCounts: deps.deadLetter === undefined,
   });
   const fields = { ...logFields(accepted, result, started, delivery.attempt), ...step.fields };

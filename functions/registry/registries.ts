@@ -18,6 +18,7 @@ import {
 } from './network-policy.ts';
 import { RateLimits } from './rate-limit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
+import { type Throttle, type ThrottleRates, throttleFor } from './throttle.ts';
 import { Transport } from './transport.ts';
 
 export interface RegistriesOptions {
@@ -44,6 +45,8 @@ export interface RegistriesOptions {
   readonly authHosts?: ReadonlyMap<string, readonly string[]>;
   /** The resolver the policy checks addresses from (default: the system's). */
   readonly resolve?: Resolver;
+  /** Client-side limits of some registries (the target's quota), by logical registry. */
+  readonly throttles?: ReadonlyMap<string, ThrottleRates>;
 }
 
 export const DEFAULT_TIMEOUTS = {
@@ -67,6 +70,8 @@ export class Registries {
   readonly policy: NetworkPolicy;
   /** The pull budget each registry announced on its responses. */
   readonly rateLimits: RateLimits;
+  /** The client-side limits in force, by logical registry. */
+  readonly throttles = new Map<string, Throttle>();
 
   constructor(options: RegistriesOptions = {}) {
     this.#options = options;
@@ -98,8 +103,11 @@ export class Registries {
           insecureRegistries: this.#options.insecureRegistries,
         }),
       });
+      const throttle = throttleFor(this.#options.throttles?.get(registry));
+      if (throttle) this.throttles.set(registry, throttle);
       const transport = new Transport({
         endpoint,
+        ...(throttle && { throttle }),
         credentials: this.#options.credentials ?? new StaticCredentials([]),
         dispatcher: this.#dispatcher,
         retry: this.retry,

@@ -22,6 +22,7 @@ import { budgetWaitMs } from './rate-limit.ts';
 import { redactUrl } from './redact.ts';
 import { isRedirect, redirectTarget, scopesForPath, withChallengeScopes } from './redirect.ts';
 import { parseRetryAfter, type RetryPolicy, withRetry } from './retry.ts';
+import type { Throttle } from './throttle.ts';
 import { basicAuthorization, type CredentialLookup, TokenSource } from './token.ts';
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -71,6 +72,8 @@ export interface TransportOptions {
   readonly guard?: (url: URL) => void;
   /** Sees every response's headers (the pull budget, registry/rate-limit.ts). */
   readonly onHeaders?: (headers: TransportResponse['headers'], request: string) => void;
+  /** Paces every request sent, retries and redirects included (registry/throttle.ts). */
+  readonly throttle?: Throttle;
 }
 
 /** Token priming (registry/prime.ts): which scopes to fetch tokens for up front. */
@@ -235,8 +238,9 @@ export class Transport {
   ): Promise<TransportResponse> {
     // Nothing is sent once cancelled: a cancelled copy writes nothing more.
     throwIfCancelled(signal);
-    const started = performance.now();
     this.#options.guard?.(url);
+    await this.#options.throttle?.take(method, signal);
+    const started = performance.now();
     let response: Dispatcher.ResponseData;
     try {
       response = await httpRequest(this.#options.dispatcher, url, {

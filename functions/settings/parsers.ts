@@ -58,3 +58,11 @@ export function seconds(positive: boolean): (text: string) => number {
     return n;
   };
 }
+
+/** A rate a second, fractions allowed; 0 means unlimited. */
+export function perSecond(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new Error(`expected a number a second (0: unlimited), got "${text}"`);
+  return n;
+}

@@ -15,7 +15,8 @@ import { parsePlatform } from '../oci/platform.ts';
 import { DEFAULT_TARGET_PREFIX, parseTargetPrefix } from '../reference/target.ts';
 import { parseAuthHosts, parseEndpointFlag } from '../registry/endpoint.ts';
 import { DEFAULT_ALLOWED_REGISTRIES, type NetworkPolicy } from '../registry/network-policy.ts';
-import { bool, boolOrList, items, listOf, seconds, wholeNumber } from './parsers.ts';
+import type { ThrottleRates } from '../registry/throttle.ts';
+import { bool, boolOrList, items, listOf, perSecond, seconds, wholeNumber } from './parsers.ts';
 import { type Entry, readSettings, setting, type Values } from './setting.ts';
 
 export const SHARED_SETTINGS = {
@@ -103,6 +104,24 @@ export const SHARED_SETTINGS = {
     cli: { default: '600' },
     functions: { default: '10', parse: wholeNumber(0, 300) },
   }),
+  targetRequestsPerSecond: setting({
+    name: 'target-requests-per-second',
+    kind: 'value',
+    arg: 'N',
+    meaning:
+      "at most N requests a second to the target registry from this process (0: no limit); a deployment divides its share of Artifact Registry's quota among its instances",
+    parse: perSecond,
+    default: '0',
+  }),
+  targetWritesPerSecond: setting({
+    name: 'target-writes-per-second',
+    kind: 'value',
+    arg: 'N',
+    meaning:
+      'at most N write requests (PUT, POST, PATCH, DELETE) a second to the target registry (0: no limit)',
+    parse: perSecond,
+    default: '0',
+  }),
   requirePlatforms: setting({
     name: 'require-platforms',
     kind: 'list',
@@ -152,10 +171,12 @@ export const SHARED_SETTINGS = {
   }),
 };
 
-/** The shared settings' values, with the two shapes the engine takes built from them. */
+/** The shared settings' values, with the shapes the engine takes built from them. */
 export interface SharedSettings extends Values<typeof SHARED_SETTINGS> {
   readonly referrers: ReferrersOptions;
   readonly policy: NetworkPolicy;
+  /** The target registry's client-side limits, by logical registry (registry/throttle.ts). */
+  readonly throttles: ReadonlyMap<string, ThrottleRates>;
 }
 
 /** Adds the engine's shapes to values read from a table that includes SHARED_SETTINGS. */
@@ -175,6 +196,15 @@ export function withEngineShapes<V extends Values<typeof SHARED_SETTINGS>>(
       privateNetworks: values.allowPrivateNetworks,
       ...(values.allowedRegistries && { allowedRegistries: values.allowedRegistries }),
     },
+    throttles: new Map([
+      [
+        values.targetRepoPrefix.registry,
+        {
+          requestsPerSecond: values.targetRequestsPerSecond,
+          writesPerSecond: values.targetWritesPerSecond,
+        },
+      ],
+    ]),
   };
 }
 

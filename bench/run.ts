@@ -8,8 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { runChaos } from '../test/support/chaos.ts';
 import { inspectRaw } from '../test/support/images.ts';
 import { startRegistry, type TestRegistry } from '../test/support/registry.ts';
+import { benchBookkeeping } from './bookkeeping.ts';
 import { benchBoot } from './boot.ts';
 import { benchFanOut } from './fanout.ts';
 import {
@@ -24,8 +26,14 @@ import { benchReferrers } from './referrers.ts';
 import { seedWorkload } from './workload.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-// BENCH_PHASES=cold,big,fanout,referrers,boot (default all) runs only some parts; BENCH_BOOT_APP: see boot.ts.
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'cold,big,fanout,referrers,boot').split(','));
+// BENCH_PHASES=cold,big,fanout,referrers,boot,bookkeeping,chaos (default all) runs only
+// some parts; BENCH_BOOT_APP: see boot.ts; BENCH_BOOKKEEPING_SIZES: see bookkeeping.ts;
+// BENCH_CHAOS_IMAGES (default 500): see test/support/chaos.ts.
+const PHASES = new Set(
+  (process.env.BENCH_PHASES ?? 'cold,big,fanout,referrers,boot,bookkeeping,chaos').split(','),
+);
+/** Phases that need none of the registries seeded below: they run first, on their own. */
+const STANDALONE = new Set(['bookkeeping', 'chaos']);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
 const NODE = process.execPath;
 // BENCH_PROFILE=DIR writes a V8 CPU profile of every image-syncer run into DIR.
@@ -37,6 +45,27 @@ const PATH = `${dirname(NODE)}:${process.env.PATH}`;
 const MiB = 1024 * 1024;
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
+
+if (PHASES.has('bookkeeping')) {
+  const sizes = (process.env.BENCH_BOOKKEEPING_SIZES ?? '1000,10000').split(',').map(Number);
+  await benchBookkeeping(sizes, say);
+}
+if (PHASES.has('chaos')) {
+  const images = Number(process.env.BENCH_CHAOS_IMAGES ?? 500);
+  const chaos = await runChaos({
+    images,
+    instances: 2,
+    killEveryMs: [1500, 3000],
+    timeoutMs: 600_000,
+  });
+  const final = [...chaos.records.values()].filter((r) => r.final).length;
+  say(
+    `chaos: ${images} images announced in ${chaos.seconds.toFixed(1)} s through ${chaos.kills} random kills${chaos.claimerKilled ? ' and a claimer killed between claim and publish' : ''}; ` +
+      `pushes answered ${JSON.stringify(chaos.pushes)}; ${final} of ${chaos.plannedKeys.length} images final, ${chaos.records.size} records; ` +
+      `${chaos.messages.length} run-completed message(s), ${chaos.deadLetters} dead-lettered; run page: ${chaos.status.phase}`,
+  );
+}
+if ([...PHASES].every((phase) => STANDALONE.has(phase))) process.exit(0);
 
 const source = await startRegistry({ kind: 'token', users: { pusher: 'bench-push' } });
 const target = await startRegistry({ kind: 'basic', users: { bench: 'bench-write' } });

@@ -19,7 +19,10 @@
 
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { describeError, SyncerError } from '../errors.ts';
+import { isTransient } from '../failures.ts';
+import { RunCompletingError } from '../pipeline/completion.ts';
 import { TransientJobError } from '../pipeline/copy-job.ts';
+import { RateLimitedJobError } from '../pipeline/rate-limited-job.ts';
 import { type MessagePublishedData, onCopyJob } from './events.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -93,14 +96,19 @@ export async function onJobPush(req: Request, res: Response, rt: Runtime): Promi
     await onCopyJob({ id: delivery.messageId, data: envelope }, rt);
     res.status(204).end();
   } catch (error) {
-    const transient = error instanceof TransientJobError;
-    // A transient failure was logged and recorded by the core; anything else
-    // (the run store unreachable, a bug) is logged here, once, with the delivery.
-    if (!transient)
+    // A failure of the job was logged and recorded by the core; a run whose
+    // announcement is under way hands the delivery back to come again;
+    // anything else (the run store unreachable, a bug) is logged here, once.
+    if (error instanceof RunCompletingError)
+      rt.logger.info('run announcement pending; delivery handed back', {
+        ...delivery,
+        reason: describeError(error),
+      });
+    else if (!(error instanceof TransientJobError || error instanceof RateLimitedJobError))
       rt.logger.warn('job delivery failed; Pub/Sub will redeliver', {
         ...delivery,
         error: describeError(error),
       });
-    res.status(transient ? 503 : 500).json({ error: describeError(error), ...delivery });
+    res.status(isTransient(error) ? 503 : 500).json({ error: describeError(error), ...delivery });
   }
 }

@@ -1,0 +1,335 @@
+// A chaos run of the pipeline on this machine: hundreds of images through the
+// real Pub/Sub emulator into copy functions that are real Functions Framework
+// processes, SIGKILLed at random moments and started again, and once exactly
+// between claiming a run's announcement and publishing it. Used by
+// test/integration/chaos.test.ts and the `chaos` phase of `npm run bench`.
+//
+// Like Cloud Run, a front that never dies takes the pushes and hands each to a
+// live instance: a push whose instance dies mid-request is answered 503, one
+// that finds no live instance 429 (Cloud Run's "no available instance",
+// https://cloud.google.com/run/docs/troubleshooting#no-instance). Pub/Sub then
+// redelivers with the subscription's backoff. The front also keeps the
+// emulator away from endpoints killed and restarted on the same port, after
+// which it was seen to stop pushing for minutes (ENVIRONMENT.md).
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PubSub } from '@google-cloud/pubsub';
+import { mapLimited } from '../../functions/engine/limiter.ts';
+import { loadConfig } from '../../functions/gcp/config.ts';
+import { registerFunctions } from '../../functions/gcp/register.ts';
+import { createRuntime } from '../../functions/gcp/runtime.ts';
+import type { RunCompletedEvent } from '../../functions/pipeline/records.ts';
+import { RunStore } from '../../functions/pipeline/run-store.ts';
+import { silentLogger } from '../../functions/util/logger.ts';
+import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
+import { Pusher } from './artifacts.ts';
+import { type Pair, pairFunctionEnv, SOURCE_PUSHER, startPair, TARGET_WRITER } from './fixture.ts';
+import { serveFunction } from './functions.ts';
+import { listenOnLoopback } from './listen.ts';
+import { freePort } from './ports.ts';
+import { startPubSubEmulator } from './pubsub-emulator.ts';
+import { testBucket } from './run-stores.ts';
+
+const FRAMEWORK = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
+const PROJECT = 'image-syncer-chaos';
+const RUNS_BUCKET = 'runs';
+const REPOSITORIES = 10;
+
+export interface ChaosOptions {
+  readonly images: number;
+  /** Copy function processes behind the front. */
+  readonly instances: number;
+  /** A random instance is killed every this many milliseconds (at random within the range). */
+  readonly killEveryMs: readonly [number, number];
+  readonly timeoutMs: number;
+  readonly say?: (line: string) => void;
+}
+
+export interface ChaosOutcome {
+  readonly runId: string;
+  readonly seconds: number;
+  readonly kills: number;
+  /** The claimer was killed between its claim and the publish. */
+  readonly claimerKilled: boolean;
+  /** Pushes the front answered, by status. */
+  readonly pushes: Readonly<Record<number, number>>;
+  readonly messages: readonly { data: RunCompletedEvent; attributes: Record<string, string> }[];
+  readonly deadLetters: number;
+  /** Every record of the run: status and whether it is final, by key. */
+  readonly records: ReadonlyMap<string, { status: string; final: boolean }>;
+  readonly plannedKeys: readonly string[];
+  /** GET /runs/{runId} at the end. */
+  readonly status: { phase: string; done: boolean; counts: Record<string, number> };
+  /** Target tags that exist, by repository. */
+  readonly targetTags: number;
+}
+
+interface Instance {
+  child: ChildProcess;
+  port: number;
+  ready: boolean;
+}
+
+/** Pushes `count` distinct small images (a config each, layers shared) over `REPOSITORIES` repositories. */
+async function seedImages(pair: Pair, count: number): Promise<string[]> {
+  const pusher = new Pusher(pair.source.url, SOURCE_PUSHER);
+  const layer = randomBytes(4096);
+  const repositories = Array.from({ length: REPOSITORIES }, (_, r) => `chaos/app-${r}`);
+  const layers = await mapLimited(repositories, 8, (repository) =>
+    pusher.blob(repository, layer, 'application/vnd.oci.image.layer.v1.tar+gzip'),
+  );
+  return mapLimited(
+    Array.from({ length: count }, (_, i) => i),
+    8,
+    async (i) => {
+      const repository = repositories[i % REPOSITORIES] as string;
+      const shared = layers[i % REPOSITORIES] as {
+        mediaType: string;
+        digest: string;
+        size: number;
+      };
+      const config = await pusher.blob(
+        repository,
+        Buffer.from(
+          JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { i: `${i}` } } }),
+        ),
+        'application/vnd.oci.image.config.v1+json',
+      );
+      await pusher.manifest(
+        repository,
+        {
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+          layers: [{ mediaType: shared.mediaType, digest: shared.digest, size: shared.size }],
+        },
+        `v${i}`,
+      );
+      return `${pair.source.host}/${repository}:v${i}`;
+    },
+  );
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
+  const say = options.say ?? (() => undefined);
+  const stops: (() => Promise<unknown> | unknown)[] = [];
+  try {
+    const pair = await startPair();
+    stops.push(() => pair.stop());
+    const gcs: GcsServer = await startGcsServer();
+    stops.push(() => gcs.close());
+    const emulator = await startPubSubEmulator();
+    stops.push(() => emulator.stop());
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    const sources = await seedImages(pair, options.images);
+    say(`chaos: ${sources.length} images in ${REPOSITORIES} repositories`);
+
+    const env: Record<string, string> = {
+      ...pairFunctionEnv(pair, { storage: gcs.url, project: PROJECT }),
+      SYNCER_ALLOWED_REGISTRY: pair.source.host,
+      SYNCER_JOBS_TOPIC: 'jobs',
+      SYNCER_RUNS_TOPIC: 'runs',
+      SYNCER_DEAD_LETTER_TOPIC: 'jobs-dead-letter',
+      SYNCER_RUNS_BUCKET: RUNS_BUCKET,
+      SYNCER_MAX_DELIVERY_ATTEMPTS: '5',
+      SYNCER_COMPLETION_LEASE_SECONDS: '5',
+      // Signatures are another test's subject; here they would only add requests.
+      SYNCER_REFERRERS: 'false',
+    };
+
+    // The copy function instances, and the front that takes the pushes.
+    const instances: Instance[] = [];
+    const start = async (slot: number) => {
+      const port = await freePort();
+      const child = spawn(
+        process.execPath,
+        [FRAMEWORK, '--target=copyJob', '--source=functions/gcp/index.ts', `--port=${port}`],
+        {
+          env: {
+            PATH: process.env.PATH,
+            ...env,
+            FUNCTION_TARGET: 'copyJob',
+            PUBSUB_EMULATOR_HOST: emulator.host,
+            METADATA_SERVER_DETECTION: 'none',
+          },
+          stdio: 'ignore',
+        },
+      );
+      const instance: Instance = { child, port, ready: false };
+      instances[slot] = instance;
+      for (let i = 0; i < 200 && child.exitCode === null && child.signalCode === null; i++) {
+        try {
+          await fetch(`http://127.0.0.1:${port}/`, { method: 'OPTIONS' });
+          instance.ready = true;
+          return;
+        } catch {
+          await sleep(25);
+        }
+      }
+    };
+    const kill = (instance: Instance | undefined) => {
+      if (!instance) return;
+      instance.ready = false;
+      instance.child.kill('SIGKILL');
+    };
+    stops.push(() => instances.forEach(kill));
+    await Promise.all(Array.from({ length: options.instances }, (_, slot) => start(slot)));
+
+    const pushes: Record<number, number> = {};
+    let turn = 0;
+    const front = createServer((req, res) => {
+      const answer = (status: number) => {
+        pushes[status] = (pushes[status] ?? 0) + 1;
+        if (!res.headersSent) res.writeHead(status).end();
+      };
+      const live = instances.filter((i) => i?.ready);
+      const instance = live[turn++ % Math.max(1, live.length)];
+      if (!instance) return answer(429);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const forward = httpRequest(
+          {
+            host: '127.0.0.1',
+            port: instance.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          },
+          (reply) => {
+            reply.resume();
+            reply.on('end', () => answer(reply.statusCode ?? 502));
+            reply.on('error', () => answer(503));
+          },
+        );
+        forward.on('error', () => answer(503));
+        forward.end(Buffer.concat(chunks));
+      });
+    });
+    const frontAt = await listenOnLoopback(front);
+    stops.push(() => frontAt.close());
+
+    // The kill between claim and publish: the claim is committed, its answer never arrives.
+    let claimerKilled = false;
+    gcs.onCommit = async (name) => {
+      if (claimerKilled || !name.endsWith('/claim.json')) return;
+      claimerKilled = true;
+      say(
+        'chaos: the claim of the run is written; every copy instance is killed before it hears so',
+      );
+      instances.forEach(kill);
+      await sleep(50);
+      void Promise.all(instances.map((_, slot) => start(slot)));
+    };
+
+    const pubsub = new PubSub({ projectId: PROJECT });
+    stops.push(() => pubsub.close());
+    const [jobs] = await pubsub.createTopic('jobs');
+    const [deadLetter] = await pubsub.createTopic('jobs-dead-letter');
+    const [deadTap] = await deadLetter.createSubscription('dead-letter-tap');
+    await jobs.createSubscription('jobs-push', {
+      pushConfig: { pushEndpoint: `${frontAt.url}/projects/${PROJECT}/topics/jobs` },
+      ackDeadlineSeconds: 60,
+      retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
+      deadLetterPolicy: { deadLetterTopic: deadLetter.name, maxDeliveryAttempts: 100 },
+    });
+    const [runs] = await pubsub.createTopic('runs');
+    const [runsTap] = await runs.createSubscription('runs-tap');
+    const messages: ChaosOutcome['messages'][number][] = [];
+    runsTap.on('message', (message) => {
+      messages.push({ data: JSON.parse(message.data.toString()), attributes: message.attributes });
+      message.ack();
+    });
+    let deadLetters = 0;
+    deadTap.on('message', (message) => {
+      deadLetters++;
+      message.ack();
+    });
+    stops.push(() => Promise.all([runsTap.close(), deadTap.close()]));
+
+    // The fan-out, in this process: POST /sync to the api function.
+    await registerFunctions(createRuntime(loadConfig(env), silentLogger), 'api');
+    const api = await serveFunction('api');
+    stops.push(() => api.close());
+    const started = Date.now();
+    const runId = 'chaos-run';
+    const file = `images:\n${sources.map((s) => `- source: ${s}\n`).join('')}`;
+    const sync = await fetch(`${api.url}/sync?runId=${runId}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: file,
+    });
+    if (sync.status !== 202) throw new Error(`/sync answered ${sync.status}: ${await sync.text()}`);
+    const planned = ((await sync.json()) as { jobs: unknown[] }).jobs.length;
+    say(`chaos: run ${runId} fanned out, ${planned} jobs`);
+
+    // Random kills until the run is announced.
+    let kills = 0;
+    let announced = false;
+    const killer = (async () => {
+      const [least, most] = options.killEveryMs;
+      while (!announced) {
+        await sleep(least + Math.random() * (most - least));
+        if (announced) break;
+        const slot = Math.floor(Math.random() * instances.length);
+        if (!instances[slot]?.ready) continue;
+        kill(instances[slot]);
+        kills++;
+        await sleep(Math.random() * 300);
+        await start(slot);
+      }
+    })();
+    const deadline = started + options.timeoutMs;
+    while (!messages.some((m) => m.attributes.runId === runId)) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `no run-completed message in ${options.timeoutMs} ms; pushes ${JSON.stringify(pushes)}`,
+        );
+      await sleep(100);
+    }
+    announced = true;
+    const seconds = (Date.now() - started) / 1000;
+    await killer;
+    // Duplicates or late redeliveries, if any, have a moment to show.
+    await sleep(3000);
+
+    const store = new RunStore(testBucket(gcs.url, RUNS_BUCKET));
+    const records = new Map(
+      (await store.listResults(runId)).map((s) => [
+        s.key,
+        { status: s.status ?? '', final: s.final },
+      ]),
+    );
+    const plannedKeys = ((await store.readRun(runId))?.value.jobs ?? []).map((j) => j.key);
+    const status = (await (
+      await fetch(`${api.url}/runs/${runId}`)
+    ).json()) as ChaosOutcome['status'];
+    let targetTags = 0;
+    for (let r = 0; r < REPOSITORIES; r++) {
+      const list = await fetch(
+        `${pair.target.url}/v2/mirror/${pair.source.host.replace(':', '_')}/chaos/app-${r}/tags/list`,
+        { headers: { authorization: `Basic ${Buffer.from(TARGET_WRITER).toString('base64')}` } },
+      );
+      if (list.ok) targetTags += ((await list.json()) as { tags: string[] }).tags.length;
+    }
+    return {
+      runId,
+      seconds,
+      kills,
+      claimerKilled,
+      pushes,
+      messages: messages.filter((m) => m.attributes.runId === runId),
+      deadLetters,
+      records,
+      plannedKeys,
+      status,
+      targetTags,
+    };
+  } finally {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+  }
+}

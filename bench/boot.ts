@@ -36,13 +36,24 @@ function peakRssMiB(pid: number | undefined): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
 }
 
-/** A directory holding the smallest function there is, over this repository's node_modules. */
+/**
+ * A directory holding the smallest function that loads the client libraries
+ * the design names (@google-cloud/storage, @google-cloud/pubsub), over this
+ * repository's node_modules: the baseline a function on them cannot beat.
+ */
 function helloWorld(): string {
   const dir = mkdtempSync(join(tmpdir(), 'boot-hello-'));
   writeFileSync(join(dir, 'package.json'), '{"type":"module","main":"index.js"}');
   writeFileSync(
     join(dir, 'index.js'),
-    "import * as functions from '@google-cloud/functions-framework';\nfunctions.http('hello', (req, res) => res.send('hello'));\n",
+    [
+      "import * as functions from '@google-cloud/functions-framework';",
+      "import { Storage } from '@google-cloud/storage';",
+      "import { PubSub } from '@google-cloud/pubsub';",
+      'const clients = [new Storage(), new PubSub()];',
+      "functions.http('hello', (req, res) => res.send(clients.length === 2 ? 'hello' : 'no'));",
+      '',
+    ].join('\n'),
   );
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   return dir;

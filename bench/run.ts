@@ -397,10 +397,10 @@ try {
     row([
       `boot: ${name} start to first answer`,
       `${boot[name].ms.toFixed(0)} ms`,
-      `${boot.hello.ms.toFixed(0)} ms (hello-world)`,
+      `${boot.hello.ms.toFixed(0)} ms (hello-world on Storage and Pub/Sub)`,
       ratio.toFixed(2),
-      '≤ 2.00',
-      check(ratio <= 2),
+      '≤ 1.50',
+      check(ratio <= 1.5),
     ]);
     row([
       `boot: ${name} peak RSS at first answer`,

@@ -4,8 +4,8 @@
 import { type Drift, describeDrift } from '../engine/drift.ts';
 import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyResult, SyncObserver } from '../engine/types.ts';
-import { categoryLabel } from '../pipeline/failure-groups.ts';
-import { referrersNote } from '../pipeline/referrers-text.ts';
+import { categoryLabel } from '../views/failure-groups.ts';
+import { referrersNote } from '../views/referrers-text.ts';
 
 export interface Output {
   write(text: string): void;

@@ -7,12 +7,13 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, describeError, SyncerError } from '../errors.ts';
-import { type EntryResult, hasProblems, markdownTable } from '../pipeline/entries.ts';
 import { describeBudget, pullBudgets, type RegistryPullBudget } from '../pipeline/pull-budget.ts';
 import { isLoopbackHost } from '../registry/endpoint.ts';
 import { httpRequest, sharedDispatcher } from '../registry/http.ts';
 import { RateLimits } from '../registry/rate-limit.ts';
 import { redactUrl } from '../registry/redact.ts';
+import { type EntryResult, hasProblems } from '../views/entries.ts';
+import { markdownTable } from '../views/markdown.ts';
 import type { CliOptions } from './flags.ts';
 import { type Output, resultLine } from './progress.ts';
 

@@ -6,7 +6,7 @@
 // `category` (functions/failures.ts); a planned one the `pulls` it will cost.
 
 import { rename, writeFile } from 'node:fs/promises';
-import type { EntryResult } from '../pipeline/entries.ts';
+import type { EntryResult } from '../views/entries.ts';
 
 export interface Report {
   readonly dryRun: boolean;

@@ -14,12 +14,13 @@ import { mapLimited } from '../engine/limiter.ts';
 import { describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { MAX_FILE_BYTES } from '../images-file/parse.ts';
-import { markdownTable } from '../pipeline/entries.ts';
 import { fanOut } from '../pipeline/fanout.ts';
 import { isValidRunId } from '../pipeline/job.ts';
 import { planImagesFile } from '../pipeline/plan.ts';
-import { HTML_HEADERS, prefersHtml, runPage, runsPage } from '../pipeline/run-page.ts';
-import { runStatus } from '../pipeline/status.ts';
+import { planEntries } from '../views/entries.ts';
+import { markdownTable } from '../views/markdown.ts';
+import { HTML_HEADERS, prefersHtml, runPage, runsPage } from '../views/run-page.ts';
+import { runStatus } from '../views/status.ts';
 import { fanOutDeps } from './fanout-events.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -70,23 +71,23 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     referrers: rt.config.referrers,
     requirePlatforms: rt.config.requirePlatforms,
   });
-  const errors = outcome.errors.map(formatDiagnostic);
-  const status = outcome.valid ? 200 : 422;
+  const valid = outcome.results !== undefined;
+  const results = planEntries(outcome);
+  const errors = outcome.check.problems.map(formatDiagnostic);
+  const status = valid ? 200 : 422;
   if (wantsMarkdown(req)) {
     res
       .status(status)
       .set('content-type', 'text/markdown; charset=utf-8')
-      .send(
-        markdownTable('image-syncer plan (dry run)', outcome.results, errors, outcome.pulls ?? []),
-      );
+      .send(markdownTable('image-syncer plan (dry run)', results, errors, outcome.pulls ?? []));
     return;
   }
   send(res, status, {
     dryRun: true,
-    valid: outcome.valid,
-    results: outcome.results,
+    valid,
+    results,
     errors,
-    warnings: outcome.warnings.map(formatDiagnostic),
+    warnings: outcome.check.warnings.map(formatDiagnostic),
     ...(outcome.pulls && { pulls: outcome.pulls }),
   });
 }

@@ -20,10 +20,14 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { describeError, SyncerError } from '../errors.ts';
 import { isTransient } from '../failures.ts';
-import { RunCompletingError } from '../pipeline/completion.ts';
-import { TransientJobError } from '../pipeline/copy-job.ts';
+import { completeRunIfDone, RunCompletingError } from '../pipeline/completion.ts';
+import {
+  type CopyJobDeps,
+  type Delivery,
+  handleCopyJob,
+  TransientJobError,
+} from '../pipeline/copy-job.ts';
 import { RateLimitedJobError } from '../pipeline/rate-limited-job.ts';
-import { type MessagePublishedData, onCopyJob } from './events.ts';
 import type { Runtime } from './runtime.ts';
 
 export class InvalidPushError extends SyncerError {
@@ -32,11 +36,26 @@ export class InvalidPushError extends SyncerError {
   }
 }
 
+/** A push as the copy core takes it, with the subscription it came from (for logs). */
+export interface PushDelivery extends Delivery {
+  readonly messageId: string;
+  readonly subscription?: string;
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The push envelope from a request body, or an InvalidPushError saying what is wrong. */
-export function parsePushEnvelope(body: unknown): MessagePublishedData {
+function stringAttributes(value: unknown): Record<string, string> | undefined {
+  if (!isObject(value)) return undefined;
+  return Object.fromEntries(
+    Object.entries(value).filter(
+      (entry): entry is [string, string] => typeof entry[1] === 'string',
+    ),
+  );
+}
+
+/** The delivery a request body holds, or an InvalidPushError saying what is wrong. */
+export function parsePush(body: unknown): PushDelivery {
   let envelope = body;
   if (Buffer.isBuffer(envelope) || typeof envelope === 'string') {
     try {
@@ -59,25 +78,50 @@ export function parsePushEnvelope(body: unknown): MessagePublishedData {
   const attempt = envelope.deliveryAttempt;
   if (attempt !== undefined && !(Number.isInteger(attempt) && (attempt as number) >= 1))
     throw new InvalidPushError('deliveryAttempt is not a positive whole number');
+  const attributes = stringAttributes(message.attributes);
   return {
-    message: {
-      messageId,
-      ...(typeof message.data === 'string' && { data: message.data }),
-      ...(isObject(message.attributes) && {
-        attributes: message.attributes as Record<string, string>,
-      }),
-    },
+    data: Buffer.from(typeof message.data === 'string' ? message.data : '', 'base64'),
+    messageId,
+    ...(attempt !== undefined && { attempt: attempt as number }),
+    ...(attributes && { attributes }),
     ...(typeof envelope.subscription === 'string' && { subscription: envelope.subscription }),
-    ...(attempt !== undefined && { deliveryAttempt: attempt as number }),
+  };
+}
+
+/** What the copy core needs, from the runtime. */
+export function copyJobDeps(rt: Runtime): CopyJobDeps {
+  const config = rt.config;
+  return {
+    prefix: config.targetRepoPrefix,
+    store: rt.store(),
+    registries: rt.registries(),
+    logger: rt.logger,
+    maxDeliveryAttempts: config.maxDeliveryAttempts,
+    ...(config.deadLetterTopic && rt.deadLetter && { deadLetter: rt.deadLetter }),
+    dryRun: config.dryRun,
+    concurrency: config.concurrency,
+    // The job deadline is the pipeline's policy (pipeline/deadline.ts).
+    deadlineSeconds: config.jobDeadlineSeconds,
+    referrers: config.referrers,
+    requirePlatforms: config.requirePlatforms,
+    onJobEnded: (job) => {
+      const events = rt.runEvents?.();
+      return completeRunIfDone(job, {
+        store: rt.store(),
+        logger: rt.logger,
+        leaseMs: config.completionLeaseSeconds * 1000,
+        ...(events && { events }),
+      });
+    },
   };
 }
 
 /** One push delivery: 204 acknowledges, 503 (transient) or 500 hands the message back. */
 export async function onJobPush(req: Request, res: Response, rt: Runtime): Promise<void> {
-  let envelope: MessagePublishedData;
+  let delivery: PushDelivery;
   try {
     if (req.method !== 'POST') throw new InvalidPushError(`method ${req.method}: expected POST`);
-    envelope = parsePushEnvelope(req.body);
+    delivery = parsePush(req.body);
   } catch (error) {
     // Pub/Sub never sends this; whoever did gets told why, and the log keeps it.
     rt.logger.warn('request to the copy function is not a Pub/Sub push; refused', {
@@ -87,13 +131,13 @@ export async function onJobPush(req: Request, res: Response, rt: Runtime): Promi
     res.status(400).json({ error: describeError(error) });
     return;
   }
-  const delivery = {
-    messageId: envelope.message?.messageId,
-    subscription: envelope.subscription,
-    deliveryAttempt: envelope.deliveryAttempt,
+  const about = {
+    messageId: delivery.messageId,
+    subscription: delivery.subscription,
+    deliveryAttempt: delivery.attempt,
   };
   try {
-    await onCopyJob({ id: delivery.messageId, data: envelope }, rt);
+    await handleCopyJob(delivery, copyJobDeps(rt));
     res.status(204).end();
   } catch (error) {
     // A failure of the job was logged and recorded by the core; a run whose
@@ -101,14 +145,14 @@ export async function onJobPush(req: Request, res: Response, rt: Runtime): Promi
     // anything else (the run store unreachable, a bug) is logged here, once.
     if (error instanceof RunCompletingError)
       rt.logger.info('run announcement pending; delivery handed back', {
-        ...delivery,
+        ...about,
         reason: describeError(error),
       });
     else if (!(error instanceof TransientJobError || error instanceof RateLimitedJobError))
       rt.logger.warn('job delivery failed; Pub/Sub will redeliver', {
-        ...delivery,
+        ...about,
         error: describeError(error),
       });
-    res.status(isTransient(error) ? 503 : 500).json({ error: describeError(error), ...delivery });
+    res.status(isTransient(error) ? 503 : 500).json({ error: describeError(error), ...about });
   }
 }

@@ -16,10 +16,9 @@
 // After a final record the run may be complete (completion.ts); the delivery
 // is acknowledged only once that check has run, so no announcement is lost.
 
-import { BlobTracker } from '../engine/blobs.ts';
-import { copyImage, failureReason } from '../engine/copy.ts';
-import { Limiter } from '../engine/limiter.ts';
+import { failureReason } from '../engine/copy.ts';
 import type { ReferrersOptions } from '../engine/referrer-options.ts';
+import { copyOne } from '../engine/sync.ts';
 import type { CopyResult } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { classifyCode } from '../failures.ts';
@@ -225,15 +224,7 @@ async function copyWithinDeadline(
   messageId: string | undefined,
 ): Promise<CopyResult> {
   const deadline = startDeadline(deps.deadlineSeconds);
-  const ctx = {
-    registries: deps.registries,
-    blobs: new BlobTracker(),
-    transfers: new Limiter(deps.concurrency ?? 8),
-    dryRun: deps.dryRun === true || job.dryRun === true,
-    signal: deadline.signal,
-    ...(deps.referrers && { referrers: deps.referrers }),
-  };
-  const copying = copyImage(
+  const copying = copyOne(
     {
       source: job.source,
       sourceRef,
@@ -242,7 +233,13 @@ async function copyWithinDeadline(
       ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
       requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
     },
-    ctx,
+    deps.registries,
+    {
+      dryRun: deps.dryRun === true || job.dryRun === true,
+      signal: deadline.signal,
+      ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }),
+      ...(deps.referrers && { referrers: deps.referrers }),
+    },
   );
   const result = await Promise.race([copying, deadline.expired.then(() => undefined)]);
   deadline.clear();

@@ -1,24 +1,24 @@
 // POST /plan: a synchronous dry run of a whole images file. Each image is
-// planned, exists or conflict (with the source digest and the target), or
-// invalid; failures to reach a source are reported as failed. Nothing here can
-// write: the engine runs with dryRun set and there is no other path.
+// planned, exists or conflict (with the source digest and the target); a file
+// with problems is not planned at all; failures to reach a source are
+// reported as failed. Nothing here can write: the engine runs with dryRun set
+// and there is no other path. How the outcome reads is views/'s.
 
 import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import { syncImages } from '../engine/sync.ts';
-import type { Diagnostic } from '../images-file/diagnostics.ts';
-import { checkImagesFile } from '../images-file/parse.ts';
+import type { CopyResult } from '../engine/types.ts';
+import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
-import { type EntryResult, entryOf, validationEntries } from './entries.ts';
 import { pullBudgets, type RegistryPullBudget } from './pull-budget.ts';
 
 export interface PlanOutcome {
-  readonly valid: boolean;
-  readonly results: readonly EntryResult[];
-  readonly errors: readonly Diagnostic[];
-  readonly warnings: readonly Diagnostic[];
+  /** The file as checked: its entries, problems and warnings. */
+  readonly check: ImagesFileCheck;
+  /** Each entry's plan, when the file has no problem. */
+  readonly results?: readonly CopyResult[];
   /** Per source registry: the pulls the sync would cost, beside the budget the plan's HEADs read. */
   readonly pulls?: readonly RegistryPullBudget[];
 }
@@ -39,14 +39,7 @@ export async function planImagesFile(
   const check = checkImagesFile(file, bytes, deps.prefix, {
     isRegistryAllowed: (registry) => isRegistryAllowed(policy, registry),
   });
-  if (check.problems.length > 0) {
-    return {
-      valid: false,
-      results: validationEntries(check),
-      errors: check.problems,
-      warnings: check.warnings,
-    };
-  }
+  if (check.problems.length > 0) return { check };
   const results = await syncImages(
     check.entries.map((e) => ({
       source: e.source,
@@ -62,11 +55,5 @@ export async function planImagesFile(
       ...(deps.referrers && { referrers: deps.referrers }),
     },
   );
-  return {
-    valid: true,
-    results: results.map(entryOf),
-    errors: [],
-    warnings: check.warnings,
-    pulls: pullBudgets(results, deps.registries.rateLimits),
-  };
+  return { check, results, pulls: pullBudgets(results, deps.registries.rateLimits) };
 }

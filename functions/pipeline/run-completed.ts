@@ -26,6 +26,8 @@ export interface RunEventPublisher {
 }
 
 const PROBLEM_STATUSES = new Set(['conflict', 'failed', 'invalid']);
+/** The order counts are given in, whatever order the records were listed in. */
+const STATUS_ORDER = ['copied', 'exists', 'planned', 'conflict', 'failed', 'invalid'];
 
 /** The category a problem record carries; records without one fall back to their status. */
 function categoryOf(summary: Pick<ResultSummary, 'status' | 'category'>): string {
@@ -58,7 +60,12 @@ export async function runCompletedEvent(
   completedAt: number,
 ): Promise<RunCompletedEvent> {
   const planned = new Set(run.jobs.map((job) => job.key));
-  const ended = summaries.filter((summary) => planned.has(summary.key) && summary.final);
+  const ended = summaries
+    .filter((summary) => planned.has(summary.key) && summary.final)
+    .sort(
+      (a, b) =>
+        STATUS_ORDER.indexOf(a.status ?? 'failed') - STATUS_ORDER.indexOf(b.status ?? 'failed'),
+    );
   const counts: Record<string, number> = {};
   const categories: Record<string, number> = {};
   const problemKeys: string[] = [];

@@ -14,7 +14,6 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { throwIfCancelled } from '../util/abort.ts';
-import type { Method } from './transport.ts';
 
 export interface ThrottleRates {
   /** Requests a second, every method; 0: unlimited. */
@@ -33,7 +32,8 @@ const REAL_CLOCK: Clock = {
   sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : undefined),
 };
 
-const WRITES: ReadonlySet<Method> = new Set(['PUT', 'POST', 'PATCH', 'DELETE']);
+/** The methods Artifact Registry's quota counts as writes: every one that changes something. */
+const WRITES: ReadonlySet<string> = new Set(['PUT', 'POST', 'PATCH', 'DELETE']);
 
 /**
  * One schedule for both limits: each request, in the order asked, takes the
@@ -57,7 +57,7 @@ export class Throttle {
   }
 
   /** Waits for this request's slot. */
-  async take(method: Method, signal?: AbortSignal): Promise<void> {
+  async take(method: string, signal?: AbortSignal): Promise<void> {
     const now = this.#clock.now();
     const write = WRITES.has(method);
     const slot = Math.max(now, this.#nextRequest, write ? this.#nextWrite : now);

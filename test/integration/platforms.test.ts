@@ -15,12 +15,13 @@ import { lstatSync, readFileSync, symlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { parsePlatform } from '../../functions/oci/platform.ts';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
-import { markdownTable } from '../../functions/pipeline/entries.ts';
 import { planImagesFile } from '../../functions/pipeline/plan.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
+import { planEntries } from '../../functions/views/entries.ts';
+import { markdownTable } from '../../functions/views/markdown.ts';
 import {
   type Pair,
   SOURCE_PUSHER,
@@ -204,13 +205,13 @@ describe('required platforms and drift, against real registries', () => {
         registries,
       });
       assert.deepEqual(
-        outcome.results.map((r) => [r.status, r.errorCode]),
+        planEntries(outcome).map((r) => [r.status, r.errorCode]),
         [
           ['failed', 'PLATFORM_MISSING'],
           ['planned', undefined],
         ],
       );
-      const markdown = markdownTable('plan', outcome.results);
+      const markdown = markdownTable('plan', planEntries(outcome));
       assert.match(
         markdown,
         /\| failed \|.*required platform linux\/arm64 missing: the image has linux\/amd64/,

@@ -12,12 +12,13 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
-import { markdownTable } from '../../functions/pipeline/entries.ts';
 import { planImagesFile } from '../../functions/pipeline/plan.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { StaticCredentials } from '../../functions/registry/credentials.ts';
 import { Registries } from '../../functions/registry/registries.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
+import { planEntries } from '../../functions/views/entries.ts';
+import { markdownTable } from '../../functions/views/markdown.ts';
 import {
   OCI_INDEX,
   OCI_MANIFEST,
@@ -411,13 +412,13 @@ describe('signatures, attestations and SBOMs', () => {
         registries,
       });
       assert.deepEqual(
-        outcome.results.map((r) => [r.status, r.errorCode, r.referrers?.signed]),
+        planEntries(outcome).map((r) => [r.status, r.errorCode, r.referrers?.signed]),
         [
           ['exists', undefined, true],
           ['failed', 'SIGNATURE_REQUIRED', undefined],
         ],
       );
-      const markdown = markdownTable('plan', outcome.results);
+      const markdown = markdownTable('plan', planEntries(outcome));
       assert.match(markdown, /· signed · 3 referrer\(s\): /);
       assert.match(markdown, /SIGNATURE_REQUIRED|no signature or attestation/);
     } finally {
@@ -461,8 +462,9 @@ describe('signatures, attestations and SBOMs', () => {
       assert.equal(signed?.status, 'exists');
       assert.equal(signed?.referrers?.signed, true);
       assert.equal(signed?.referrers?.found, 3);
-      // Unsigned but not required: copied, and the record says unsigned.
-      const plain = await deliver('unsigned');
+      // Unsigned but not required (another run: in run-sig that job has ended): copied,
+      // and the record says unsigned.
+      const plain = await deliver('unsigned', { runId: 'run-plain' });
       assert.equal(plain?.status, 'copied');
       assert.equal(plain?.referrers?.signed, false);
     } finally {

@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../functions/gcp/config.ts';
-import { onCopyJob } from '../../functions/gcp/events.ts';
 import { onSyncRequested } from '../../functions/gcp/fanout-events.ts';
+import { copyJobDeps } from '../../functions/gcp/job-push.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import type { Runtime } from '../../functions/gcp/runtime.ts';
-import { TransientJobError } from '../../functions/pipeline/copy-job.ts';
+import { handleCopyJob, TransientJobError } from '../../functions/pipeline/copy-job.ts';
 import { type JobMessage, jobKey } from '../../functions/pipeline/job.ts';
 import type { MemoryObjectStore } from '../../functions/pipeline/memory-object-store.ts';
 import { Registries } from '../../functions/registry/registries.ts';
@@ -75,7 +75,7 @@ describe('CloudEvent adapters', () => {
     const job = JSON.stringify({ runId: 'slow-run', source: `${stalled.host}/team/app:v1` });
     const started = Date.now();
     await assert.rejects(
-      onCopyJob(message(job, 'm-9'), rt),
+      handleCopyJob({ data: Buffer.from(job), messageId: 'm-9' }, copyJobDeps(rt)),
       (e: unknown) => e instanceof TransientJobError && /still running after 1 s/.test(e.message),
     );
     assert.ok(Date.now() - started < 3_000);
@@ -88,7 +88,7 @@ describe('CloudEvent adapters', () => {
     await registries.close().catch(() => {});
   });
 
-  it('records a copy that outlasts its deadline, dead-lettered on the last attempt (issue 10)', async () => {
+  it('records a copy that outlasts its deadline, dead-lettered on the last attempt', async () => {
     // Without a record, a job that always runs past its deadline would reach
     // the dead-letter topic with nothing saying so, and its run never finish.
     const stalled = await startFakeServer((req, res) => {
@@ -100,22 +100,23 @@ describe('CloudEvent adapters', () => {
       SYNCER_MAX_DELIVERY_ATTEMPTS: '5',
     });
     const job = JSON.stringify({ runId: 'slow-run', source: `${stalled.host}/team/app:v1` });
-    const delivery = (attempt: number) => {
-      const event = message(job, `m-${attempt}`);
-      return { ...event, data: { ...event.data, deliveryAttempt: attempt } };
-    };
+    const delivery = (attempt: number) =>
+      handleCopyJob(
+        { data: Buffer.from(job), messageId: `m-${attempt}`, attempt },
+        copyJobDeps(rt),
+      );
     const only = async () => {
       const results = await store.readResults('slow-run');
       assert.equal(results.length, 1, 'one record for the job');
       return results[0];
     };
-    await assert.rejects(onCopyJob(delivery(4), rt), TransientJobError);
+    await assert.rejects(delivery(4), TransientJobError);
     const retrying = await only();
     assert.equal(retrying?.retrying, true);
     assert.equal(retrying?.deadLettered, undefined);
     assert.equal(retrying?.attempt, 4);
     assert.equal(retrying?.errorCode, 'JOB_DEADLINE');
-    await assert.rejects(onCopyJob(delivery(5), rt), TransientJobError);
+    await assert.rejects(delivery(5), TransientJobError);
     const last = await only();
     assert.equal(last?.deadLettered, true);
     assert.equal(last?.attempt, 5);

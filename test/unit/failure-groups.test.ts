@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CATEGORY_ACTIONS } from '../../functions/failures.ts';
-import { markdownTable } from '../../functions/pipeline/entries.ts';
 import type { JobResultRecord, RunRecord } from '../../functions/pipeline/records.ts';
-import { runStatus } from '../../functions/pipeline/status.ts';
+import { markdownTable } from '../../functions/views/markdown.ts';
+import { runStatus } from '../../functions/views/status.ts';
 
 const run: RunRecord = {
   runId: 'r',

@@ -4,9 +4,9 @@ import { ConfigError } from '../../functions/errors.ts';
 import { globToRegExp, loadConfig } from '../../functions/gcp/config.ts';
 import { fanOut, type JobPublisher } from '../../functions/pipeline/fanout.ts';
 import { InvalidJobError, type JobMessage, parseJob } from '../../functions/pipeline/job.ts';
-import { runStatus } from '../../functions/pipeline/status.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { silentLogger } from '../../functions/util/logger.ts';
+import { runStatus } from '../../functions/views/status.ts';
 import { memoryRunStore } from '../support/run-stores.ts';
 
 const job = (value: unknown) => Buffer.from(JSON.stringify(value));

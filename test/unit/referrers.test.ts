@@ -20,10 +20,10 @@ import {
   subjectInfo,
 } from '../../functions/oci/referrers.ts';
 import { parseJob } from '../../functions/pipeline/job.ts';
-import { referrersNote } from '../../functions/pipeline/referrers-text.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import { nextPage, queryReferrers } from '../../functions/registry/referrers.ts';
 import { Registries } from '../../functions/registry/registries.ts';
+import { referrersNote } from '../../functions/views/referrers-text.ts';
 import { startFakeServer } from '../support/fake-server.ts';
 
 const A64 = 'a'.repeat(64);

@@ -9,7 +9,7 @@ import {
   escapeHtml,
   prefersHtml,
   runPage,
-} from '../../functions/pipeline/run-page.ts';
+} from '../../functions/views/run-page.ts';
 
 describe('run page', () => {
   it('answers HTML only when the Accept header ranks text/html above JSON', () => {

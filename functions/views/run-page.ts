@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { type Drift, describeDrift, driftFixYaml } from '../engine/drift.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
-import type { CompletionMarker, RunRecord } from './records.ts';
+import type { CompletionMarker, RunRecord } from '../pipeline/records.ts';
 import type { RunImage, RunStatus } from './status.ts';
 
 export const REFRESH_SECONDS = 5;

@@ -5,11 +5,11 @@
 
 import { CATEGORY_ACTIONS } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
+import type { BudgetedRunRecord } from '../pipeline/fanout-budget.ts';
+import type { PullBudgetRefusal, RegistryPullBudget } from '../pipeline/pull-budget.ts';
+import type { RetryBookkeeping } from '../pipeline/rate-limited-job.ts';
+import type { CompletionMarker, JobResultRecord, RunRecord } from '../pipeline/records.ts';
 import { type EntryResult, entryOf } from './entries.ts';
-import type { BudgetedRunRecord } from './fanout-budget.ts';
-import type { PullBudgetRefusal, RegistryPullBudget } from './pull-budget.ts';
-import type { RetryBookkeeping } from './rate-limited-job.ts';
-import type { CompletionMarker, JobResultRecord, RunRecord } from './records.ts';
 
 /** One image of a run: its entry, and for a problem the action that fixes it. */
 export type RunImage = EntryResult & { deadLettered?: boolean; action?: string };

@@ -1,5 +1,6 @@
 // One line per image for reports, plans and run status: the shape the CLI's
-// --report, the HTTP function's /plan and the Markdown summary share.
+// --report, the HTTP function's /plan and GET /runs/{id}, and the Markdown
+// summary (markdown.ts) share.
 
 import type { Drift } from '../engine/drift.ts';
 import type { PlatformCheck } from '../engine/platforms.ts';
@@ -9,10 +10,7 @@ import type { FailureCategory } from '../failures.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
 import { formatReference } from '../reference/reference.ts';
-import { driftMarkdown } from './drift-markdown.ts';
-import { categoryLabel, categoryOfCode, failureGroups } from './failure-groups.ts';
-import { describeBudget, type RegistryPullBudget } from './pull-budget.ts';
-import { referrersNote } from './referrers-text.ts';
+import { categoryOfCode } from './failure-groups.ts';
 
 export type EntryStatus = CopyStatus | 'valid' | 'invalid' | 'pending';
 
@@ -93,43 +91,10 @@ export function hasProblems(entries: readonly { status: string }[]): boolean {
   );
 }
 
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
-
-/** A Markdown table for job summaries and `Accept: text/markdown`. */
-export function markdownTable(
-  title: string,
-  entries: readonly EntryResult[],
-  problems: readonly string[] = [],
-  pulls: readonly RegistryPullBudget[] = [],
-): string {
-  const counts = new Map<string, number>();
-  for (const e of entries) counts.set(e.status, (counts.get(e.status) ?? 0) + 1);
-  const lines = [
-    `### ${title}`,
-    '',
-    [...counts].map(([status, n]) => `**${n}** ${status}`).join(' · ') || 'no images',
-    '',
-    '| status | source | target | digest or error |',
-    '|---|---|---|---|',
-    ...entries.map(
-      (e) =>
-        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.digest ? `\`${e.digest}\`` : '')}${e.referrers ? ` · ${cell(referrersNote(e.referrers))}` : ''} |`,
-    ),
-  ];
-  lines.push(...driftMarkdown(entries));
-  const groups = failureGroups(entries);
-  if (groups.length > 0) {
-    lines.push('', '**Problems by category, and what fixes them**', '');
-    for (const group of groups)
-      lines.push(
-        `- **${group.category}** (${group.sources.length}): ${cell(group.action)}. ${group.sources.map((s) => `\`${cell(s)}\``).join(', ')}`,
-      );
-  }
-  if (problems.length > 0)
-    lines.push('', '**Problems in the images file**', '', ...problems.map((p) => `- ${cell(p)}`));
-  if (pulls.length > 0)
-    lines.push('', '**Pull budget**', '', ...pulls.map((b) => `- ${cell(describeBudget(b))}`));
-  return `${lines.join('\n')}\n`;
+/** A plan's entries: each planned image, or every entry with its problems when the file has any. */
+export function planEntries(plan: {
+  readonly check: ImagesFileCheck;
+  readonly results?: readonly EntryResult[];
+}): EntryResult[] {
+  return plan.results ? plan.results.map(entryOf) : validationEntries(plan.check);
 }

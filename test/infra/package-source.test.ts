@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
-import { loadInfra } from './terraform-config.ts';
+import { loadInfra } from '../../scripts/terraform/config.ts';
 
 const SCRIPT = new URL('../../scripts/package-function-source.sh', import.meta.url).pathname;
 

@@ -7,12 +7,14 @@ import {
   type Body,
   blocks,
   type Declared,
+  dependsOn,
   environmentValue,
+  functionsOf,
   type InfraConfig,
   localsIn,
   referencesIn,
   resolveLocals,
-} from './terraform-config.ts';
+} from '../../scripts/terraform/config.ts';
 
 /** Which API each resource type needs enabled before it can be created or read. */
 const API_BY_TYPE: readonly (readonly [RegExp, string])[] = [
@@ -92,12 +94,6 @@ export function apiDependencyProblems(config: InfraConfig): string[] {
   }
   return problems;
 }
-
-export function functionsOf(config: InfraConfig): Declared[] {
-  return [...config.resources.values()].filter((d) => d.type === 'google_cloudfunctions2_function');
-}
-
-const dependsOn = (d: Declared): string[] => referencesIn(d.body.depends_on).map((r) => r.address);
 
 /** The service account a `${google_service_account.x.attr}` (or a local naming one) is. */
 function accountOf(config: InfraConfig, value: unknown): string | undefined {

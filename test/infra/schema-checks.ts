@@ -5,7 +5,12 @@
 
 import { readFileSync } from 'node:fs';
 import type { ProviderSchema, SchemaNode } from '../../scripts/derive-provider-schema.ts';
-import { type Body, type Declared, type InfraConfig, referencesIn } from './terraform-config.ts';
+import {
+  type Body,
+  type Declared,
+  type InfraConfig,
+  referencesIn,
+} from '../../scripts/terraform/config.ts';
 
 export type { ProviderSchema };
 

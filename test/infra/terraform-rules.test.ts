@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { edited, type InfraConfig, infraFiles, loadInfra } from '../../scripts/terraform/config.ts';
 import {
   apiDependencyProblems,
   buildAccountProblems,
@@ -14,7 +15,6 @@ import {
   writerRefProblems,
 } from './rule-checks.ts';
 import { attemptsToWait, SIZING, sizingProblems } from './sizing-check.ts';
-import { edited, type InfraConfig, infraFiles, loadInfra } from './terraform-config.ts';
 
 type Check = (config: InfraConfig) => string[];
 

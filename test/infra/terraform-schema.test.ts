@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { edited, type InfraConfig, infraFiles, loadInfra } from '../../scripts/terraform/config.ts';
 import {
   loadSchema,
   type ProviderSchema,
   referenceProblems,
   schemaProblems,
 } from './schema-checks.ts';
-import { edited, type InfraConfig, infraFiles, loadInfra } from './terraform-config.ts';
 
 describe('Terraform against the provider schema (offline)', () => {
   let schema: ProviderSchema;

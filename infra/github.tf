@@ -54,18 +54,21 @@ resource "google_iam_workload_identity_pool_provider" "github" {
   }
 }
 
+# Both identities are created by the bootstrap and adopted here (iam.tf).
 resource "google_service_account" "github_reader" {
-  project      = var.project_id
-  account_id   = "${var.name}-gh-reader"
-  display_name = "image-syncer GitHub pull_request_target runs (plan only)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-gh-reader"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer GitHub pull_request_target runs (plan only)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_service_account" "github_writer" {
-  project      = var.project_id
-  account_id   = "${var.name}-gh-writer"
-  display_name = "image-syncer GitHub push runs to the default branch (sync)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-gh-writer"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer GitHub push runs to the default branch (sync)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_service_account_iam_member" "reader_federation" {

@@ -226,3 +226,23 @@ variable "writer_requires_protected_ref" {
   type        = bool
   default     = true
 }
+
+variable "iam_propagation_seconds" {
+  description = "How long the functions wait after the grants they need before they are created or updated: IAM changes take minutes to take effect (iam.tf, time_sleep.grants_propagate). Waited on the first apply, and again only when those grants change."
+  type        = number
+  default     = 300
+  validation {
+    condition     = var.iam_propagation_seconds >= 0 && var.iam_propagation_seconds <= 1800
+    error_message = "iam_propagation_seconds must be between 0 and 1800."
+  }
+}
+
+variable "metric_propagation_seconds" {
+  description = "How long the alert policies wait after the log-based metrics they watch are created: Cloud Monitoring may take up to 10 minutes to know a new metric (monitoring.tf, time_sleep.log_metrics_propagate). Waited on the first apply, and again only when a metric is replaced."
+  type        = number
+  default     = 600
+  validation {
+    condition     = var.metric_propagation_seconds >= 0 && var.metric_propagation_seconds <= 1800
+    error_message = "metric_propagation_seconds must be between 0 and 1800."
+  }
+}

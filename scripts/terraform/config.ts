@@ -252,6 +252,31 @@ export function dependsOn(d: Declared): string[] {
   return referencesIn(d.body.depends_on).map((r) => r.address);
 }
 
+/**
+ * What a declaration waits for: its depends_on, and everything each time_sleep
+ * among them depends on or references (its triggers), through any number of
+ * sleeps. `throughSleep` holds what is reached only past a time_sleep, that is
+ * what it waits for and then some more.
+ */
+export function waitsFor(
+  config: InfraConfig,
+  d: Declared,
+): { all: Set<string>; throughSleep: Set<string> } {
+  const all = new Set(dependsOn(d));
+  const throughSleep = new Set<string>();
+  const sleeps = [...all].filter((a) => a.startsWith('time_sleep.'));
+  for (let sleep = sleeps.shift(); sleep !== undefined; sleep = sleeps.shift()) {
+    const body = config.resources.get(sleep)?.body ?? {};
+    for (const ref of referencesIn([body.depends_on, body.triggers])) {
+      if (throughSleep.has(ref.address)) continue;
+      throughSleep.add(ref.address);
+      all.add(ref.address);
+      if (ref.type === 'time_sleep') sleeps.push(ref.address);
+    }
+  }
+  return { all, throughSleep };
+}
+
 /** The right-hand side of `NAME = …` in a function's service_config.environment_variables, as written. */
 export function environmentValue(fn: Declared, name: string): string | undefined {
   const env = String(block(fn.body, 'service_config').environment_variables ?? '');

@@ -137,7 +137,6 @@ describe('monitoring (offline, against the log lines the code writes)', () => {
     for (let i = 0; i < 5 && out.includes('${'); i++) {
       out = out
         .replace(/\$\{var\.name\}/g, 'image-syncer')
-        .replace(/\$\{google_cloudfunctions2_function\.copy\.name\}/g, COPY_SERVICE)
         .replace(/\$\{google_pubsub_subscription\.jobs_push\.name\}/g, JOBS_SUBSCRIPTION)
         .replace(/\$\{local\.(\w+)\}/g, (_, name: string) => String(tf.locals[name]))
         .replace(/\$\{google_logging_metric\.(\w+)\.name\}/g, (_, name: string) =>
@@ -181,10 +180,13 @@ describe('monitoring (offline, against the log lines the code writes)', () => {
         /^\$\{local\.copy_logs\} AND /,
         `${name} reads the copy function's logs`,
       );
-      assert.match(
-        String(tf.locals.copy_logs),
-        /service_name=\\?"\$\{google_cloudfunctions2_function\.copy\.name\}/,
+      // The copy function's service, by the name functions.tf gives the function.
+      assert.match(String(tf.locals.copy_logs), /service_name=\\?"\$\{local\.copy_function_name\}/);
+      assert.equal(
+        config.resources.get('google_cloudfunctions2_function.copy')?.body.name,
+        '${local.copy_function_name}',
       );
+      assert.equal(resolve('${local.copy_function_name}'), COPY_SERVICE);
       const matched = entries.filter(logFilter(resolve(filter)));
       assert.ok(
         matched.length > 0,

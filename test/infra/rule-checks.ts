@@ -7,13 +7,13 @@ import {
   type Body,
   blocks,
   type Declared,
-  dependsOn,
   environmentValue,
   functionsOf,
   type InfraConfig,
   localsIn,
   referencesIn,
   resolveLocals,
+  waitsFor,
 } from '../../scripts/terraform/config.ts';
 
 /** Which API each resource type needs enabled before it can be created or read. */
@@ -134,7 +134,7 @@ export function secretGrantProblems(config: InfraConfig): string[] {
       problems.push(
         `${f.file}: ${f.address} reads a secret its account ${account} is never granted`,
       );
-    const waits = new Set(dependsOn(f));
+    const waits = waitsFor(config, f).all;
     for (const needed of [...grants, ...versions])
       if (!waits.has(needed.address))
         problems.push(`${f.file}: ${f.address} does not depend on ${needed.address}`);
@@ -164,7 +164,7 @@ export function buildAccountProblems(config: InfraConfig): string[] {
     const grants = grantsTo(config, account);
     if (grants.length === 0)
       problems.push(`${f.file}: ${f.address}: ${account} is granted nothing`);
-    const waits = new Set(dependsOn(f));
+    const waits = waitsFor(config, f).all;
     for (const grant of grants)
       if (!waits.has(grant.address))
         problems.push(
@@ -202,7 +202,7 @@ export function deadLetterGrantProblems(config: InfraConfig): string[] {
   const problems: string[] = [];
   if (grants.length === 0)
     problems.push(`${where}: ${account} is not granted roles/pubsub.publisher on ${topic}`);
-  const waits = new Set(dependsOn(copy));
+  const waits = waitsFor(config, copy).all;
   for (const grant of grants)
     if (!waits.has(grant.address))
       problems.push(`${where} does not depend on its dead-letter grant ${grant.address}`);

@@ -221,6 +221,26 @@ variable "writer_ref" {
   }
 }
 
+variable "writer_repository_ids" {
+  description = "Numeric IDs of the only repositories whose pushes may get the writer identity (gh api repos/OWNER/REPO --jq .id; the ID, like the organisation's, cannot pass to another repository). Empty: any repository of the organisation. See Who may write in infra/README.md."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for id in var.writer_repository_ids : can(regex("^[0-9]+$", id))])
+    error_message = "writer_repository_ids must be numeric repository IDs (gh api repos/OWNER/REPO --jq .id), not names."
+  }
+}
+
+variable "writer_environment" {
+  description = "A GitHub environment (e.g. prod, with required reviewers) that the writer's job must run in: the token's environment claim. The reusable workflow runs push jobs in it (organisation variable IMAGE_SYNCER_WRITER_ENVIRONMENT). Empty: none. See Who may write in infra/README.md."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^[^'\"\\\\]{0,255}$", var.writer_environment))
+    error_message = "writer_environment must be a GitHub environment name: at most 255 characters, no quotes or backslashes."
+  }
+}
+
 variable "writer_requires_protected_ref" {
   description = "Give the writer identity only to pushes whose branch is protected (GitHub's ref_protected claim). Turn off only for callers that cannot protect their default branch."
   type        = bool

@@ -212,8 +212,8 @@ export function deadLetterGrantProblems(config: InfraConfig): string[] {
 /**
  * The writer (the identity that may invoke the sync function) is reachable only
  * from a principal set that names the ref of a push: an attribute mapped from
- * assertion.ref, for push events only, equal to the writer ref. The provider
- * pins the organisation by repository_owner_id and refuses unprotected pushes.
+ * assertion.ref, for push events only, equal to the writer ref. What the
+ * provider admits is checked by running it (identity-checks.ts).
  */
 export function writerRefProblems(config: InfraConfig): string[] {
   const problems: string[] = [];
@@ -260,16 +260,6 @@ export function writerRefProblems(config: InfraConfig): string[] {
       if (!/^(\$\{var\.\w+\}|refs\/heads\/[\w./-]+)$/.test(value))
         problems.push(`${where}: the principal set names no ref (${value})`);
     }
-  }
-  for (const p of providers) {
-    const condition = resolveLocals(p.body.attribute_condition, config);
-    const where = `${p.file}: ${p.address}`;
-    if (!/assertion\.repository_owner_id\s*==/.test(condition))
-      problems.push(`${where}: the organisation is not pinned by repository_owner_id`);
-    if (/assertion\.repository_owner\s*==/.test(condition))
-      problems.push(`${where}: the organisation is matched by its name, which can change hands`);
-    if (!/assertion\.ref_protected\s*==\s*'true'/.test(condition))
-      problems.push(`${where}: pushes from unprotected refs are not refused`);
   }
   return problems;
 }

@@ -126,8 +126,8 @@ describe('Terraform against the provider schema (offline)', () => {
       ],
       [
         'outputs.tf',
-        'google_cloudfunctions2_function.api.service_config[0].uri',
-        'google_cloudfunctions2_function.api.service_config[0].urls',
+        '  value       = google_cloudfunctions2_function.api.service_config[0].uri',
+        '  value       = google_cloudfunctions2_function.api.service_config[0].urls',
         /outputs\.tf: output: .*service_config\.urls is not an attribute/,
       ],
       [

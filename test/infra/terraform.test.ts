@@ -238,7 +238,8 @@ describe('Terraform (offline)', () => {
       one(tf.resource.google_iam_workload_identity_pool_provider?.github).attribute_condition,
       ref('local.workflow_condition'),
     );
-    const condition = String(tf.locals.workflow_condition);
+    // Who the provider admits is run as CEL in terraform-identity.test.ts.
+    const condition = JSON.stringify(tf.locals.workflow_gates);
     assert.match(
       condition,
       /assertion\.repository_owner_id == '\$\{var\.github_organization_id\}'/,

@@ -178,7 +178,10 @@ resource "google_cloudfunctions2_function" "copy" {
     timeout_seconds                  = 540
     max_instance_count               = var.copy_max_instances
     service_account_email            = google_service_account.copy.email
-    ingress_settings                 = "ALLOW_ALL"
+    # Only the jobs push subscription calls it: Pub/Sub pushes from the same
+    # project to the run.app URL count as internal traffic
+    # (https://cloud.google.com/run/docs/securing/ingress, "Internal").
+    ingress_settings = "ALLOW_INTERNAL_ONLY"
     # The function dead-letters a job itself, by its own count of transient
     # failures that were not rate limits (functions/pipeline/rate-limited-job.ts):
     # it publishes the job to the dead-letter topic (the grant below) after

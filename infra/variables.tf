@@ -140,12 +140,23 @@ variable "copy_concurrency" {
     condition     = var.copy_concurrency >= 1 && var.copy_concurrency <= 1000
     error_message = "copy_concurrency must be between 1 and 1000."
   }
+  # Cloud Run serves concurrent requests only with at least one vCPU
+  # (https://cloud.google.com/run/docs/configuring/services/cpu, "fractional CPU";
+  # the apply would otherwise fail in the Cloud Functions API).
+  validation {
+    condition     = var.copy_concurrency == 1 || try(tonumber(var.copy_cpu), 0) >= 1
+    error_message = "copy_concurrency above 1 needs copy_cpu of at least 1 (Cloud Run serves concurrent requests only with a whole vCPU or more)."
+  }
 }
 
 variable "copy_cpu" {
-  description = "vCPUs of a copy function instance (Cloud Run needs at least 1 to serve concurrent requests)."
+  description = "vCPUs of a copy function instance, a number such as 1 or 2 (Cloud Run needs at least 1 to serve concurrent requests)."
   type        = string
   default     = "1"
+  validation {
+    condition     = can(tonumber(var.copy_cpu)) && try(tonumber(var.copy_cpu), 0) > 0
+    error_message = "copy_cpu must be a positive number of vCPUs, such as 1 or 2."
+  }
 }
 
 variable "copy_memory" {

@@ -263,3 +263,29 @@ export function writerRefProblems(config: InfraConfig): string[] {
   }
   return problems;
 }
+
+/**
+ * A function that only Google's own services call (Eventarc, the jobs push
+ * subscription) is internal-only: of the five, only those whose invoker is a
+ * GitHub identity (the api and plan functions) take traffic from the internet
+ * (https://cloud.google.com/run/docs/securing/ingress).
+ */
+export function ingressProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  for (const f of functionsOf(config)) {
+    const invokers = [...config.resources.values()].filter(
+      (d) =>
+        d.type === 'google_cloud_run_service_iam_member' &&
+        referencesIn(d.body.service).some((r) => r.address === f.address),
+    );
+    const fromGitHub = invokers.some((d) =>
+      referencesIn(d.body.member).some((r) => /^google_service_account\.github_/.test(r.address)),
+    );
+    const ingress = (f.body.service_config as Body[] | undefined)?.[0]?.ingress_settings;
+    if (!fromGitHub && ingress !== 'ALLOW_INTERNAL_ONLY')
+      problems.push(
+        `${f.file}: ${f.address} is called only from within the project but its ingress is ${String(ingress)}, not ALLOW_INTERNAL_ONLY`,
+      );
+  }
+  return problems;
+}

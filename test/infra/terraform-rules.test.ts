@@ -17,6 +17,7 @@ import {
   apiDependencyProblems,
   buildAccountProblems,
   deadLetterGrantProblems,
+  ingressProblems,
   secretGrantProblems,
   writerRefProblems,
 } from './rule-checks.ts';
@@ -349,5 +350,31 @@ describe('Terraform rules (offline)', () => {
       '$1"0.5"',
       /concurrency 4 needs available_cpu of at least 1/,
     );
+  });
+
+  it('takes internet traffic only where GitHub calls: the copy and fan-out functions are internal-only', async () => {
+    assert.deepEqual(ingressProblems(config), []);
+    await catches(
+      ingressProblems,
+      'functions.tf',
+      'ingress_settings = "ALLOW_INTERNAL_ONLY"',
+      'ingress_settings = "ALLOW_ALL"',
+      /google_cloudfunctions2_function\.copy is called only from within the project but its ingress is ALLOW_ALL/,
+    );
+  });
+
+  it('refuses copy_concurrency above 1 with less than one vCPU, as a variable validation', () => {
+    const validations = (config.variables.get('copy_concurrency')?.validation ?? []) as {
+      condition?: string;
+    }[];
+    assert.ok(
+      validations.some((v) =>
+        /var\.copy_concurrency == 1 \|\| try\(tonumber\(var\.copy_cpu\), 0\) >= 1/.test(
+          String(v.condition),
+        ),
+      ),
+      JSON.stringify(validations),
+    );
+    // terraform-cli.test.ts runs it with the terraform binary where it is installed.
   });
 });

@@ -196,11 +196,11 @@ describe('packaging the function source (scripts/package-function-source.sh)', (
   });
 
   it('only reads the checkout: a git process holding its index lock beside it changes nothing', () => {
-    // `git stash create` (how the tracked state was recorded before) refreshes
-    // and writes the index when a tracked file is modified, and exits 1 with
-    // no message when another git process (a `git status`, a commit) holds
-    // .git/index.lock at that moment: "git stash create failed: cannot record
-    // the working tree". Listing with ls-files writes nothing.
+    // A git command that records the working tree (`git stash create`)
+    // refreshes and writes the index when a tracked file is modified, and
+    // exits 1 without a word when another git process (a `git status`, a
+    // commit) holds .git/index.lock at that moment. Listing with ls-files
+    // writes nothing, so the lock held here changes nothing.
     const fresh = checkout();
     write(fresh, 'functions/gcp/index.ts', 'export const modified = 4;\n');
     writeFileSync(join(fresh, '.git/index.lock'), '');

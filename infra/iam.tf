@@ -213,6 +213,23 @@ resource "google_project_service_identity" "eventarc" {
   depends_on = [google_project_service.services]
 }
 
+# Where Terraform's state holds these two grants, it forgets them without
+# destroying them: destroying either would revoke the role the bootstrap grants
+# to the same agent.
+removed {
+  from = google_project_iam_member.pubsub_agent_role
+  lifecycle {
+    destroy = false
+  }
+}
+
+removed {
+  from = google_project_iam_member.eventarc_agent_role
+  lifecycle {
+    destroy = false
+  }
+}
+
 # Cloud Storage's agent is not made by generateServiceIdentity
 # (terraform-google-modules/terraform-google-project-factory#803); reading it
 # through the Storage API creates it.

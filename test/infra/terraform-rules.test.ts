@@ -111,7 +111,15 @@ describe('Terraform rules (offline)', () => {
       'google_project_service_identity.eventarc',
     ])
       assert.ok(waits.has(needed), `fanout_upload waits for ${needed}`);
-    // Their service agent roles are the bootstrap's: the deployer may not grant them.
+    // Their service agent roles are the bootstrap's: the deployer may not grant them,
+    // and state that holds them forgets them without revoking them.
+    for (const agent of ['pubsub', 'eventarc'])
+      assert.match(
+        files.get('iam.tf') ?? '',
+        new RegExp(
+          `removed \\{\\n {2}from = google_project_iam_member\\.${agent}_agent_role\\n {2}lifecycle \\{\\n {4}destroy = false`,
+        ),
+      );
     assert.ok(
       ![...config.resources.values()].some((d) => /serviceAgent/.test(String(d.body.role))),
       'no service agent role is granted here',

@@ -1,8 +1,10 @@
 # The five entry points of functions/gcp/index.ts, each a Cloud Run function
 # (2nd gen) on Node.js 24 with a service account of its own, built by the build
-# account. Each waits for the grants its build and its revision need: Cloud
-# Run refuses a revision whose secret it cannot read, and a build whose account
-# lacks its roles fails (test/infra checks both).
+# account. Each waits for the grants its build, its trigger and its revision
+# need, and then for those grants to take effect (time_sleep.grants_propagate,
+# iam.tf): Cloud Run refuses a revision whose secret it cannot read, a build
+# whose account lacks its roles fails, and so does a trigger whose agents lack
+# theirs (test/infra checks all three).
 
 locals {
   common_env = {
@@ -26,6 +28,9 @@ locals {
   # Every function builds as the build account (iam.tf), never the project's
   # default Cloud Build identity.
   build_service_account = google_service_account.build.id
+
+  # Also the copy function's Cloud Run service, whose logs the metrics read (monitoring.tf).
+  copy_function_name = "${var.name}-copy"
 }
 
 resource "google_cloudfunctions2_function" "fanout_upload" {
@@ -82,18 +87,7 @@ resource "google_cloudfunctions2_function" "fanout_upload" {
     }
   }
 
-  depends_on = [
-    google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_function_images,
-    google_project_iam_member.build_uses_function_sources,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_secret_manager_secret_iam_member.source_credentials,
-    google_secret_manager_secret_version.source_credentials,
-    google_project_iam_member.gcs_publishes_events,
-    google_project_iam_member.trigger_receives_events,
-    google_project_iam_member.eventarc_agent_role,
-    google_project_iam_member.pubsub_agent_role,
-  ]
+  depends_on = [time_sleep.grants_propagate]
 }
 
 resource "google_cloudfunctions2_function" "fanout_request" {
@@ -146,17 +140,7 @@ resource "google_cloudfunctions2_function" "fanout_request" {
     service_account_email = google_service_account.trigger.email
   }
 
-  depends_on = [
-    google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_function_images,
-    google_project_iam_member.build_uses_function_sources,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_secret_manager_secret_iam_member.source_credentials,
-    google_secret_manager_secret_version.source_credentials,
-    google_project_iam_member.trigger_receives_events,
-    google_project_iam_member.eventarc_agent_role,
-    google_project_iam_member.pubsub_agent_role,
-  ]
+  depends_on = [time_sleep.grants_propagate]
 }
 
 # Invoked by the jobs push subscription (pubsub.tf), which carries the retry
@@ -165,7 +149,7 @@ resource "google_cloudfunctions2_function" "fanout_request" {
 # Functions Framework's CloudEvent conversion of a raw push drops both).
 resource "google_cloudfunctions2_function" "copy" {
   project  = var.project_id
-  name     = "${var.name}-copy"
+  name     = local.copy_function_name
   location = var.region
 
   build_config {
@@ -194,7 +178,10 @@ resource "google_cloudfunctions2_function" "copy" {
     timeout_seconds                  = 540
     max_instance_count               = var.copy_max_instances
     service_account_email            = google_service_account.copy.email
-    ingress_settings                 = "ALLOW_ALL"
+    # Only the jobs push subscription calls it: Pub/Sub pushes from the same
+    # project to the run.app URL count as internal traffic
+    # (https://cloud.google.com/run/docs/securing/ingress, "Internal").
+    ingress_settings = "ALLOW_INTERNAL_ONLY"
     # The function dead-letters a job itself, by its own count of transient
     # failures that were not rate limits (functions/pipeline/rate-limited-job.ts):
     # it publishes the job to the dead-letter topic (the grant below) after
@@ -223,15 +210,7 @@ resource "google_cloudfunctions2_function" "copy" {
     }
   }
 
-  depends_on = [
-    google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_function_images,
-    google_project_iam_member.build_uses_function_sources,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_secret_manager_secret_iam_member.source_credentials,
-    google_secret_manager_secret_version.source_credentials,
-    google_pubsub_topic_iam_member.copy_publishes_dead_letters,
-  ]
+  depends_on = [time_sleep.grants_propagate]
 }
 
 # POST /plan, POST /sync, GET /runs/{id}: the writer identity's function.
@@ -277,14 +256,7 @@ resource "google_cloudfunctions2_function" "api" {
     }
   }
 
-  depends_on = [
-    google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_function_images,
-    google_project_iam_member.build_uses_function_sources,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_secret_manager_secret_iam_member.source_credentials,
-    google_secret_manager_secret_version.source_credentials,
-  ]
+  depends_on = [time_sleep.grants_propagate]
 }
 
 # POST /plan and GET /runs/{id} only: what pull requests may call.
@@ -328,12 +300,5 @@ resource "google_cloudfunctions2_function" "plan" {
     }
   }
 
-  depends_on = [
-    google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_function_images,
-    google_project_iam_member.build_uses_function_sources,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_secret_manager_secret_iam_member.source_credentials,
-    google_secret_manager_secret_version.source_credentials,
-  ]
+  depends_on = [time_sleep.grants_propagate]
 }

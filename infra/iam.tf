@@ -1,46 +1,57 @@
 # One service account per function, each with the least it needs, granted on
 # the one resource it needs rather than on the project.
+#
+# scripts/bootstrap-deployer.sh creates every account declared here before the
+# first apply and lets the deployer act as (and administer) these accounts and
+# no others, so Terraform adopts them (create_ignore_already_exists) rather than
+# creating them: the deployer has no project-wide Service Account roles.
 
 resource "google_service_account" "fanout" {
-  project      = var.project_id
-  account_id   = "${var.name}-fanout"
-  display_name = "image-syncer fan-out (reads images files, publishes jobs, writes run records)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-fanout"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer fan-out (reads images files, publishes jobs, writes run records)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_service_account" "copy" {
-  project      = var.project_id
-  account_id   = "${var.name}-copy"
-  display_name = "image-syncer copy (writes the mirror repository and run records)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-copy"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer copy (writes the mirror repository and run records)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_service_account" "api" {
-  project      = var.project_id
-  account_id   = "${var.name}-api"
-  display_name = "image-syncer HTTP api (plans, publishes jobs, reads run records)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-api"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer HTTP api (plans, publishes jobs, reads run records)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_service_account" "plan" {
-  project      = var.project_id
-  account_id   = "${var.name}-plan"
-  display_name = "image-syncer HTTP plan (reads only)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-plan"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer HTTP plan (reads only)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_service_account" "trigger" {
-  project      = var.project_id
-  account_id   = "${var.name}-trigger"
-  display_name = "image-syncer Eventarc triggers (invokes the fan-out functions)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-trigger"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer Eventarc triggers (invokes the fan-out functions)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_service_account" "push" {
-  project      = var.project_id
-  account_id   = "${var.name}-push"
-  display_name = "image-syncer jobs push subscription (invokes the copy function)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-push"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer jobs push subscription (invokes the copy function)"
+  depends_on                   = [google_project_service.services]
 }
 
 # --- fan-out: read images files, publish jobs, write run records ---
@@ -135,10 +146,11 @@ resource "google_storage_bucket_iam_member" "plan_reads_runs" {
 # its builds (the gcf-artifacts and cloud-run-source-deploy repositories, the
 # gcf-v2-* buckets), never the mirror or the images and runs buckets.
 resource "google_service_account" "build" {
-  project      = var.project_id
-  account_id   = "${var.name}-build"
-  display_name = "image-syncer function builds (Cloud Build)"
-  depends_on   = [google_project_service.services]
+  project                      = var.project_id
+  account_id                   = "${var.name}-build"
+  create_ignore_already_exists = true
+  display_name                 = "image-syncer function builds (Cloud Build)"
+  depends_on                   = [google_project_service.services]
 }
 
 resource "google_project_iam_member" "build_writes_logs" {
@@ -181,10 +193,12 @@ resource "google_storage_bucket_iam_member" "build_reads_source" {
 }
 
 # --- service agents ---
-# Created explicitly rather than on first use: a gen2 storage trigger fails on
-# a fresh project's first apply when the agents do not exist yet
-# (hashicorp/terraform-provider-google#25294). Enabling an API does not create
-# its agent; generateServiceIdentity does (google-beta only).
+# Enabling an API does not create its agent; generateServiceIdentity does
+# (google-beta only), and an agent created that way is not granted its service
+# agent role (https://cloud.google.com/iam/docs/create-service-agents): the
+# bootstrap (scripts/bootstrap-deployer.sh) creates both agents and grants
+# roles/pubsub.serviceAgent and roles/eventarc.serviceAgent, which the deployer
+# itself may not grant. Here they are read for their addresses.
 resource "google_project_service_identity" "pubsub" {
   provider   = google-beta
   project    = var.project_id
@@ -199,18 +213,21 @@ resource "google_project_service_identity" "eventarc" {
   depends_on = [google_project_service.services]
 }
 
-# An agent made this way is not always given its service agent role, so both
-# get theirs explicitly (granting what is already granted changes nothing).
-resource "google_project_iam_member" "pubsub_agent_role" {
-  project = var.project_id
-  role    = "roles/pubsub.serviceAgent"
-  member  = google_project_service_identity.pubsub.member
+# Where Terraform's state holds these two grants, it forgets them without
+# destroying them: destroying either would revoke the role the bootstrap grants
+# to the same agent.
+removed {
+  from = google_project_iam_member.pubsub_agent_role
+  lifecycle {
+    destroy = false
+  }
 }
 
-resource "google_project_iam_member" "eventarc_agent_role" {
-  project = var.project_id
-  role    = "roles/eventarc.serviceAgent"
-  member  = google_project_service_identity.eventarc.member
+removed {
+  from = google_project_iam_member.eventarc_agent_role
+  lifecycle {
+    destroy = false
+  }
 }
 
 # Cloud Storage's agent is not made by generateServiceIdentity
@@ -280,4 +297,50 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
   subscription = google_pubsub_subscription.jobs_push.name
   role         = "roles/pubsub.subscriber"
   member       = google_project_service_identity.pubsub.member
+}
+
+# --- waiting for grants to take effect ---
+# A grant is not honoured everywhere at once: usually within 2 minutes, 7 or
+# more at worst (https://cloud.google.com/iam/docs/access-change-propagation).
+# A function created before then fails: an event-triggered one with
+# "Permission denied while using the Eventarc Service Agent ... it may take a
+# few minutes before all necessary permissions are propagated"
+# (hashicorp/terraform-provider-google#25294, open;
+# GoogleCloudPlatform/terraform-docs-samples#486), a build with its account's
+# roles not yet in force. Creating the agents explicitly does not remove the
+# delay, so every function waits here, after the grants and the secret version
+# it needs, as Google's own solutions wait (a time_sleep after the Eventarc
+# agent's role: GoogleCloudPlatform/terraform-ml-image-annotation-gcf,
+# infra/main.tf). time_sleep (hashicorp/time,
+# https://registry.terraform.io/providers/hashicorp/time/latest/docs/resources/sleep)
+# waits create_duration when it is created, and again whenever a value in
+# triggers changes: a grant added or replaced later waits before the functions
+# that need it are updated.
+resource "time_sleep" "grants_propagate" {
+  create_duration = "${var.iam_propagation_seconds}s"
+  triggers = {
+    grants = join(" ", concat([
+      google_project_iam_member.build_writes_logs.id,
+      google_project_iam_member.build_pushes_function_images.id,
+      google_project_iam_member.build_uses_function_sources.id,
+      google_storage_bucket_iam_member.build_reads_source.id,
+      google_project_iam_member.gcs_publishes_events.id,
+      google_project_iam_member.trigger_receives_events.id,
+      google_pubsub_topic_iam_member.copy_publishes_dead_letters.id,
+      google_project_service_identity.eventarc.member,
+      google_project_service_identity.pubsub.member,
+      data.google_storage_project_service_account.gcs.member,
+    ], [for grant in google_secret_manager_secret_iam_member.source_credentials : grant.id]))
+  }
+  depends_on = [
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_pushes_function_images,
+    google_project_iam_member.build_uses_function_sources,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.gcs_publishes_events,
+    google_project_iam_member.trigger_receives_events,
+    google_pubsub_topic_iam_member.copy_publishes_dead_letters,
+    google_secret_manager_secret_iam_member.source_credentials,
+    google_secret_manager_secret_version.source_credentials,
+  ]
 }

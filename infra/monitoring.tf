@@ -29,8 +29,9 @@ variable "dead_letter_alert_threshold" {
 }
 
 locals {
-  # Where the lines come from: the copy function's Cloud Run service.
-  copy_logs = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${google_cloudfunctions2_function.copy.name}\""
+  # Where the lines come from: the copy function's Cloud Run service, named as
+  # functions.tf names it, so the metrics need not wait for the function.
+  copy_logs   = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.copy_function_name}\""
   user_metric = "logging.googleapis.com/user"
 }
 
@@ -188,6 +189,27 @@ resource "google_logging_metric" "dead_letters" {
   depends_on = [google_project_service.services]
 }
 
+# A new log-based metric is not at once known to Cloud Monitoring: an alert
+# policy on it is refused with "Error 404: Cannot find metric(s) that match
+# type ... If a metric was created recently, it could take up to 10 minutes to
+# become available" (hashicorp/terraform-provider-google#11102, still reported
+# on 7.x; #10325). So the alerts wait after the metrics (time_sleep, hashicorp/time:
+# https://registry.terraform.io/providers/hashicorp/time/latest/docs/resources/sleep),
+# and again when a metric is replaced. The metrics are created early (they do
+# not wait for the copy function), so this wait overlaps the functions' builds.
+resource "time_sleep" "log_metrics_propagate" {
+  create_duration = "${var.metric_propagation_seconds}s"
+  triggers = {
+    metrics = join(" ", [
+      google_logging_metric.images.id,
+      google_logging_metric.bytes_copied.id,
+      google_logging_metric.run_duration.id,
+      google_logging_metric.runs.id,
+      google_logging_metric.dead_letters.id,
+    ])
+  }
+}
+
 # --- alerts ---
 resource "google_monitoring_alert_policy" "dead_letters" {
   project      = var.project_id
@@ -216,7 +238,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
     mime_type = "text/markdown"
     content   = "The copy function dead-lettered a job after its own count of transient failures (copy_max_failures; rate limits do not count) and published its message to the ${google_pubsub_topic.dead_letter.name} topic (kept by ${google_pubsub_subscription.dead_letter_keep.name}). Find the run in the copy function's logs (jsonPayload.event=\"job_recorded\" AND jsonPayload.deadLettered=true), read GET /runs/{runId}, fix the cause its category names, then replay: see the README, Operations."
   }
-  depends_on = [google_project_service.services]
+  depends_on = [time_sleep.log_metrics_propagate]
 }
 
 # The subscription's own dead-lettering, the backstop (infra/README.md, Sizing):
@@ -280,7 +302,7 @@ resource "google_monitoring_alert_policy" "failed_runs" {
     mime_type = "text/markdown"
     content   = "A run that writes to the mirror completed with images that were not mirrored. The run-completed message on ${google_pubsub_topic.runs.name} and GET /runs/{runId} list each problem with its category and the fix; see the README, Operations."
   }
-  depends_on = [google_project_service.services]
+  depends_on = [time_sleep.log_metrics_propagate]
 }
 
 # --- dashboard ---

@@ -57,3 +57,22 @@ output "github_writer_service_account" {
   description = "Identity of push runs: may invoke the api function (sync)."
   value       = google_service_account.github_writer.email
 }
+
+# Everything the reusable workflow reads, as organisation variables (name →
+# value): `terraform output -json github_organization_variables`. The workflow
+# checks a push against the writer's requirements before it asks for a token,
+# so it says what a refused run lacks.
+output "github_organization_variables" {
+  description = "The GitHub organisation variables the reusable workflow reads (Settings, Secrets and variables, Actions, Variables)."
+  value = {
+    IMAGE_SYNCER_API_URL                       = google_cloudfunctions2_function.api.service_config[0].uri
+    IMAGE_SYNCER_PLAN_URL                      = google_cloudfunctions2_function.plan.service_config[0].uri
+    IMAGE_SYNCER_WORKLOAD_IDENTITY_PROVIDER    = google_iam_workload_identity_pool_provider.github.name
+    IMAGE_SYNCER_READER_SERVICE_ACCOUNT        = google_service_account.github_reader.email
+    IMAGE_SYNCER_WRITER_SERVICE_ACCOUNT        = google_service_account.github_writer.email
+    IMAGE_SYNCER_WRITER_REF                    = var.writer_ref
+    IMAGE_SYNCER_WRITER_REQUIRES_PROTECTED_REF = tostring(var.writer_requires_protected_ref)
+    IMAGE_SYNCER_WRITER_REPOSITORY_IDS         = join(",", var.writer_repository_ids)
+    IMAGE_SYNCER_WRITER_ENVIRONMENT            = var.writer_environment
+  }
+}

@@ -66,18 +66,20 @@ resource "google_storage_bucket" "source" {
   depends_on = [google_project_service.services]
 }
 
-# The functions' source: exactly the files git tracks that the build needs
-# (package.json, the lock file, the tsconfigs, functions/), with their working
-# tree content, archived by scripts/package-function-source.sh, never a zip of
-# the directory (which would take an untracked .env, a Docker config.json or
-# logs along). The archive is named by its git tree, so an unchanged tree
-# uploads nothing and redeploys nothing.
+# The functions' source: the files the build needs (package.json, the lock
+# file, the tsconfigs, functions/) with their working-tree content, archived by
+# scripts/package-function-source.sh: in a git checkout only what git tracks
+# (never an untracked .env, Docker config.json or log), without .git (a build
+# started by a repository trigger) every file under those paths, refusing
+# secret-looking files either way. The archive is named by a digest of its
+# content and its bytes depend on nothing else, so an unchanged source uploads
+# nothing and redeploys nothing.
 data "external" "source" {
   program = ["sh", "${path.module}/../scripts/package-function-source.sh", "${path.module}/.build"]
 }
 
 resource "google_storage_bucket_object" "source" {
-  name   = "image-syncer-${data.external.source.result.tree}.zip"
+  name   = "image-syncer-${data.external.source.result.digest}.zip"
   bucket = google_storage_bucket.source.name
   source = data.external.source.result.path
 }

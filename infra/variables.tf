@@ -140,12 +140,23 @@ variable "copy_concurrency" {
     condition     = var.copy_concurrency >= 1 && var.copy_concurrency <= 1000
     error_message = "copy_concurrency must be between 1 and 1000."
   }
+  # Cloud Run serves concurrent requests only with at least one vCPU
+  # (https://cloud.google.com/run/docs/configuring/services/cpu, "fractional CPU";
+  # the apply would otherwise fail in the Cloud Functions API).
+  validation {
+    condition     = var.copy_concurrency == 1 || try(tonumber(var.copy_cpu), 0) >= 1
+    error_message = "copy_concurrency above 1 needs copy_cpu of at least 1 (Cloud Run serves concurrent requests only with a whole vCPU or more)."
+  }
 }
 
 variable "copy_cpu" {
-  description = "vCPUs of a copy function instance (Cloud Run needs at least 1 to serve concurrent requests)."
+  description = "vCPUs of a copy function instance, a number such as 1 or 2 (Cloud Run needs at least 1 to serve concurrent requests)."
   type        = string
   default     = "1"
+  validation {
+    condition     = can(tonumber(var.copy_cpu)) && try(tonumber(var.copy_cpu), 0) > 0
+    error_message = "copy_cpu must be a positive number of vCPUs, such as 1 or 2."
+  }
 }
 
 variable "copy_memory" {
@@ -221,8 +232,48 @@ variable "writer_ref" {
   }
 }
 
+variable "writer_repository_ids" {
+  description = "Numeric IDs of the only repositories whose pushes may get the writer identity (gh api repos/OWNER/REPO --jq .id; the ID, like the organisation's, cannot pass to another repository). Empty: any repository of the organisation. See Who may write in infra/README.md."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for id in var.writer_repository_ids : can(regex("^[0-9]+$", id))])
+    error_message = "writer_repository_ids must be numeric repository IDs (gh api repos/OWNER/REPO --jq .id), not names."
+  }
+}
+
+variable "writer_environment" {
+  description = "A GitHub environment (e.g. prod, with required reviewers) that the writer's job must run in: the token's environment claim. The reusable workflow runs push jobs in it (organisation variable IMAGE_SYNCER_WRITER_ENVIRONMENT). Empty: none. See Who may write in infra/README.md."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^[^'\"\\\\]{0,255}$", var.writer_environment))
+    error_message = "writer_environment must be a GitHub environment name: at most 255 characters, no quotes or backslashes."
+  }
+}
+
 variable "writer_requires_protected_ref" {
   description = "Give the writer identity only to pushes whose branch is protected (GitHub's ref_protected claim). Turn off only for callers that cannot protect their default branch."
   type        = bool
   default     = true
+}
+
+variable "iam_propagation_seconds" {
+  description = "How long the functions wait after the grants they need before they are created or updated: IAM changes take minutes to take effect (iam.tf, time_sleep.grants_propagate). Waited on the first apply, and again only when those grants change."
+  type        = number
+  default     = 300
+  validation {
+    condition     = var.iam_propagation_seconds >= 0 && var.iam_propagation_seconds <= 1800
+    error_message = "iam_propagation_seconds must be between 0 and 1800."
+  }
+}
+
+variable "metric_propagation_seconds" {
+  description = "How long the alert policies wait after the log-based metrics they watch are created: Cloud Monitoring may take up to 10 minutes to know a new metric (monitoring.tf, time_sleep.log_metrics_propagate). Waited on the first apply, and again only when a metric is replaced."
+  type        = number
+  default     = 600
+  validation {
+    condition     = var.metric_propagation_seconds >= 0 && var.metric_propagation_seconds <= 1800
+    error_message = "metric_propagation_seconds must be between 0 and 1800."
+  }
 }

@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.6"
+  # 1.9: a variable's validation may read other variables (copy_concurrency).
+  required_version = ">= 1.9"
 
   # State in a bucket: terraform init -backend-config=bucket=STATE_BUCKET -backend-config=prefix=image-syncer
   backend "gcs" {}
@@ -21,6 +22,11 @@ terraform {
     external = {
       source  = "hashicorp/external"
       version = "~> 2.3"
+    }
+    # time_sleep: the waits for IAM and metric propagation (iam.tf, monitoring.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.13"
     }
   }
 }

@@ -2,15 +2,16 @@
 # Installs the Debian packages the demos and the integration tests run for
 # real (docker-registry, skopeo, htpasswd, openssl) if any is missing; with
 # --tests also what only the tests need (unzip for the deployed-package test,
-# chromium for the run page's browser test), so the demos stay light.
+# chromium for the run page's browser test, busybox for packaging the source
+# with the tools of the hashicorp/terraform image), so the demos stay light.
 # A no-op when they are all there.
 set -euo pipefail
 
 tools=(docker-registry skopeo htpasswd openssl)
 packages=(docker-registry skopeo apache2-utils openssl)
 if [[ ${1:-} == --tests ]]; then
-  tools+=(unzip chromium)
-  packages+=(unzip chromium)
+  tools+=(unzip chromium busybox)
+  packages+=(unzip chromium busybox)
 fi
 
 missing=()

@@ -1,7 +1,7 @@
 // The deployed pipeline, on loopback: the Pub/Sub emulator with the topics and
 // subscriptions infra/pubsub.tf creates, and every Cloud Run function under
 // the real Functions Framework, each its own process with the environment
-// Terraform gives it (scripts/local/terraform-env.ts) plus the few local
+// Terraform gives it (scripts/terraform/environment.ts) plus the few local
 // stand-ins listed in LOCAL_ONLY. Used by `npm run demo:pipeline`.
 
 import { spawn } from 'node:child_process';
@@ -13,9 +13,10 @@ import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { sendStorageFinalized } from '../../test/support/functions.ts';
 import { EMULATOR } from '../../test/support/pubsub-emulator.ts';
 import type { TestRegistry } from '../../test/support/registry.ts';
+import { defaultOf, loadInfra } from '../terraform/config.ts';
+import { type DeployedFunction, deployedFunctions } from '../terraform/environment.ts';
 import type { GcsServer } from './gcs-server.ts';
 import type { Processes } from './processes.ts';
-import { type DeployedFunction, deployedFunctions, variableDefaults } from './terraform-env.ts';
 
 const PROJECT = 'image-syncer-demo';
 const NAME = 'image-syncer';
@@ -59,7 +60,7 @@ export interface LocalPipelineOptions {
 
 export async function startLocalPipeline(options: LocalPipelineOptions) {
   const { processes, gcs, source, target, say, line } = options;
-  const defaults = await variableDefaults('infra');
+  const infra = await loadInfra();
   const names = {
     jobs: `${NAME}-jobs`,
     requests: `${NAME}-requests`,
@@ -84,19 +85,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     'local.credentials_enabled': 'true',
     'local.credentials_mount': options.secretsDir,
   };
-  const resolve = (expression: string): string | undefined => {
-    if (expression in standIns) return standIns[expression];
-    // join(",", var.list): a list variable's default, joined.
-    const joined = /^join\("([^"]*)",\s*var\.([a-z0-9_]+)\)$/.exec(expression);
-    if (joined) {
-      const list = defaults[joined[2] as string];
-      return Array.isArray(list) ? list.join(joined[1]) : undefined;
-    }
-    const variable = /^var\.([a-z0-9_]+)$/.exec(expression)?.[1];
-    const value = variable === undefined ? undefined : defaults[variable];
-    return value === undefined || value === null ? undefined : String(value);
-  };
-  const functions = await deployedFunctions('infra', resolve);
+  // Everything else (var.x, join(",", var.x)) stands in as the variable's default.
+  const functions = deployedFunctions(infra, standIns);
+  const maxDeliveryAttempts = Number(defaultOf(infra, 'max_delivery_attempts'));
   writeFileSync(
     join(options.secretsDir, 'config.json'),
     JSON.stringify({
@@ -172,7 +163,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 5 } },
     deadLetterPolicy: {
       deadLetterTopic: deadLetter.name,
-      maxDeliveryAttempts: Number(defaults.max_delivery_attempts ?? 5),
+      maxDeliveryAttempts,
     },
   });
   // copyJob dead-letters by its own count, to the topic Terraform names; the
@@ -184,7 +175,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     );
   }
   line(
-    `copyJob dead-letters to ${copyEnv.SYNCER_DEAD_LETTER_TOPIC} after ${copyEnv.SYNCER_MAX_DELIVERY_ATTEMPTS} counted failures; the subscription's backstop: ${defaults.max_delivery_attempts} attempts`,
+    `copyJob dead-letters to ${copyEnv.SYNCER_DEAD_LETTER_TOPIC} after ${copyEnv.SYNCER_MAX_DELIVERY_ATTEMPTS} counted failures; the subscription's backstop: ${maxDeliveryAttempts} attempts`,
   );
   // The run-completed messages (issue 13) go here; nothing in the demo subscribes.
   await pubsub.createTopic(names.runs);

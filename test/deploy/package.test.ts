@@ -21,7 +21,8 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { jobKey } from '../../functions/pipeline/job.ts';
 import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
-import { type Declared, type InfraConfig, loadInfra } from '../infra/terraform-config.ts';
+import { type InfraConfig, loadInfra } from '../../scripts/terraform/config.ts';
+import { deployedFunctions } from '../../scripts/terraform/environment.ts';
 import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
 import {
   type FunctionProcess,
@@ -87,64 +88,6 @@ async function packageAndBuild(): Promise<string> {
   return app;
 }
 
-/** `var.x`, `tostring(var.x)` or `join("sep", var.x)` from the variable's default; else undefined. */
-function variableDefault(config: InfraConfig, expression: string): string | undefined {
-  const match = /^(?:tostring\(var\.(\w+)\)|var\.(\w+)|join\("([^"]*)",\s*var\.(\w+)\))$/.exec(
-    expression,
-  );
-  if (!match) return undefined;
-  const name = (match[1] ?? match[2] ?? match[4]) as string;
-  const value = config.variables.get(name)?.default;
-  if (match[4] !== undefined) return Array.isArray(value) ? value.join(match[3]) : undefined;
-  return value === undefined || value === null ? undefined : String(value);
-}
-
-/**
- * A function's runtime environment from infra/functions.tf: every `NAME = value`
- * of its service_config's environment_variables and the locals it merges in,
- * each Terraform expression replaced by its local stand-in, else a variable's
- * default. Any other expression fails the test: a new variable must be thought
- * about here.
- */
-function terraformEnvironment(
-  fn: Declared,
-  config: InfraConfig,
-  standIns: Readonly<Record<string, string>>,
-): Record<string, string> {
-  // HCL source (`"…"` or a bare expression) becomes a template; a parsed string already is one.
-  const source = (value: string): string => {
-    const quoted = /^"(.*)"$/s.exec(value.trim());
-    return quoted ? (quoted[1] as string) : `\${${value.trim()}}`;
-  };
-  const evaluate = (name: string, template: string): string =>
-    template.replace(/\$\{([^}]*)\}/g, (_, expression: string) => {
-      const standIn = standIns[expression.trim()] ?? variableDefault(config, expression.trim());
-      assert.ok(
-        standIn !== undefined,
-        `${fn.address} ${name}: no local stand-in for ${expression}`,
-      );
-      return standIn;
-    });
-  const assignments = (text: string): [string, string][] =>
-    [...text.matchAll(/^\s*([A-Z][A-Z0-9_]*)\s*=\s*(.+?)\s*$/gm)].map(
-      (m) => [m[1] as string, m[2] as string] as [string, string],
-    );
-  const service = (fn.body.service_config as Record<string, unknown>[])[0] ?? {};
-  const expression = String(service.environment_variables);
-  const env: Record<string, string> = {};
-  for (const [, name] of expression.matchAll(/local\.(\w+)/g)) {
-    const local = config.locals.get(name as string);
-    const pairs =
-      typeof local === 'string'
-        ? assignments(local)
-        : Object.entries((local ?? {}) as Record<string, string>);
-    for (const [key, value] of pairs)
-      env[key] = evaluate(key, typeof local === 'string' ? source(value) : String(value));
-  }
-  for (const [key, value] of assignments(expression)) env[key] = evaluate(key, source(value));
-  return env;
-}
-
 describe('the deployed package under the Functions Framework', () => {
   let app: string;
   let pair: Pair;
@@ -174,6 +117,8 @@ describe('the deployed package under the Functions Framework', () => {
     imageDigest = image.digest;
     await push(layout, 'v1', `${pair.source.host}/team/app:v1`, { creds: SOURCE_PUSHER });
 
+    // Terraform's expressions → their local stand-ins; anything else is its
+    // variable's default, and an expression with neither stops the test.
     const standIns: Record<string, string> = {
       'local.target_prefix': `${pair.target.host}/mirror/`,
       'var.project_id': PROJECT,
@@ -184,24 +129,18 @@ describe('the deployed package under the Functions Framework', () => {
       'google_pubsub_topic.dead_letter.name': 'jobs-dead-letter',
       'google_storage_bucket.runs.name': 'runs',
       // The mounted secret: Docker's config.json with the (local) target's credentials.
+      'local.credentials_enabled': 'true',
       'local.credentials_mount': pair.dockerConfig,
-      'local.credentials_file': 'config.json',
     };
-    const functions = [...config.resources.values()].filter(
-      (r) => r.type === 'google_cloudfunctions2_function',
-    );
+    const functions = deployedFunctions(config, standIns);
     assert.equal(functions.length, 5);
     await Promise.all(
       functions.map(async (fn) => {
-        const build = (fn.body.build_config as Record<string, unknown>[])[0] ?? {};
-        const entryPoint = String(build.entry_point);
-        const signature = (build.environment_variables as Record<string, string> | undefined)
-          ?.GOOGLE_FUNCTION_SIGNATURE_TYPE;
         const env = {
-          ...terraformEnvironment(fn, config, standIns),
+          ...fn.env,
           // What Cloud Run sets for every function.
-          FUNCTION_TARGET: entryPoint,
-          ...(signature && { FUNCTION_SIGNATURE_TYPE: signature }),
+          FUNCTION_TARGET: fn.entryPoint,
+          ...(fn.signatureType && { FUNCTION_SIGNATURE_TYPE: fn.signatureType }),
           NODE_ENV: 'production',
           // The local stand-ins for Google's endpoints and the loopback registries.
           STORAGE_EMULATOR_HOST: gcs.url,
@@ -212,7 +151,7 @@ describe('the deployed package under the Functions Framework', () => {
             new URL(pair.source.tokenServer?.url as string).host,
           ].join(','),
         };
-        started[entryPoint] = await spawnFunction(app, entryPoint, env, {
+        started[fn.entryPoint] = await spawnFunction(app, fn.entryPoint, env, {
           framework: join(app, 'node_modules', '.bin', 'functions-framework'),
         });
       }),

@@ -8,11 +8,13 @@ import {
   blocks,
   type Declared,
   environmentValue,
+  functionsOf,
   type InfraConfig,
   localsIn,
   referencesIn,
   resolveLocals,
-} from './terraform-config.ts';
+  waitsFor,
+} from '../../scripts/terraform/config.ts';
 
 /** Which API each resource type needs enabled before it can be created or read. */
 const API_BY_TYPE: readonly (readonly [RegExp, string])[] = [
@@ -93,12 +95,6 @@ export function apiDependencyProblems(config: InfraConfig): string[] {
   return problems;
 }
 
-export function functionsOf(config: InfraConfig): Declared[] {
-  return [...config.resources.values()].filter((d) => d.type === 'google_cloudfunctions2_function');
-}
-
-const dependsOn = (d: Declared): string[] => referencesIn(d.body.depends_on).map((r) => r.address);
-
 /** The service account a `${google_service_account.x.attr}` (or a local naming one) is. */
 function accountOf(config: InfraConfig, value: unknown): string | undefined {
   return referencesIn(resolveLocals(value, config)).find((r) => r.type === 'google_service_account')
@@ -138,7 +134,7 @@ export function secretGrantProblems(config: InfraConfig): string[] {
       problems.push(
         `${f.file}: ${f.address} reads a secret its account ${account} is never granted`,
       );
-    const waits = new Set(dependsOn(f));
+    const waits = waitsFor(config, f).all;
     for (const needed of [...grants, ...versions])
       if (!waits.has(needed.address))
         problems.push(`${f.file}: ${f.address} does not depend on ${needed.address}`);
@@ -168,7 +164,7 @@ export function buildAccountProblems(config: InfraConfig): string[] {
     const grants = grantsTo(config, account);
     if (grants.length === 0)
       problems.push(`${f.file}: ${f.address}: ${account} is granted nothing`);
-    const waits = new Set(dependsOn(f));
+    const waits = waitsFor(config, f).all;
     for (const grant of grants)
       if (!waits.has(grant.address))
         problems.push(
@@ -206,7 +202,7 @@ export function deadLetterGrantProblems(config: InfraConfig): string[] {
   const problems: string[] = [];
   if (grants.length === 0)
     problems.push(`${where}: ${account} is not granted roles/pubsub.publisher on ${topic}`);
-  const waits = new Set(dependsOn(copy));
+  const waits = waitsFor(config, copy).all;
   for (const grant of grants)
     if (!waits.has(grant.address))
       problems.push(`${where} does not depend on its dead-letter grant ${grant.address}`);
@@ -216,8 +212,8 @@ export function deadLetterGrantProblems(config: InfraConfig): string[] {
 /**
  * The writer (the identity that may invoke the sync function) is reachable only
  * from a principal set that names the ref of a push: an attribute mapped from
- * assertion.ref, for push events only, equal to the writer ref. The provider
- * pins the organisation by repository_owner_id and refuses unprotected pushes.
+ * assertion.ref, for push events only, equal to the writer ref. What the
+ * provider admits is checked by running it (identity-checks.ts).
  */
 export function writerRefProblems(config: InfraConfig): string[] {
   const problems: string[] = [];
@@ -265,15 +261,31 @@ export function writerRefProblems(config: InfraConfig): string[] {
         problems.push(`${where}: the principal set names no ref (${value})`);
     }
   }
-  for (const p of providers) {
-    const condition = resolveLocals(p.body.attribute_condition, config);
-    const where = `${p.file}: ${p.address}`;
-    if (!/assertion\.repository_owner_id\s*==/.test(condition))
-      problems.push(`${where}: the organisation is not pinned by repository_owner_id`);
-    if (/assertion\.repository_owner\s*==/.test(condition))
-      problems.push(`${where}: the organisation is matched by its name, which can change hands`);
-    if (!/assertion\.ref_protected\s*==\s*'true'/.test(condition))
-      problems.push(`${where}: pushes from unprotected refs are not refused`);
+  return problems;
+}
+
+/**
+ * A function that only Google's own services call (Eventarc, the jobs push
+ * subscription) is internal-only: of the five, only those whose invoker is a
+ * GitHub identity (the api and plan functions) take traffic from the internet
+ * (https://cloud.google.com/run/docs/securing/ingress).
+ */
+export function ingressProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  for (const f of functionsOf(config)) {
+    const invokers = [...config.resources.values()].filter(
+      (d) =>
+        d.type === 'google_cloud_run_service_iam_member' &&
+        referencesIn(d.body.service).some((r) => r.address === f.address),
+    );
+    const fromGitHub = invokers.some((d) =>
+      referencesIn(d.body.member).some((r) => /^google_service_account\.github_/.test(r.address)),
+    );
+    const ingress = (f.body.service_config as Body[] | undefined)?.[0]?.ingress_settings;
+    if (!fromGitHub && ingress !== 'ALLOW_INTERNAL_ONLY')
+      problems.push(
+        `${f.file}: ${f.address} is called only from within the project but its ingress is ${String(ingress)}, not ALLOW_INTERNAL_ONLY`,
+      );
   }
   return problems;
 }

@@ -5,7 +5,12 @@
 
 import { readFileSync } from 'node:fs';
 import type { ProviderSchema, SchemaNode } from '../../scripts/derive-provider-schema.ts';
-import { type Body, type Declared, type InfraConfig, referencesIn } from './terraform-config.ts';
+import {
+  type Body,
+  type Declared,
+  type InfraConfig,
+  referencesIn,
+} from '../../scripts/terraform/config.ts';
 
 export type { ProviderSchema };
 
@@ -26,7 +31,18 @@ const META_ARGUMENTS = new Set([
   'connection',
 ]);
 
+/**
+ * hashicorp/time's resources this configuration uses, from its documentation
+ * (the list above covers hashicorp/google only): time_sleep takes
+ * create_duration, destroy_duration and triggers, and exports id
+ * (https://registry.terraform.io/providers/hashicorp/time/latest/docs/resources/sleep).
+ */
+export const TIME_SCHEMA: Readonly<Record<string, SchemaNode>> = {
+  time_sleep: { a: ['create_duration', 'destroy_duration', 'triggers', 'id'] },
+};
+
 function schemaFor(schema: ProviderSchema, d: Declared): SchemaNode | undefined {
+  if (d.type.startsWith('time_')) return TIME_SCHEMA[d.type];
   const beta = d.body.provider === '${google-beta}' || d.body.provider === 'google-beta';
   if (d.address.startsWith('data.')) return schema.data[d.type];
   return beta ? schema.beta[d.type] : schema.resources[d.type];
@@ -61,14 +77,18 @@ function checkBody(body: Body, node: SchemaNode, where: string, problems: string
   }
 }
 
-/** Every google_* resource's and data source's argument and block names, against the schema. */
+/** The types checked against a schema: hashicorp/google's and hashicorp/time's. */
+const checked = (type: string): boolean => type.startsWith('google_') || type.startsWith('time_');
+
+/** Every google_* and time_* resource's and data source's argument and block names, against the schema. */
 export function schemaProblems(config: InfraConfig, schema: ProviderSchema): string[] {
   const problems: string[] = [];
   for (const d of [...config.resources.values(), ...config.data.values()]) {
-    if (!d.type.startsWith('google_')) continue;
+    if (!checked(d.type)) continue;
     const node = schemaFor(schema, d);
     if (!node) {
-      problems.push(`${d.file}: ${d.address}: ${d.type} is not in provider ${schema.version}`);
+      const provider = d.type.startsWith('time_') ? 'hashicorp/time' : `provider ${schema.version}`;
+      problems.push(`${d.file}: ${d.address}: ${d.type} is not in ${provider}`);
       continue;
     }
     const own = Object.fromEntries(Object.entries(d.body).filter(([k]) => !META_ARGUMENTS.has(k)));
@@ -94,7 +114,7 @@ export function referenceProblems(config: InfraConfig, schema: ProviderSchema): 
         problems.push(`${where}: ${ref.text} names ${ref.address}, which is not declared`);
         continue;
       }
-      if (!ref.type.startsWith('google_')) continue;
+      if (!checked(ref.type)) continue;
       let node: SchemaNode | undefined = schemaFor(schema, target);
       if (!node) continue; // reported by schemaProblems
       for (const [i, attr] of ref.path.entries()) {

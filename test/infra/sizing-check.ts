@@ -3,14 +3,14 @@
 // and Pub/Sub counts both as attempts; the function's own count of failures
 // must come first.
 
-import { functionsOf } from './rule-checks.ts';
 import {
   type Body,
   defaultOf,
   environmentValue,
+  functionsOf,
   type InfraConfig,
   referencesIn,
-} from './terraform-config.ts';
+} from '../../scripts/terraform/config.ts';
 
 /** Pub/Sub's retry backoff: from minimum_backoff, doubling, capped at maximum_backoff. */
 export function attemptsToWait(seconds: number, minimum: number, maximum: number): number {

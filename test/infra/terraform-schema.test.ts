@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { edited, type InfraConfig, infraFiles, loadInfra } from '../../scripts/terraform/config.ts';
 import {
   loadSchema,
   type ProviderSchema,
   referenceProblems,
   schemaProblems,
 } from './schema-checks.ts';
-import { edited, type InfraConfig, infraFiles, loadInfra } from './terraform-config.ts';
 
 describe('Terraform against the provider schema (offline)', () => {
   let schema: ProviderSchema;
@@ -37,6 +37,11 @@ describe('Terraform against the provider schema (offline)', () => {
       );
       assert.match(versions, block, `${provider} pinned to ~> ${major}.${minor}.0`);
     }
+    // time_sleep's arguments (TIME_SCHEMA) are those of hashicorp/time 0.13's documentation.
+    assert.match(
+      versions,
+      /\n\s+time = \{\s*source\s*=\s*"hashicorp\/time"\s*version\s*=\s*"~> 0\.13"/,
+    );
     assert.ok(Object.keys(schema.resources).length > 1000, 'the whole provider, not a sample');
     assert.ok(Object.keys(schema.data).length > 300);
   });
@@ -66,8 +71,8 @@ describe('Terraform against the provider schema (offline)', () => {
       ],
       [
         'iam.tf',
-        'display_name = "image-syncer function builds (Cloud Build)"',
-        'display_name = "image-syncer function builds (Cloud Build)"\n  email = "x@y"',
+        'display_name                 = "image-syncer function builds (Cloud Build)"',
+        'display_name                 = "image-syncer function builds (Cloud Build)"\n  email = "x@y"',
         /google_service_account\.build: email is computed by the provider/,
       ],
       [
@@ -75,6 +80,19 @@ describe('Terraform against the provider schema (offline)', () => {
         'resource "google_pubsub_topic" "requests"',
         'resource "google_pubsub_topics" "requests"',
         /google_pubsub_topics is not in provider 6\.50/,
+      ],
+      // hashicorp/time's time_sleep, from its documentation (schema-checks.ts).
+      [
+        'iam.tf',
+        'create_duration = "${var.iam_propagation_seconds}s"',
+        'create_durations = "${var.iam_propagation_seconds}s"',
+        /time_sleep\.grants_propagate: create_durations is not an argument or block/,
+      ],
+      [
+        'monitoring.tf',
+        'resource "time_sleep" "log_metrics_propagate"',
+        'resource "time_sleeps" "log_metrics_propagate"',
+        /time_sleeps is not in hashicorp\/time/,
       ],
     ];
     for (const [file, from, to, expected] of cases) {
@@ -87,7 +105,7 @@ describe('Terraform against the provider schema (offline)', () => {
   });
 
   it('catches a misspelt attribute, nested attribute or resource name in a reference', async () => {
-    const cases: [string, string, string, RegExp][] = [
+    const cases: [string, string | RegExp, string, RegExp][] = [
       [
         'functions.tf',
         '= google_service_account.copy.email',
@@ -108,9 +126,21 @@ describe('Terraform against the provider schema (offline)', () => {
       ],
       [
         'outputs.tf',
-        'google_cloudfunctions2_function.api.service_config[0].uri',
-        'google_cloudfunctions2_function.api.service_config[0].urls',
+        '  value       = google_cloudfunctions2_function.api.service_config[0].uri',
+        '  value       = google_cloudfunctions2_function.api.service_config[0].urls',
         /outputs\.tf: output: .*service_config\.urls is not an attribute/,
+      ],
+      [
+        'iam.tf',
+        'google_project_iam_member.gcs_publishes_events.id,',
+        'google_project_iam_member.gcs_publishes_events.ids,',
+        /google_project_iam_member\.gcs_publishes_events\.ids is not an attribute/,
+      ],
+      [
+        'functions.tf',
+        /(resource "google_cloudfunctions2_function" "api" \{[\s\S]*?)depends_on = \[time_sleep\.grants_propagate\]/,
+        '$1depends_on = [time_sleep.grants_propagated]',
+        /names time_sleep\.grants_propagated, which is not declared/,
       ],
     ];
     for (const [file, from, to, expected] of cases) {

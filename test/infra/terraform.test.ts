@@ -4,14 +4,27 @@
 // against the code it deploys.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { parse } from '@cdktf/hcl2json';
 import { CLOUD_SETTINGS, FUNCTION_NEEDS, FUNCTION_VARIABLES } from '../../functions/gcp/config.ts';
 import { envName, readingFor, type Setting } from '../../functions/settings/setting.ts';
 import { SHARED_SETTINGS } from '../../functions/settings/shared.ts';
+import {
+  type Body,
+  byTypeAndName,
+  type InfraConfig,
+  infraFiles,
+  loadInfra,
+} from '../../scripts/terraform/config.ts';
 
-type Block = Record<string, unknown>;
+type Block = Body;
+
+const CODE = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+/**
+ * The configuration by type and name, as the assertions below read it:
+ * `resource[type][name]` is the resource's body in a one-element list.
+ */
 interface Config {
   resource: Record<string, Record<string, Block[]>>;
   locals: Block;
@@ -19,26 +32,15 @@ interface Config {
   output: Record<string, Block[]>;
 }
 
-const INFRA = new URL('../../infra/', import.meta.url);
-const CODE = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
-
-async function load(): Promise<Config> {
-  const merged: Config = { resource: {}, locals: {}, variable: {}, output: {} };
-  for (const file of readdirSync(INFRA).filter((f) => f.endsWith('.tf'))) {
-    const parsed = (await parse(file, readFileSync(new URL(file, INFRA), 'utf8'))) as Record<
-      string,
-      unknown
-    >;
-    for (const [type, byName] of Object.entries(
-      (parsed.resource ?? {}) as Record<string, Record<string, Block[]>>,
-    )) {
-      merged.resource[type] = { ...merged.resource[type], ...byName };
-    }
-    for (const locals of (parsed.locals ?? []) as Block[]) Object.assign(merged.locals, locals);
-    Object.assign(merged.variable, parsed.variable ?? {});
-    Object.assign(merged.output, parsed.output ?? {});
-  }
-  return merged;
+function tables(config: InfraConfig): Config {
+  const wrap = (map: ReadonlyMap<string, Block>) =>
+    Object.fromEntries([...map].map(([name, body]) => [name, [body]]));
+  return {
+    resource: byTypeAndName(config),
+    locals: Object.fromEntries(config.locals) as Block,
+    variable: wrap(config.variables),
+    output: wrap(config.outputs),
+  };
 }
 
 const one = (blocks: unknown): Block => (blocks as Block[])[0] as Block;
@@ -75,7 +77,7 @@ describe('Terraform (offline)', () => {
   let tf: Config;
   let functions: Record<string, Block>;
   before(async () => {
-    tf = await load();
+    tf = tables(await loadInfra());
     functions = Object.fromEntries(
       Object.entries(tf.resource.google_cloudfunctions2_function ?? {}).map(([name, blocks]) => [
         name,
@@ -155,10 +157,7 @@ describe('Terraform (offline)', () => {
   });
 
   it('grants nothing to allUsers or allAuthenticatedUsers', () => {
-    const all = readdirSync(INFRA)
-      .filter((f) => f.endsWith('.tf'))
-      .map((f) => readFileSync(new URL(f, INFRA), 'utf8'))
-      .join('\n');
+    const all = [...infraFiles().values()].join('\n');
     assert.doesNotMatch(all, /allUsers|allAuthenticatedUsers/);
   });
 
@@ -237,7 +236,8 @@ describe('Terraform (offline)', () => {
       one(tf.resource.google_iam_workload_identity_pool_provider?.github).attribute_condition,
       ref('local.workflow_condition'),
     );
-    const condition = String(tf.locals.workflow_condition);
+    // Who the provider admits is run as CEL in terraform-identity.test.ts.
+    const condition = JSON.stringify(tf.locals.workflow_gates);
     assert.match(
       condition,
       /assertion\.repository_owner_id == '\$\{var\.github_organization_id\}'/,

@@ -1,58 +1,18 @@
-// The reusable workflow, the caller example in the README and cloudbuild.yaml,
-// validated offline: structurally (action-validator's schema for workflows),
-// and by running the workflow's own shell steps with each event.
+// The reusable workflow and the caller example in the README, validated
+// offline: structurally (action-validator's schema for workflows), and by
+// running the workflow's own shell steps with each event. The step that calls
+// the HTTP API runs against a stand-in API in workflow-client.test.ts.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { validateWorkflow } from '@action-validator/core';
 import { parse } from 'yaml';
-import { CLI_FLAGS } from '../../functions/cli/flags.ts';
-import { envName } from '../../functions/settings/setting.ts';
-
-const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
-
-interface Step {
-  name?: string;
-  id?: string;
-  if?: string;
-  run?: string;
-  uses?: string;
-  env?: Record<string, string>;
-  with?: Record<string, unknown>;
-}
-
-const workflowText = read('.github/workflows/image-syncer.yml');
-const workflow = parse(workflowText) as {
-  on: Record<string, { inputs: Record<string, { type: string; default?: unknown }> }>;
-  permissions: Record<string, string>;
-  jobs: Record<string, { steps: Step[] }>;
-};
-const steps = Object.values(workflow.jobs)[0]?.steps ?? [];
-
-/** Runs a step's shell script as Actions would, with its env, and returns its outputs. */
-function runStep(
-  step: Step,
-  env: Record<string, string>,
-): { status: number | null; outputs: Record<string, string>; stdout: string } {
-  const outputFile = join(mkdtempSync(join(tmpdir(), 'gh-')), 'output');
-  execFileSync('touch', [outputFile]);
-  const result = spawnSync('bash', ['-e', '-c', step.run ?? ''], {
-    env: { PATH: process.env.PATH, GITHUB_OUTPUT: outputFile, ...env },
-    encoding: 'utf8',
-  });
-  const outputs: Record<string, string> = {};
-  for (const line of readFileSync(outputFile, 'utf8').split('\n').filter(Boolean)) {
-    const eq = line.indexOf('=');
-    outputs[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return { status: result.status, outputs, stdout: result.stdout };
-}
+import { loadInfra } from '../../scripts/terraform/config.ts';
+import { workflowProblems } from './workflow-checks.ts';
+import { read, runStep, type Step, step, steps, workflow, workflowText } from './workflow-steps.ts';
 
 describe('reusable workflow', () => {
   it('is a valid workflow', () => {
@@ -110,22 +70,121 @@ describe('reusable workflow', () => {
     });
   });
 
-  it('authenticates with an ID token for the chosen function and passes CLI variables the CLI knows', () => {
-    const auth = steps.find((s) => s.id === 'auth') as Step;
+  it('runs nothing but its own steps, writes no credentials file, checks a push first', async () => {
+    const config = await loadInfra();
+    const variables = Object.keys(
+      (config.outputs.get('github_organization_variables')?.value ?? {}) as Record<string, unknown>,
+    );
+    assert.deepEqual(workflowProblems(workflowText, variables), []);
+    const mistakes: [string | RegExp, string, RegExp][] = [
+      // The caller chooses the code that runs with the writer's token.
+      [
+        '      timeout:\n',
+        '      tool-repository:\n        type: string\n        default: ""\n      timeout:\n',
+        /input tool-repository lets the caller choose/,
+      ],
+      [
+        '      - name: Authenticate to Google Cloud\n',
+        '      - uses: actions/setup-node@49933ea5288caeca8642d1e84afbd3f7d6820020 # v4.4.0\n      - run: npm ci --omit=dev\n      - name: Authenticate to Google Cloud\n',
+        /runs actions\/setup-node/,
+      ],
+      [
+        '          IMAGES_FILE: caller/${{ inputs.images-file }}\n',
+        '          IMAGES_FILE: caller/${{ inputs.images-file }}\n          TOOL: x\n        run: node tool/bin/image-syncer.js remote sync\n      - env:\n          X: y\n',
+        /runs a program from the checkout/,
+      ],
+      ['          create_credentials_file: false\n', '', /writes a credentials file/],
+      [
+        /\n {6}- name: Check the push against the writer identity's requirements\n[\s\S]*?\n\n/,
+        '\n',
+        /not checked against the writer identity's requirements/,
+      ],
+      [
+        'vars.IMAGE_SYNCER_PLAN_URL',
+        'vars.IMAGE_SYNCER_PLAN_ENDPOINT',
+        /vars\.IMAGE_SYNCER_PLAN_ENDPOINT is not among/,
+      ],
+    ];
+    for (const [from, to, expected] of mistakes) {
+      const mistaken = workflowText.replace(from, to);
+      assert.notEqual(mistaken, workflowText, `the mistake applies: ${from}`);
+      const problems = workflowProblems(mistaken, variables);
+      assert.ok(
+        problems.some((p) => expected.test(p)),
+        `${expected} in ${JSON.stringify(problems)}`,
+      );
+    }
+  });
+
+  it('asks for an ID token for the chosen function, and writes no credentials file', () => {
+    const auth = step('auth');
     assert.match(String(auth.uses), /^google-github-actions\/auth@/);
     assert.equal(auth.with?.token_format, 'id_token');
     assert.equal(auth.with?.id_token_audience, '${{ steps.mode.outputs.url }}');
-    const last = steps.at(-1) as Step;
-    const known = new Set(Object.values(CLI_FLAGS).map((f) => envName(f.name)));
-    for (const name of Object.keys(last.env ?? {}).filter((n) => n.startsWith('SYNCER_')))
-      assert.ok(known.has(name), `${name} is not a CLI flag`);
-    assert.equal(last.env?.SYNCER_DEBUG, '${{ inputs.debug }}');
-    assert.match(String(last.run), /image-syncer\.js remote "\$COMMAND"/);
+    // The action writes an impersonating credentials file into the workspace unless told not to.
+    assert.equal(auth.with?.create_credentials_file, false);
+    const client = steps.at(-1) as Step;
+    assert.equal(client.env?.ID_TOKEN, '${{ steps.auth.outputs.id_token }}');
+    assert.equal(client.env?.URL, '${{ steps.mode.outputs.url }}');
+    assert.ok(steps.indexOf(auth) === steps.length - 2, 'only the API call follows the token');
+  });
+
+  it('checks a push against the writer identity before it asks for a token, and says what is missing', () => {
+    const check = step("Check the push against the writer identity's requirements");
+    assert.equal(check.if, "github.event_name == 'push'");
+    assert.ok(steps.indexOf(check) < steps.indexOf(step('auth')));
+    assert.equal(check.env?.REF_PROTECTED, '${{ github.ref_protected }}');
+    const push = {
+      REF: 'refs/heads/main',
+      REF_PROTECTED: 'true',
+      REPOSITORY: 'acme/app',
+      REPOSITORY_ID: '200',
+      WRITER_REF: 'refs/heads/main',
+      REQUIRES_PROTECTED: 'true',
+      ALLOWED_REPOSITORY_IDS: '',
+      ENVIRONMENT: '',
+    };
+    const meets = runStep(check, push);
+    assert.equal(meets.status, 0, meets.stdout + meets.stderr);
+    const unprotected = runStep(check, { ...push, REF_PROTECTED: 'false' });
+    assert.equal(unprotected.status, 1);
+    assert.match(
+      unprotected.stdout,
+      /::error::the writer identity requires a push to refs\/heads\/main, a protected branch\n::error::refs\/heads\/main is not protected in acme\/app: add a branch protection rule or a ruleset for it/,
+    );
+    const notAllowed = runStep(check, { ...push, ALLOWED_REPOSITORY_IDS: '300, 400' });
+    assert.equal(notAllowed.status, 1);
+    assert.match(notAllowed.stdout, /from one of the repositories 300, 400/);
+    assert.match(notAllowed.stdout, /::error::acme\/app \(repository id 200\) is not one of them/);
+    assert.equal(runStep(check, { ...push, ALLOWED_REPOSITORY_IDS: '300,200' }).status, 0);
+    const elsewhere = runStep(check, {
+      ...push,
+      REF: 'refs/heads/feature',
+      REF_PROTECTED: 'false',
+    });
+    assert.equal(elsewhere.status, 1);
+    assert.match(elsewhere.stdout, /::error::this run is a push to refs\/heads\/feature/);
+    assert.equal(
+      runStep(check, { ...push, REF_PROTECTED: 'false', REQUIRES_PROTECTED: 'false' }).status,
+      0,
+    );
+    assert.match(
+      runStep(check, { ...push, ENVIRONMENT: 'prod' }).stdout,
+      /in the environment prod/,
+    );
+  });
+
+  it('runs a push in the writer environment, and nothing else in any', () => {
+    const job = Object.values(workflow.jobs)[0];
+    assert.equal(
+      job?.environment,
+      "${{ github.event_name == 'push' && vars.IMAGE_SYNCER_WRITER_ENVIRONMENT || '' }}",
+    );
   });
 
   it('pins every action by the full commit of a named release, and authenticates with auth v3', () => {
     const uses = steps.filter((s) => s.uses).map((s) => s.uses as string);
-    assert.ok(uses.length >= 4);
+    assert.equal(uses.length, 2);
     for (const use of uses) assert.match(use, /^[\w-]+\/[\w-]+@[0-9a-f]{40}$/, use);
     // Every pin carries the release it is, so a bump changes both together.
     for (const line of workflowText.split('\n').filter((l) => /\buses: /.test(l)))
@@ -136,9 +195,8 @@ describe('reusable workflow', () => {
   it('refuses an images file that is a symlink, a directory or outside the checkout, reading nothing', () => {
     const guard = steps.find((s) => s.name === 'Refuse an images file that is not a regular file');
     assert.ok(guard?.run, 'the guard step exists');
-    const order = steps.map((s) => s.name ?? s.id);
     assert.ok(
-      order.indexOf(guard.name) < steps.findIndex((s) => s.env?.SYNCER_IMAGES_FILE),
+      steps.indexOf(guard) < steps.findIndex((s) => s.env?.IMAGES_FILE?.startsWith('caller/')),
       'the guard runs before anything reads the file',
     );
     assert.equal(guard.env?.IMAGES_FILE, '${{ inputs.images-file }}');
@@ -146,11 +204,7 @@ describe('reusable workflow', () => {
       const dir = mkdtempSync(join(tmpdir(), 'images-file-'));
       mkdirSync(join(dir, 'caller'));
       setUp(dir);
-      return spawnSync('bash', ['-e', '-c', guard.run as string], {
-        cwd: dir,
-        env: { PATH: process.env.PATH, IMAGES_FILE: file },
-        encoding: 'utf8',
-      });
+      return runStep(guard, { IMAGES_FILE: file }, dir);
     };
     const secret = 'root:x:0:0:a line that must never be printed';
     const outside = (dir: string) => writeFileSync(join(dir, 'secret'), secret);
@@ -180,7 +234,7 @@ describe('reusable workflow', () => {
   });
 
   it('reads only the images file from a pull request, without credentials', () => {
-    const checkout = steps.find((s) => s.name === 'Check out the images file') as Step;
+    const checkout = step('Check out the images file');
     assert.equal(checkout.with?.['persist-credentials'], false);
     assert.equal(checkout.with?.['sparse-checkout'], '${{ inputs.images-file }}');
   });
@@ -226,172 +280,5 @@ describe('README, end to end', () => {
     assert.match(names, /name += "\$\{var\.name\}-requests"/);
     assert.match(names, /name += "\$\{var\.name\}-jobs-dead-letter-keep"/);
     assert.match(read('infra/variables.tf'), /variable "name" \{[^}]*default += "image-syncer"/);
-  });
-});
-
-/** A stand-in for the metadata server's email endpoint, which wants Metadata-Flavor: Google. */
-async function metadataServer(email: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    if (req.headers['metadata-flavor'] !== 'Google') return void res.writeHead(403).end();
-    res.writeHead(200, { 'content-type': 'application/text' }).end(email);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/email` };
-}
-
-describe('cloudbuild.yaml', () => {
-  const text = read('cloudbuild.yaml');
-  const build = parse(text) as {
-    substitutions: Record<string, string>;
-    steps: {
-      id: string;
-      name: string;
-      args?: string[];
-      entrypoint?: string;
-      waitFor?: string[];
-      dir?: string;
-    }[];
-  };
-
-  it('is well formed: named steps, known dependencies, documented substitutions', () => {
-    const ids = build.steps.map((s) => s.id);
-    assert.equal(new Set(ids).size, ids.length);
-    for (const step of build.steps) {
-      assert.ok(step.name && step.args?.length, `step ${step.id} needs an image and args`);
-      for (const dependency of step.waitFor ?? [])
-        assert.ok(
-          ids.indexOf(dependency) >= 0 && ids.indexOf(dependency) < ids.indexOf(step.id),
-          `${step.id} waits for ${dependency}`,
-        );
-    }
-    const used = new Set([...text.matchAll(/\$\{(_[A-Z_]+)\}/g)].map((m) => m[1] as string));
-    for (const name of used) {
-      assert.ok(
-        name in build.substitutions || new RegExp(`#\\s+${name}\\s.*\\(required\\)`).test(text),
-        `${name} is neither defaulted nor documented as required`,
-      );
-      assert.match(text, new RegExp(`^#\\s+${name}\\s`, 'm'), `${name} is documented at the top`);
-    }
-    for (const key of Object.keys(build.substitutions)) assert.match(key, /^_[A-Z_]+$/);
-  });
-
-  it('checks, tests with the real registries, builds, then deploys with Terraform', () => {
-    assert.deepEqual(
-      build.steps.map((s) => s.id),
-      [
-        'identity',
-        'install',
-        'typecheck',
-        'lint',
-        'test',
-        'build',
-        'terraform-init',
-        'terraform-validate',
-        'terraform-plan',
-        'terraform-apply',
-      ],
-    );
-    const test = build.steps.find((s) => s.id === 'test');
-    assert.match(
-      String(test?.args?.join(' ')),
-      /apt-get install .*docker-registry skopeo apache2-utils/,
-    );
-    assert.match(String(test?.args?.join(' ')), /npm run test:all/);
-    const terraform = build.steps.filter((s) => s.id.startsWith('terraform-'));
-    for (const step of terraform) {
-      assert.match(step.name, /^hashicorp\/terraform:/);
-      assert.equal(step.dir, 'infra');
-    }
-    assert.deepEqual(
-      terraform.map((s) => s.args?.[0]),
-      ['init', 'validate', 'plan', 'apply'],
-    );
-    assert.match(
-      String(terraform[0]?.args?.join(' ')),
-      /-backend-config=bucket=\$\{_TF_STATE_BUCKET\}/,
-    );
-  });
-
-  it('runs as the deployer account the bootstrap creates, logging to Cloud Logging', async () => {
-    const config = build as unknown as { serviceAccount?: string; options?: { logging?: string } };
-    // Named where the build starts (substitutions are documented for steps and images only).
-    assert.equal(config.serviceAccount, undefined);
-    for (const doc of ['README.md', 'infra/README.md'])
-      assert.match(
-        read(doc),
-        /gcloud builds submit --config cloudbuild\.yaml[\s\\]+--service-account=projects\/[\w-]+\/serviceAccounts\/image-syncer-deployer@/,
-        doc,
-      );
-    // The first step, run as Cloud Build would (with $PROJECT_ID substituted),
-    // against a stand-in metadata server: the deployer passes, anything else stops.
-    const identity = build.steps[0];
-    assert.equal(identity?.id, 'identity');
-    assert.equal(build.steps[1]?.waitFor, undefined, 'install waits for every step before it');
-    const script = String(identity?.args?.[1]).replaceAll('$PROJECT_ID', 'acme');
-    const metadataUrl =
-      'http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/email';
-    assert.ok(script.includes(metadataUrl));
-    for (const [email, passes] of [
-      ['image-syncer-deployer@acme.iam.gserviceaccount.com', true],
-      ['123456789-compute@developer.gserviceaccount.com', false],
-    ] as const) {
-      const { server, url } = await metadataServer(email);
-      try {
-        // Asynchronously: the stand-in answers from this process's event loop.
-        const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-          const child = spawn(process.execPath, ['-e', script.replace(metadataUrl, url)]);
-          let stderr = '';
-          child.stderr.on('data', (chunk: Buffer) => {
-            stderr += chunk;
-          });
-          child.on('close', (status) => resolve({ status, stderr }));
-        });
-        assert.equal(run.status === 0, passes, `${email}: ${run.stderr}`);
-        if (!passes)
-          assert.match(
-            run.stderr,
-            /--service-account=projects\/acme\/serviceAccounts\/image-syncer-deployer@acme\.iam\.gserviceaccount\.com/,
-          );
-      } finally {
-        server.close();
-      }
-    }
-    // A user-specified build account cannot write to the default logs bucket.
-    assert.equal(config.options?.logging, 'CLOUD_LOGGING_ONLY');
-    const bootstrap = read('scripts/bootstrap-deployer.sh');
-    assert.match(bootstrap, /service-accounts create image-syncer-deployer/);
-    for (const role of [
-      'roles/resourcemanager.projectIamAdmin',
-      'roles/iam.workloadIdentityPoolAdmin',
-      'roles/serviceusage.serviceUsageAdmin',
-      'roles/iam.serviceAccountUser',
-      'roles/logging.logWriter',
-    ])
-      assert.match(bootstrap, new RegExp(`^\\s+${role.replace('.', '\\.')}\\s`, 'm'), role);
-    assert.match(
-      bootstrap,
-      /buckets add-iam-policy-binding "gs:\/\/\$\{bucket\}"[\s\S]*storage\.objectAdmin/,
-    );
-    // The Terraform steps package the source from git, so .git must be uploaded.
-    const ignore = read('.gcloudignore');
-    assert.doesNotMatch(ignore, /^\.git\/?$/m);
-    assert.match(ignore, /^#!include:\.gitignore$/m);
-  });
-
-  it('never uploads Terraform working files: providers, local state, saved plans', () => {
-    // .gcloudignore includes .gitignore; a plan or state file holds variable
-    // values (source_credentials) in clear, and a local .terraform/ is
-    // hundreds of MiB of provider binaries (https://cloud.google.com/sdk/gcloud/reference/topic/gcloudignore).
-    for (const path of [
-      'infra/.terraform/providers/registry.terraform.io/hashicorp/google/x',
-      'infra/terraform.tfstate',
-      'infra/terraform.tfstate.backup',
-      'infra/tfplan',
-    ]) {
-      const check = spawnSync('git', ['check-ignore', '--no-index', '-q', path], {
-        cwd: new URL('../../', import.meta.url),
-      });
-      assert.equal(check.status, 0, `${path} is not ignored`);
-    }
   });
 });

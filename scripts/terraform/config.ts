@@ -1,10 +1,11 @@
-// infra/*.tf parsed offline with HashiCorp's HCL parser (compiled to WASM, via
-// @cdktf/hcl2json), as one configuration: every resource, data source, local
-// and variable by address, plus the Terraform references each one makes. The
-// rule and schema checks (terraform-checks.ts) read this, and the tests that
-// prove each check catches a mistake load a copy with one file's text edited.
+// The one reader of infra/*.tf: every file parsed offline with HashiCorp's
+// HCL parser (compiled to WASM, via @cdktf/hcl2json) into one configuration,
+// with every resource, data source, local, variable and output by address and
+// the Terraform references each one makes. The offline checks (test/infra),
+// the deployed-package test and the local pipeline (scripts/terraform/
+// environment.ts) all read infra/ through this module; tests that prove a
+// check catches a mistake load a copy with one file's text edited.
 
-import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from '@cdktf/hcl2json';
 
@@ -24,18 +25,24 @@ export interface InfraConfig {
   readonly data: ReadonlyMap<string, Declared>;
   readonly locals: ReadonlyMap<string, unknown>;
   readonly variables: ReadonlyMap<string, Body>;
+  readonly outputs: ReadonlyMap<string, Body>;
   /** Every `${…}` expression of every file, for references outside resources (outputs). */
   readonly expressions: readonly { file: string; where: string; text: string }[];
 }
 
 export const INFRA_DIR = new URL('../../infra/', import.meta.url);
 
-export function infraFiles(): Map<string, string> {
+/** The `.tf` files of a directory (infra/ by default), name → text, in name order. */
+export function infraFiles(dir: URL | string = INFRA_DIR): Map<string, string> {
+  const base = typeof dir === 'string' ? `${dir.replace(/\/$/, '')}/` : dir;
   return new Map(
-    readdirSync(INFRA_DIR)
+    readdirSync(base)
       .filter((f) => f.endsWith('.tf'))
       .sort()
-      .map((f) => [f, readFileSync(new URL(f, INFRA_DIR), 'utf8')]),
+      .map((f) => [
+        f,
+        readFileSync(typeof base === 'string' ? `${base}${f}` : new URL(f, base), 'utf8'),
+      ]),
   );
 }
 
@@ -47,12 +54,13 @@ export function edited(
   to: string,
 ): Map<string, string> {
   const text = files.get(file);
-  assert.ok(text !== undefined, `no infra/${file}`);
+  if (text === undefined) throw new Error(`no infra/${file}`);
   const count =
     typeof from === 'string'
       ? text.split(from).length - 1
       : [...text.matchAll(new RegExp(from.source, `${from.flags.replace('g', '')}g`))].length;
-  assert.equal(count, 1, `the edit must match once in infra/${file}: ${String(from)}`);
+  if (count !== 1)
+    throw new Error(`the edit must match once in infra/${file} (${count}): ${String(from)}`);
   return new Map(files).set(file, text.replace(from, to));
 }
 
@@ -91,39 +99,53 @@ export function expressionsOf(value: unknown): string[] {
   return found;
 }
 
+function declare(
+  parsed: Body,
+  file: string,
+  resources: Map<string, Declared>,
+  data: Map<string, Declared>,
+) {
+  for (const [kind, into] of [
+    ['resource', resources],
+    ['data', data],
+  ] as const) {
+    for (const [type, byName] of Object.entries((parsed[kind] ?? {}) as Record<string, Body>)) {
+      for (const [name, bodies] of Object.entries(byName as Record<string, Body[]>)) {
+        const address = kind === 'data' ? `data.${type}.${name}` : `${type}.${name}`;
+        if (into.has(address)) throw new Error(`${file}: ${address} is declared twice`);
+        into.set(address, { address, type, name, file, body: (bodies[0] ?? {}) as Body });
+      }
+    }
+  }
+}
+
+/** Parses the files (infra/ by default) into one configuration. */
 export async function loadInfra(files = infraFiles()): Promise<InfraConfig> {
   const resources = new Map<string, Declared>();
   const data = new Map<string, Declared>();
   const locals = new Map<string, unknown>();
   const variables = new Map<string, Body>();
+  const outputs = new Map<string, Body>();
   const expressions: { file: string; where: string; text: string }[] = [];
   for (const [file, text] of files) {
     const parsed = await parseFile(file, text);
-    for (const [kind, into] of [
-      ['resource', resources],
-      ['data', data],
-    ] as const) {
-      for (const [type, byName] of Object.entries((parsed[kind] ?? {}) as Record<string, Body>)) {
-        for (const [name, bodies] of Object.entries(byName as Record<string, Body[]>)) {
-          const address = kind === 'data' ? `data.${type}.${name}` : `${type}.${name}`;
-          assert.ok(!into.has(address), `${address} is declared twice`);
-          into.set(address, { address, type, name, file, body: (bodies[0] ?? {}) as Body });
-        }
-      }
-    }
+    declare(parsed, file, resources, data);
     for (const block of (parsed.locals ?? []) as Body[])
       for (const [name, value] of Object.entries(block)) locals.set(name, value);
     for (const [name, bodies] of Object.entries((parsed.variable ?? {}) as Record<string, Body[]>))
       variables.set(name, (bodies[0] ?? {}) as Body);
+    for (const [name, bodies] of Object.entries((parsed.output ?? {}) as Record<string, Body[]>))
+      outputs.set(name, (bodies[0] ?? {}) as Body);
     for (const [kind, byName] of Object.entries(parsed))
       if (kind === 'output' || kind === 'locals')
         for (const text of expressionsOf(byName)) expressions.push({ file, where: kind, text });
   }
-  return { resources, data, locals, variables, expressions };
+  return { resources, data, locals, variables, outputs, expressions };
 }
 
+/** The providers whose resources the references below recognise. */
 const REFERENCE =
-  /(?<![\w.])(data\.)?((?:google|external|archive)[a-z0-9_]*)\.([a-zA-Z_][\w-]*)((?:\[[^\]]*\]|\.[a-zA-Z_]\w*)*)/g;
+  /(?<![\w.])(data\.)?((?:google|external|archive|time)[a-z0-9_]*)\.([a-zA-Z_][\w-]*)((?:\[[^\]]*\]|\.[a-zA-Z_]\w*)*)/g;
 
 export interface Reference {
   /** `google_service_account.copy` or `data.google_project.this`. */
@@ -186,16 +208,77 @@ export function blocks(body: Body, name: string): Body[] {
   return [...direct, ...dynamic.flatMap((d) => (d.content ?? []) as Body[])];
 }
 
+/** The first block of `name` in a body (`service_config`, `build_config`), or an empty one. */
+export function block(body: Body, name: string): Body {
+  return blocks(body, name)[0] ?? {};
+}
+
 /** A variable's default, as written. */
 export function defaultOf(config: InfraConfig, name: string): unknown {
   const variable = config.variables.get(name);
-  assert.ok(variable, `variable ${name} is declared`);
+  if (!variable) throw new Error(`variable ${name} is not declared`);
   return variable.default;
+}
+
+/** The resources of one type. */
+export function resourcesOf(config: InfraConfig, type: string): Declared[] {
+  return [...config.resources.values()].filter((d) => d.type === type);
+}
+
+/**
+ * Resources by type and name, each body in a one-element list as hcl2json
+ * writes a block (`byTypeAndName(config).google_pubsub_topic?.jobs?.[0]`),
+ * optionally only those of one file.
+ */
+export function byTypeAndName(
+  config: InfraConfig,
+  file?: string,
+): Record<string, Record<string, Body[]>> {
+  const out: Record<string, Record<string, Body[]>> = {};
+  for (const d of config.resources.values()) {
+    if (file !== undefined && d.file !== file) continue;
+    out[d.type] = { ...out[d.type], [d.name]: [d.body] };
+  }
+  return out;
+}
+
+/** The Cloud Run functions (2nd gen) of the configuration. */
+export function functionsOf(config: InfraConfig): Declared[] {
+  return resourcesOf(config, 'google_cloudfunctions2_function');
+}
+
+/** The addresses a declaration's depends_on names. */
+export function dependsOn(d: Declared): string[] {
+  return referencesIn(d.body.depends_on).map((r) => r.address);
+}
+
+/**
+ * What a declaration waits for: its depends_on, and everything each time_sleep
+ * among them depends on or references (its triggers), through any number of
+ * sleeps. `throughSleep` holds what is reached only past a time_sleep, that is
+ * what it waits for and then some more.
+ */
+export function waitsFor(
+  config: InfraConfig,
+  d: Declared,
+): { all: Set<string>; throughSleep: Set<string> } {
+  const all = new Set(dependsOn(d));
+  const throughSleep = new Set<string>();
+  const sleeps = [...all].filter((a) => a.startsWith('time_sleep.'));
+  for (let sleep = sleeps.shift(); sleep !== undefined; sleep = sleeps.shift()) {
+    const body = config.resources.get(sleep)?.body ?? {};
+    for (const ref of referencesIn([body.depends_on, body.triggers])) {
+      if (throughSleep.has(ref.address)) continue;
+      throughSleep.add(ref.address);
+      all.add(ref.address);
+      if (ref.type === 'time_sleep') sleeps.push(ref.address);
+    }
+  }
+  return { all, throughSleep };
 }
 
 /** The right-hand side of `NAME = …` in a function's service_config.environment_variables, as written. */
 export function environmentValue(fn: Declared, name: string): string | undefined {
-  const service = (fn.body.service_config as Body[] | undefined)?.[0] ?? {};
-  const env = String(service.environment_variables ?? '');
+  const env = String(block(fn.body, 'service_config').environment_variables ?? '');
   return new RegExp(`\\b${name}\\s*=\\s*(.+?)\\s*$`, 'm').exec(env)?.[1];
 }

@@ -1,25 +1,22 @@
-// The local pipeline's view of Terraform: entry points and the environment
-// each function gets, every expression resolved or the demo stopped, naming it.
+// The deployed functions as Terraform declares them (scripts/terraform/environment.ts):
+// entry points and the environment each function gets, every expression
+// resolved or the caller stopped, naming it.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import {
-  deployedFunctions,
-  TerraformEnvError,
-  variableDefaults,
-} from '../../scripts/local/terraform-env.ts';
+import { type InfraConfig, loadInfra } from '../../scripts/terraform/config.ts';
+import { deployedFunctions, TerraformEnvError } from '../../scripts/terraform/environment.ts';
 
-function infra(functionsTf: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tf-env-'));
-  writeFileSync(
-    join(dir, 'variables.tf'),
-    'variable "attempts" {\n  type    = number\n  default = 7\n}\nvariable "project_id" {\n  type = string\n}\n',
+function infra(functionsTf: string): Promise<InfraConfig> {
+  return loadInfra(
+    new Map([
+      [
+        'variables.tf',
+        'variable "attempts" {\n  type    = number\n  default = 7\n}\nvariable "project_id" {\n  type = string\n}\n',
+      ],
+      ['functions.tf', functionsTf],
+    ]),
   );
-  writeFileSync(join(dir, 'functions.tf'), functionsTf);
-  return dir;
 }
 
 const FUNCTION = (env: string) => `
@@ -40,9 +37,9 @@ resource "google_cloudfunctions2_function" "copy" {
 }
 `;
 
-describe('Terraform environment for the local pipeline', () => {
-  it('reads entry points and resolves merge(), literals, tostring() and stand-ins', async () => {
-    const dir = infra(
+describe('Terraform environment of the deployed functions', () => {
+  it('reads entry points and resolves merge(), literals, tostring(), stand-ins and defaults', async () => {
+    const config = await infra(
       FUNCTION(`merge(local.common_env, {
       SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
       SYNCER_DEAD_LETTER_TOPIC = google_pubsub_topic.dead_letter.name
@@ -50,15 +47,14 @@ describe('Terraform environment for the local pipeline', () => {
       SYNCER_JOB_DEADLINE_SECONDS = "480"
     })`),
     );
-    assert.deepEqual(await variableDefaults(dir), { attempts: 7 });
-    const stand: Record<string, string> = {
+    // var.attempts has no stand-in: its default (7) stands for it.
+    const [copy] = deployedFunctions(config, {
       'google_storage_bucket.runs.name': 'runs-local',
       'google_pubsub_topic.dead_letter.name': 'dead-letter-local',
       'var.project_id': 'p-local',
-      'var.attempts': '7',
-    };
-    const [copy] = await deployedFunctions(dir, (e) => stand[e]);
+    });
     assert.equal(copy?.entryPoint, 'copyJob');
+    assert.equal(copy?.address, 'google_cloudfunctions2_function.copy');
     assert.deepEqual(copy?.env, {
       SYNCER_PROJECT: 'p-local',
       LOG_EXECUTION_ID: 'true',
@@ -70,7 +66,7 @@ describe('Terraform environment for the local pipeline', () => {
   });
 
   it('picks a conditional local by its condition and fills template strings', async () => {
-    const dir = infra(
+    const config = await infra(
       FUNCTION(`merge(local.common_env, local.credentials_env, {
       SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
     })`).replace(
@@ -82,29 +78,31 @@ describe('Terraform environment for the local pipeline', () => {
   } : {}`,
       ),
     );
-    const stand = (enabled: string) => (e: string) =>
-      ({
-        'google_storage_bucket.runs.name': 'runs',
-        'var.project_id': 'p',
-        'local.credentials_enabled': enabled,
-        'local.credentials_mount': '/tmp/secrets',
-      })[e];
-    const [on] = await deployedFunctions(dir, stand('true'));
+    const stand = (enabled: string) => ({
+      'google_storage_bucket.runs.name': 'runs',
+      'var.project_id': 'p',
+      'local.credentials_enabled': enabled,
+      'local.credentials_mount': '/tmp/secrets',
+    });
+    const [on] = deployedFunctions(config, stand('true'));
     assert.equal(on?.env.SYNCER_SOURCE_CREDENTIALS_FILE, '/tmp/secrets/config.json');
-    const [off] = await deployedFunctions(dir, stand('false'));
+    const [off] = deployedFunctions(config, stand('false'));
     assert.equal(off?.env.SYNCER_SOURCE_CREDENTIALS_FILE, undefined);
     assert.equal(off?.env.SYNCER_RUNS_BUCKET, 'runs');
-    await assert.rejects(deployedFunctions(dir, stand('maybe')), /must stand in as true or false/);
+    assert.throws(
+      () => deployedFunctions(config, stand('maybe')),
+      /must stand in as true or false/,
+    );
   });
 
   it('stops on an expression it has no stand-in for, naming the variable and the expression', async () => {
-    const dir = infra(
+    const config = await infra(
       FUNCTION(`merge(local.common_env, {
       SYNCER_NEW_SETTING = google_secret_manager_secret.x.id
     })`),
     );
-    await assert.rejects(
-      deployedFunctions(dir, (e) => (e === 'var.project_id' ? 'p' : undefined)),
+    assert.throws(
+      () => deployedFunctions(config, { 'var.project_id': 'p' }),
       (error: unknown) =>
         error instanceof TerraformEnvError &&
         /SYNCER_NEW_SETTING = google_secret_manager_secret\.x\.id/.test(error.message),

@@ -7,9 +7,30 @@
 # theirs (test/infra checks all three).
 
 locals {
+  # How many instances of each function may run at once. Each reaches the
+  # target registry, so together they divide the share of its quota.
+  max_instances = {
+    fanout_upload  = 5
+    fanout_request = 5
+    copy           = var.copy_max_instances
+    api            = 5
+    plan           = 5
+  }
+  # Artifact Registry counts requests and writes per minute per project and
+  # region, and answers 429 past them (https://cloud.google.com/artifact-registry/quotas).
+  # Every instance paces its own requests to the target (registry/throttle.ts):
+  # at most 60 × rate + 1 in any minute, so all of them together stay within
+  # target_quota_share of the quota however busy they are (infra/README.md,
+  # "Sizing"; test/infra/sizing-check.ts recomputes it).
+  target_instances           = sum(values(local.max_instances))
+  target_requests_per_second = floor((var.target_quota_share * var.target_quota_requests_per_minute - local.target_instances) * 1000 / (60 * local.target_instances)) / 1000
+  target_writes_per_second   = floor((var.target_quota_share * var.target_quota_writes_per_minute - local.target_instances) * 1000 / (60 * local.target_instances)) / 1000
+
   common_env = {
-    SYNCER_TARGET_REPO_PREFIX = local.target_prefix
-    SYNCER_PROJECT            = var.project_id
+    SYNCER_TARGET_REPO_PREFIX         = local.target_prefix
+    SYNCER_PROJECT                    = var.project_id
+    SYNCER_TARGET_REQUESTS_PER_SECOND = tostring(local.target_requests_per_second)
+    SYNCER_TARGET_WRITES_PER_SECOND   = tostring(local.target_writes_per_second)
     # Empty means the built-in list of public registries.
     SYNCER_ALLOWED_REGISTRY = join(",", var.allowed_source_registries)
     # Platforms every image must have unless its entry or file says otherwise.
@@ -53,7 +74,7 @@ resource "google_cloudfunctions2_function" "fanout_upload" {
   service_config {
     available_memory      = "512Mi"
     timeout_seconds       = 540
-    max_instance_count    = 5
+    max_instance_count    = local.max_instances.fanout_upload
     service_account_email = google_service_account.fanout.email
     ingress_settings      = "ALLOW_INTERNAL_ONLY"
     environment_variables = merge(local.common_env, local.credentials_env, {
@@ -110,7 +131,7 @@ resource "google_cloudfunctions2_function" "fanout_request" {
   service_config {
     available_memory      = "512Mi"
     timeout_seconds       = 540
-    max_instance_count    = 5
+    max_instance_count    = local.max_instances.fanout_request
     service_account_email = google_service_account.fanout.email
     ingress_settings      = "ALLOW_INTERNAL_ONLY"
     environment_variables = merge(local.common_env, local.credentials_env, {
@@ -176,7 +197,7 @@ resource "google_cloudfunctions2_function" "copy" {
     available_cpu                    = var.copy_cpu
     max_instance_request_concurrency = var.copy_concurrency
     timeout_seconds                  = 540
-    max_instance_count               = var.copy_max_instances
+    max_instance_count               = local.max_instances.copy
     service_account_email            = google_service_account.copy.email
     # Only the jobs push subscription calls it: Pub/Sub pushes from the same
     # project to the run.app URL count as internal traffic
@@ -234,7 +255,7 @@ resource "google_cloudfunctions2_function" "api" {
   service_config {
     available_memory      = "512Mi"
     timeout_seconds       = 300
-    max_instance_count    = 5
+    max_instance_count    = local.max_instances.api
     service_account_email = google_service_account.api.email
     ingress_settings      = "ALLOW_ALL"
     environment_variables = merge(local.common_env, local.credentials_env, {
@@ -280,7 +301,7 @@ resource "google_cloudfunctions2_function" "plan" {
   service_config {
     available_memory      = "512Mi"
     timeout_seconds       = 300
-    max_instance_count    = 5
+    max_instance_count    = local.max_instances.plan
     service_account_email = google_service_account.plan.email
     ingress_settings      = "ALLOW_ALL"
     environment_variables = merge(local.common_env, local.credentials_env, {

@@ -132,6 +132,28 @@ variable "copy_max_instances" {
   }
 }
 
+variable "target_quota_share" {
+  description = "The share of Artifact Registry's per-project, per-region quota (target_quota_requests_per_minute, target_quota_writes_per_minute) image-syncer may use at most, all its instances together; the rest stays for builds and people pulling."
+  type        = number
+  default     = 0.5
+  validation {
+    condition     = var.target_quota_share > 0 && var.target_quota_share <= 1
+    error_message = "target_quota_share must be above 0 and at most 1."
+  }
+}
+
+variable "target_quota_requests_per_minute" {
+  description = "Artifact Registry's requests per minute per project and region: 60,000 unless the project was granted more (https://cloud.google.com/artifact-registry/quotas)."
+  type        = number
+  default     = 60000
+}
+
+variable "target_quota_writes_per_minute" {
+  description = "Artifact Registry's write requests per minute per project and region: 18,000 unless the project was granted more (https://cloud.google.com/artifact-registry/quotas)."
+  type        = number
+  default     = 18000
+}
+
 variable "copy_concurrency" {
   description = "Jobs one copy function instance serves at once (max_instance_request_concurrency). More than 1 needs copy_cpu of at least 1."
   type        = number

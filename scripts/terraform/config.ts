@@ -214,6 +214,20 @@ export function block(body: Body, name: string): Body {
 }
 
 /** A variable's default, as written. */
+/**
+ * A name's value as far as the configuration alone says: a variable's default
+ * (`var.x`) or a local (`local.x`, its expression unevaluated), for
+ * arithmetic.ts to evaluate.
+ */
+export function lookupIn(config: InfraConfig): (name: string) => unknown {
+  return (name) => {
+    const variable = /^var\.(\w+)$/.exec(name)?.[1];
+    if (variable !== undefined) return defaultOf(config, variable);
+    const local = /^local\.(\w+)$/.exec(name)?.[1];
+    return local === undefined ? undefined : config.locals.get(local);
+  };
+}
+
 export function defaultOf(config: InfraConfig, name: string): unknown {
   const variable = config.variables.get(name);
   if (!variable) throw new Error(`variable ${name} is not declared`);

@@ -6,7 +6,15 @@
 // from infra/: a variable added to Terraform reaches both, and one whose
 // value has no local stand-in stops them with the expression named.
 
-import { type Body, block, type Declared, functionsOf, type InfraConfig } from './config.ts';
+import { ArithmeticError, evaluateNumber } from './arithmetic.ts';
+import {
+  type Body,
+  block,
+  type Declared,
+  functionsOf,
+  type InfraConfig,
+  lookupIn,
+} from './config.ts';
 
 export interface DeployedFunction {
   /** `google_cloudfunctions2_function.<name>`. */
@@ -74,7 +82,17 @@ function resolver(config: InfraConfig, standIns: StandIns) {
     }
     const name = /^var\.(\w+)$/.exec(expression)?.[1];
     const fallback = name === undefined ? undefined : variable(name);
-    return fallback === undefined || fallback === null ? undefined : String(fallback);
+    if (fallback !== undefined && fallback !== null) return String(fallback);
+    return computed(expression);
+  };
+  /** A number infra/ computes from variables and locals (arithmetic.ts). */
+  const computed = (expression: string): string | undefined => {
+    try {
+      return String(evaluateNumber(expression, lookupIn(config)));
+    } catch (error) {
+      if (error instanceof ArithmeticError) return undefined;
+      throw error;
+    }
   };
   return (where: string, expression: string): string => {
     const inner = /^tostring\(([\s\S]*)\)$/.exec(expression);

@@ -3,12 +3,16 @@
 // and Pub/Sub counts both as attempts; the function's own count of failures
 // must come first.
 
+import { ArithmeticError, evaluateNumber } from '../../scripts/terraform/arithmetic.ts';
 import {
   type Body,
+  block,
+  type Declared,
   defaultOf,
   environmentValue,
   functionsOf,
   type InfraConfig,
+  lookupIn,
   referencesIn,
 } from '../../scripts/terraform/config.ts';
 
@@ -38,6 +42,80 @@ export const SIZING = {
 
 const seconds = (duration: unknown): number => Number(String(duration).replace(/s$/, ''));
 
+/** A number the configuration states or computes (`5`, `var.x`, `tostring(local.y)`); NaN if it cannot be read. */
+function numberIn(config: InfraConfig, expression: unknown): number {
+  if (typeof expression === 'number') return expression;
+  const text = String(expression)
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .replace(/^\$\{([\s\S]*)\}$/, '$1')
+    .replace(/^tostring\(([\s\S]*)\)$/, '$1');
+  try {
+    return evaluateNumber(text, lookupIn(config));
+  } catch (error) {
+    if (error instanceof ArithmeticError) return Number.NaN;
+    throw error;
+  }
+}
+
+/** A variable of a function's environment, set there or in a local map it merges (local.common_env). */
+function environmentExpression(
+  config: InfraConfig,
+  fn: Declared,
+  name: string,
+): string | undefined {
+  const own = environmentValue(fn, name);
+  if (own !== undefined) return own;
+  const env = String(block(fn.body, 'service_config').environment_variables ?? '');
+  for (const local of env.matchAll(/\blocal\.(\w+)/g)) {
+    const value = (config.locals.get(local[1] as string) as Record<string, unknown> | undefined)?.[
+      name
+    ];
+    if (value !== undefined) return String(value);
+  }
+  return undefined;
+}
+
+/**
+ * Artifact Registry's quota against the worst the deployment can send: every
+ * function reaches the target, and each instance paces itself to its rate
+ * (registry/throttle.ts), at most 60 × rate + 1 requests in any minute. The
+ * sum over every instance that may run at once must stay within
+ * target_quota_share of the quota, requests and writes alike
+ * (https://cloud.google.com/artifact-registry/quotas).
+ */
+export function quotaProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  const share = Number(defaultOf(config, 'target_quota_share'));
+  const limits = [
+    ['requests', 'SYNCER_TARGET_REQUESTS_PER_SECOND', 'target_quota_requests_per_minute'],
+    ['writes', 'SYNCER_TARGET_WRITES_PER_SECOND', 'target_quota_writes_per_minute'],
+  ] as const;
+  for (const [kind, variable, quotaVariable] of limits) {
+    const allowed = share * Number(defaultOf(config, quotaVariable));
+    let worst = 0;
+    const parts: string[] = [];
+    for (const fn of functionsOf(config)) {
+      const instances = numberIn(config, block(fn.body, 'service_config').max_instance_count);
+      const expression = environmentExpression(config, fn, variable);
+      const rate = numberIn(config, expression);
+      if (!(rate > 0) || !Number.isFinite(instances)) {
+        problems.push(
+          `${fn.address}: ${variable} is not a positive rate (${expression}): its ${kind} to the target are not paced`,
+        );
+        continue;
+      }
+      worst += instances * (60 * rate + 1);
+      parts.push(`${instances} × (60 × ${rate} + 1)`);
+    }
+    if (worst > allowed)
+      problems.push(
+        `${kind}: at worst ${Math.ceil(worst)} a minute (${parts.join(' + ')}), above ${share} of ${Number(defaultOf(config, quotaVariable))} = ${allowed}`,
+      );
+  }
+  return problems;
+}
+
 /**
  * The copy function dead-letters a job itself after its own count of failures
  * (SYNCER_MAX_DELIVERY_ATTEMPTS, rate limits not counted), publishing it to
@@ -62,11 +140,7 @@ export function sizingProblems(config: InfraConfig): string[] {
   );
   if (!copy || !push) return ['no copy function with a push subscription'];
   const service = (copy.body.service_config as Body[])[0] as Body;
-  const numberOf = (expression: unknown): number => {
-    const text = String(expression).trim();
-    const variable = /^(?:\$\{)?(?:tostring\()?var\.(\w+)\)?\}?$/.exec(text)?.[1];
-    return Number(variable ? defaultOf(config, variable) : text.replace(/^"(.*)"$/, '$1'));
-  };
+  const numberOf = (expression: unknown) => numberIn(config, expression);
   const instances = numberOf(service.max_instance_count);
   const concurrency = numberOf(service.max_instance_request_concurrency ?? 1);
   const envValue = (name: string) => environmentValue(copy, name);

@@ -21,7 +21,7 @@ import {
   secretGrantProblems,
   writerRefProblems,
 } from './rule-checks.ts';
-import { attemptsToWait, SIZING, sizingProblems } from './sizing-check.ts';
+import { attemptsToWait, quotaProblems, SIZING, sizingProblems } from './sizing-check.ts';
 
 type Check = (config: InfraConfig) => string[];
 
@@ -274,6 +274,38 @@ describe('Terraform rules (offline)', () => {
     );
     assert.equal(subscriber?.body.member, agent);
     assert.equal(subscriber?.body.subscription, '${google_pubsub_subscription.jobs_push.name}');
+  });
+
+  it("paces every instance that reaches the target within its share of Artifact Registry's quota", async () => {
+    assert.deepEqual(quotaProblems(config), []);
+    // A function's instances raised outside the shared map: the sum is no longer the one divided.
+    await catches(
+      quotaProblems,
+      'functions.tf',
+      'max_instance_count    = local.max_instances.api',
+      'max_instance_count    = 100',
+      /requests: at worst \d+ a minute .* above 0\.5 of 60000 = 30000/,
+    );
+    // A rate that ignores how many instances share the quota.
+    await catches(
+      quotaProblems,
+      'functions.tf',
+      /(target_writes_per_second += floor\(\(var\.target_quota_share \* var\.target_quota_writes_per_minute - local\.target_instances\) \* 1000 \/ \(60 \* )local\.target_instances\)/,
+      '$15)',
+      /writes: at worst \d+ a minute .* above 0\.5 of 18000 = 9000/,
+    );
+    // A function left unpaced.
+    await catches(
+      quotaProblems,
+      'functions.tf',
+      /\n\s+SYNCER_TARGET_WRITES_PER_SECOND\s+= tostring\(local\.target_writes_per_second\)/,
+      '',
+      /google_cloudfunctions2_function\.copy: SYNCER_TARGET_WRITES_PER_SECOND is not a positive rate/,
+    );
+    // infra/README.md states the figures the configuration computes.
+    const readme = readFileSync(new URL('../../infra/README.md', import.meta.url), 'utf8');
+    for (const figure of ['5 + 5 + 10 + 5 + 5 = **30**', '**16.65**', '**4.983**'])
+      assert.ok(readme.includes(figure), `infra/README.md states ${figure}`);
   });
 
   it('sizes the subscription as a backstop: a 2,000-image run cannot dead-letter a job before the function does', async () => {

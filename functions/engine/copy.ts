@@ -67,169 +67,206 @@ function outcome(errorCode: ErrorCode, error: string) {
   return { errorCode, category, retryable: transient, error };
 }
 
-export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyResult> {
-  const target = formatReference(job.target);
-  const base = { source: job.source, target };
-  const stats = emptyStats();
-  const signal = ctx.signal;
-  const op = { signal };
-  try {
-    const source = ctx.registries.client(job.sourceRef.registry);
-    const destination = ctx.registries.client(job.target.registry);
-    const sourceRepository = job.sourceRef.repository;
-    const targetRepository = job.target.repository;
-    const targetTag = job.target.tag ?? 'latest';
+/** One image's copy under way: both sides, where it goes, what it has moved. */
+interface ImageCopy {
+  readonly job: CopyJob;
+  readonly ctx: CopyContext;
+  /** The result fields every outcome carries. */
+  readonly base: { readonly source: string; readonly target: string };
+  readonly tree: Tree;
+  readonly targetTag: string;
+  readonly op: { readonly signal: AbortSignal | undefined };
+}
 
+type SupplyChain = Awaited<ReturnType<typeof beginSupplyChain>>;
+type Found = { readonly digest: string; readonly mediaType: string };
+
+export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyResult> {
+  const copy = begin(job, ctx);
+  const { base, tree, op } = copy;
+  try {
     const wanted = job.sourceDigest ?? manifestReference(job.sourceRef);
-    const sourceHead = await source.headManifest(sourceRepository, wanted, op);
-    if (!sourceHead) {
-      return {
-        ...base,
-        status: 'failed',
-        ...outcome(
-          'SOURCE_NOT_FOUND',
-          `source not found: ${formatReference({ ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) })}`,
-        ),
-      };
-    }
+    const sourceHead = await tree.source.headManifest(tree.sourceRepository, wanted, op);
+    if (!sourceHead) return notFound(copy);
     const found = { digest: sourceHead.digest, mediaType: sourceHead.mediaType };
     // The target's tag is read while the referrers are discovered (a read, not a write).
-    const targetHeading = destination.headManifest(targetRepository, targetTag, op);
+    const targetHeading = tree.destination.headManifest(tree.targetRepository, copy.targetTag, op);
     targetHeading.catch(() => undefined);
     // Signatures and other referrers: found before any write, so that an image
     // the policy refuses leaves nothing in the target.
-    const chain = await beginSupplyChain(
-      {
-        ...(ctx.referrers && { options: ctx.referrers }),
-        ...(ctx.referrersState && { state: ctx.referrersState }),
-        ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
-        dryRun: ctx.dryRun,
-        image: formatReference(job.sourceRef),
-        source,
-        destination,
-        sourceRepository,
-        targetRepository,
-        copyTree: (m) =>
-          copyChildren(
-            { source, destination, sourceRepository, targetRepository, stats, ctx },
-            m,
-            0,
-          ),
-        onManifestPut: () => stats.manifestsPut++,
-      },
-      sourceHead.digest,
-    );
+    const chain = await supplyChain(copy, sourceHead.digest);
     if (chain.refusal) {
       const category = chain.refusal.category;
       return { ...base, status: 'failed', ...found, ...failureReason(chain.refusal), category };
     }
-    const conflict = async (held: ManifestHead, how: string): Promise<CopyResult> => ({
-      ...base,
-      status: 'conflict',
-      ...found,
-      ...(await chain.settle('conflict', found)),
-      targetDigest: held.digest,
-      ...outcome(
-        'TAG_CONFLICT',
-        `${target} ${how} ${held.digest}, not the source's ${sourceHead.digest}; tags are immutable, so it was left as it is`,
-      ),
-      drift: await explainDrift({
-        written: job.source,
-        tag: targetTag,
-        source,
-        sourceRepository,
-        sourceDigest: sourceHead.digest,
-        target: destination,
-        targetRepository,
-        targetDigest: held.digest,
-      }),
-    });
-
-    const required = job.requiredPlatforms ?? [];
     const targetHead = await targetHeading;
-    if (targetHead) {
-      if (
-        await holdsManifest(
-          destination,
-          targetRepository,
-          targetTag,
-          targetHead,
-          sourceHead.digest,
-          op,
-        )
-      ) {
-        // The same bytes are in the target: check there, which costs no pull of the source.
-        if (required.length > 0) {
-          const held = await destination.getManifest(targetRepository, targetHead.digest, op);
-          await requirePlatforms(required, destination, targetRepository, held);
-        }
-        return { ...base, status: 'exists', ...found, ...(await chain.settle('exists', found)) };
-      }
-      return conflict(targetHead, 'already points at');
-    }
+    // `return await`: a helper's rejection is this copy's failure, caught below.
+    if (targetHead) return await alreadyTagged(copy, chain, found, targetHead);
+    const required = job.requiredPlatforms ?? [];
     if (ctx.dryRun && required.length === 0)
-      return {
-        ...base,
-        status: 'planned',
-        ...found,
-        ...(await chain.settle('planned', found)),
-        pulls: estimatePulls(sourceHead),
-      };
-
-    const manifest = await source.getManifest(sourceRepository, sourceHead.digest, op);
+      return await planned(copy, chain, found, estimatePulls(sourceHead));
+    const manifest = await tree.source.getManifest(tree.sourceRepository, sourceHead.digest, op);
     // After the HEADs, before any write: an image lacking a platform is refused whole.
-    await requirePlatforms(required, source, sourceRepository, manifest);
+    await requirePlatforms(required, tree.source, tree.sourceRepository, manifest);
     // The platform check has read the manifest already: the sync's cost is known exactly.
-    if (ctx.dryRun)
-      return {
-        ...base,
-        status: 'planned',
-        ...found,
-        ...(await chain.settle('planned', { ...found, manifest })),
-        pulls: pullsOf(manifest),
-      };
-    const tree = { source, destination, sourceRepository, targetRepository, stats, ctx };
-    await copyChildren(tree, manifest, 0);
-    try {
-      throwIfCancelled(signal);
-      await destination.putManifest(targetRepository, targetTag, manifest, op);
-      stats.manifestsPut++;
-    } catch (error) {
-      throwIfCancelled(signal);
-      // The tag may have been set meanwhile: by another copy of the same job
-      // (then it holds exactly our digest and the job is done all the same),
-      // or by another writer. Artifact Registry with immutable tags refuses
-      // the PUT with 400 MANIFEST_INVALID "cannot update tag … tag
-      // immutability" (https://cloud.google.com/artifact-registry/docs/docker/names#versions,
-      // https://cloud.google.com/artifact-registry/docs/repositories/update-repo-settings):
-      // the tag is looked at again and another digest there is a conflict,
-      // never a retried failure and never `copied`.
-      const now = await destination
-        .headManifest(targetRepository, targetTag, op)
-        .catch(() => undefined);
-      if (!now) throw error;
-      if (
-        !(await holdsManifest(destination, targetRepository, targetTag, now, manifest.digest, op))
-      )
-        return conflict(now, 'was set meanwhile by another writer to');
-    }
-    return {
-      ...base,
-      status: 'copied',
-      digest: manifest.digest,
-      mediaType: manifest.mediaType,
-      ...(await chain.settle('copied', { ...found, manifest })),
-      stats,
-    };
+    if (ctx.dryRun) return await planned(copy, chain, found, pullsOf(manifest), manifest);
+    return await write(copy, chain, found, manifest);
   } catch (error) {
     return {
       ...base,
       status: 'failed',
       ...failureReason(error),
       ...platformFailureFields(error),
-      stats,
+      stats: tree.stats,
     };
   }
+}
+
+function begin(job: CopyJob, ctx: CopyContext): ImageCopy {
+  return {
+    job,
+    ctx,
+    base: { source: job.source, target: formatReference(job.target) },
+    tree: {
+      source: ctx.registries.client(job.sourceRef.registry),
+      destination: ctx.registries.client(job.target.registry),
+      sourceRepository: job.sourceRef.repository,
+      targetRepository: job.target.repository,
+      stats: emptyStats(),
+      ctx,
+    },
+    targetTag: job.target.tag ?? 'latest',
+    op: { signal: ctx.signal },
+  };
+}
+
+function notFound({ job, base }: ImageCopy): CopyResult {
+  const named = { ...job.sourceRef, ...(job.sourceDigest && { digest: job.sourceDigest }) };
+  return {
+    ...base,
+    status: 'failed',
+    ...outcome('SOURCE_NOT_FOUND', `source not found: ${formatReference(named)}`),
+  };
+}
+
+function supplyChain({ job, ctx, tree }: ImageCopy, digest: string): Promise<SupplyChain> {
+  return beginSupplyChain(
+    {
+      ...(ctx.referrers && { options: ctx.referrers }),
+      ...(ctx.referrersState && { state: ctx.referrersState }),
+      ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
+      dryRun: ctx.dryRun,
+      image: formatReference(job.sourceRef),
+      source: tree.source,
+      destination: tree.destination,
+      sourceRepository: tree.sourceRepository,
+      targetRepository: tree.targetRepository,
+      copyTree: (m) => copyChildren(tree, m, 0),
+      onManifestPut: () => tree.stats.manifestsPut++,
+    },
+    digest,
+  );
+}
+
+/** The target tag exists: the same bytes are `exists` (checked there, no pull of the source); others a conflict. */
+async function alreadyTagged(
+  copy: ImageCopy,
+  chain: SupplyChain,
+  found: Found,
+  held: ManifestHead,
+): Promise<CopyResult> {
+  const { tree, targetTag, op } = copy;
+  const { destination, targetRepository } = tree;
+  if (!(await holdsManifest(destination, targetRepository, targetTag, held, found.digest, op)))
+    return conflict(copy, chain, found, held, 'already points at');
+  const required = copy.job.requiredPlatforms ?? [];
+  if (required.length > 0) {
+    const manifest = await destination.getManifest(targetRepository, held.digest, op);
+    await requirePlatforms(required, destination, targetRepository, manifest);
+  }
+  return { ...copy.base, status: 'exists', ...found, ...(await chain.settle('exists', found)) };
+}
+
+async function planned(
+  copy: ImageCopy,
+  chain: SupplyChain,
+  found: Found,
+  pulls: number,
+  manifest?: Manifest,
+): Promise<CopyResult> {
+  const settled = await chain.settle('planned', { ...found, ...(manifest && { manifest }) });
+  return { ...copy.base, status: 'planned', ...found, ...settled, pulls };
+}
+
+async function conflict(
+  { job, base, tree, targetTag }: ImageCopy,
+  chain: SupplyChain,
+  found: Found,
+  held: ManifestHead,
+  how: string,
+): Promise<CopyResult> {
+  return {
+    ...base,
+    status: 'conflict',
+    ...found,
+    ...(await chain.settle('conflict', found)),
+    targetDigest: held.digest,
+    ...outcome(
+      'TAG_CONFLICT',
+      `${base.target} ${how} ${held.digest}, not the source's ${found.digest}; tags are immutable, so it was left as it is`,
+    ),
+    drift: await explainDrift({
+      written: job.source,
+      tag: targetTag,
+      source: tree.source,
+      sourceRepository: tree.sourceRepository,
+      sourceDigest: found.digest,
+      target: tree.destination,
+      targetRepository: tree.targetRepository,
+      targetDigest: held.digest,
+    }),
+  };
+}
+
+/** Blobs, child manifests, then the tag: the only writes of a copy, the tag last. */
+async function write(
+  copy: ImageCopy,
+  chain: SupplyChain,
+  found: Found,
+  manifest: Manifest,
+): Promise<CopyResult> {
+  const { tree, targetTag, op } = copy;
+  const { destination, targetRepository, stats } = tree;
+  await copyChildren(tree, manifest, 0);
+  try {
+    throwIfCancelled(op.signal);
+    await destination.putManifest(targetRepository, targetTag, manifest, op);
+    stats.manifestsPut++;
+  } catch (error) {
+    throwIfCancelled(op.signal);
+    // The tag may have been set meanwhile: by another copy of the same job
+    // (then it holds exactly our digest and the job is done all the same),
+    // or by another writer. Artifact Registry with immutable tags refuses
+    // the PUT with 400 MANIFEST_INVALID "cannot update tag … tag
+    // immutability" (https://cloud.google.com/artifact-registry/docs/docker/names#versions,
+    // https://cloud.google.com/artifact-registry/docs/repositories/update-repo-settings):
+    // the tag is looked at again and another digest there is a conflict,
+    // never a retried failure and never `copied`.
+    const now = await destination
+      .headManifest(targetRepository, targetTag, op)
+      .catch(() => undefined);
+    if (!now) throw error;
+    if (!(await holdsManifest(destination, targetRepository, targetTag, now, manifest.digest, op)))
+      return conflict(copy, chain, found, now, 'was set meanwhile by another writer to');
+  }
+  return {
+    ...copy.base,
+    status: 'copied',
+    digest: manifest.digest,
+    mediaType: manifest.mediaType,
+    ...(await chain.settle('copied', { ...found, manifest })),
+    stats,
+  };
 }
 
 interface Tree {

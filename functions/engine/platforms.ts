@@ -37,7 +37,7 @@ export interface PlatformCheck {
 }
 
 export class PlatformMissingError extends SyncerError {
-  /** The failure category (see issue 9's failure classification). */
+  /** The failure category (functions/failures.ts). */
   readonly category: FailureCategory = 'platform-missing';
   readonly check: PlatformCheck;
 

@@ -5,7 +5,7 @@
 
 import { SyncerError } from '../errors.ts';
 
-/** The error category of failures.ts (issue 9) this code belongs to. */
+/** The failure category (functions/failures.ts) this code belongs to. */
 export const UNSIGNED_CATEGORY = 'unsigned';
 
 export class SignatureRequiredError extends SyncerError {

@@ -177,7 +177,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
   line(
     `copyJob dead-letters to ${copyEnv.SYNCER_DEAD_LETTER_TOPIC} after ${copyEnv.SYNCER_MAX_DELIVERY_ATTEMPTS} counted failures; the subscription's backstop: ${maxDeliveryAttempts} attempts`,
   );
-  // The run-completed messages (issue 13) go here; nothing in the demo subscribes.
+  // The run-completed messages go here; nothing in the demo subscribes.
   await pubsub.createTopic(names.runs);
   const [requests] = await pubsub.createTopic(names.requests);
   await requests.createSubscription(`${NAME}-requests-push`, {

@@ -509,7 +509,7 @@ describe('serverless pipeline on the emulators', () => {
     }
   });
 
-  it('POST /plan shows a missing required platform and explains a conflict (issue 12)', async () => {
+  it('POST /plan shows a missing required platform and explains a conflict', async () => {
     const file = [
       'images:',
       `- source: ${pair.source.host}/team/single:v1`,

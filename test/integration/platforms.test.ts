@@ -1,5 +1,5 @@
-// Required platforms and explained drift against real docker-registry servers
-// (issue 12). Images are built as OCI layouts and pushed with skopeo; what the
+// Required platforms and explained drift against real docker-registry
+// servers. Images are built as OCI layouts and pushed with skopeo; what the
 // target holds is checked with skopeo and the registries' access logs.
 //
 // Protocol facts relied on, each reproduced here:

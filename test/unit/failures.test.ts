@@ -1,6 +1,6 @@
 // The one failure classification: every code has a category, a transience and
-// an action, and the three places that used to decide on their own (retry,
-// the copy result, the job's ack-or-redeliver) now agree because they ask it.
+// an action, and the three places that act on it (retry, the copy result, the
+// job's ack-or-redeliver) agree because they all ask it.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

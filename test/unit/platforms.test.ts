@@ -1,4 +1,4 @@
-// Platforms (issue 12): parsing `os/arch[/variant]` against Go's GOOS/GOARCH
+// Platforms: parsing `os/arch[/variant]` against Go's GOOS/GOARCH
 // lists and the OCI spec's variants, matching, the images file's `platforms`
 // fields (errors with file and line), the CLI's validate advice, the job
 // message's `platforms`, and the drift fix's names.

@@ -20,7 +20,7 @@ export const artifactRegistry: Profile = {
     // Repositories with immutable tags refuse a manifest PUT to a tag that points at
     // another image (docs.cloud.google.com artifact-registry/docs/repositories/
     // update-repo-settings: "an image tag always points to the same image digest");
-    // the answer is MANIFEST_INVALID "cannot update tag … tag immutability" (issue 9).
+    // the answer is MANIFEST_INVALID "cannot update tag … tag immutability".
     immutableTags: true,
     // A blob in another repository of the registry is mounted (201): crane and
     // gcrane copy within *.pkg.dev with `POST …/blobs/uploads/?from=…&mount=…`

@@ -113,6 +113,13 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'pin: change nothing; exit 1 when an entry is not pinned to a digest',
   },
   {
+    name: 'style',
+    kind: 'string',
+    arg: 'renovate|digest',
+    help: 'pin: write name:tag@sha256:… with no tag: (renovate, which Renovate updates without conflicts) or name@sha256:… plus tag: (digest)',
+    default: 'renovate',
+  },
+  {
     name: 'report',
     kind: 'string',
     arg: 'FILE',
@@ -175,8 +182,17 @@ export interface CliOptions {
   readonly referrers: ReferrersOptions;
   readonly requirePlatforms: readonly string[];
   readonly check: boolean;
+  /** pin: how a pinned source is written (see pin-edit.ts). */
+  readonly pinStyle: PinStyle;
   readonly help: boolean;
   readonly version: boolean;
+}
+
+export type PinStyle = 'renovate' | 'digest';
+
+function pinStyle(value = 'renovate'): PinStyle {
+  if (value === 'renovate' || value === 'digest') return value;
+  throw new ConfigError(`--style: expected renovate or digest, got "${value}"`);
 }
 
 export function envName(flag: string): string {
@@ -321,6 +337,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     referrers: referrerOptions(values),
     requirePlatforms: (values.get('require-platforms') as string[] | undefined) ?? [],
     check: values.get('check') === true,
+    pinStyle: pinStyle(str('style')),
     help: values.get('help') === true,
     version: values.get('version') === true,
   };
@@ -330,7 +347,7 @@ export function usage(): string {
   const lines = [
     'Usage: image-syncer [sync] -i FILE [flags]     copy every image of FILE into the target',
     '       image-syncer validate -i FILE [flags]   check FILE offline and show each target',
-    '       image-syncer pin -i FILE [--check] [--dry-run]   pin every tag source to its current digest',
+    '       image-syncer pin -i FILE [--check] [--dry-run] [--style renovate|digest]   pin every tag source to its current digest',
     '       image-syncer remote plan|sync -i FILE --url URL   plan or run through the deployed HTTP function',
     '       image-syncer remote status --run-id ID --url URL  show a run of the deployed functions',
     '',

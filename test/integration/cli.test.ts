@@ -139,6 +139,7 @@ describe('CLI', () => {
       [['-i', file, '-r', 'no-host/'], /must start with a registry host/],
       [['-i', file, '--dry-run=maybe'], /--dry-run: expected true or false/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['pin', '-i', file, '--style', 'tags'], /--style: expected renovate or digest, got "tags"/],
     ] as const) {
       const run = await cli([...args]);
       assert.equal(run.code, 2, args.join(' '));

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { PinStyle } from '../../functions/cli/flags.ts';
 import { formatDiff, pinText, planPins, unpinnedEntries } from '../../functions/cli/pin-edit.ts';
+import { presetDependencies } from '../../functions/cli/renovate-preset.ts';
 import { checkImagesFile } from '../../functions/images-file/parse.ts';
 import { formatReference } from '../../functions/reference/reference.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
@@ -285,7 +286,7 @@ function entryText(e: Entry, eol: string): string {
 }
 
 describe('pin round trips, both styles', () => {
-  it('validate, map to the same targets, pin everything, in the form the style asks', () => {
+  it('validate, map to the same targets, pin everything, in the form the style asks, read by the preset', () => {
     const file = fc.record({
       entries: fc.array(entry, { minLength: 1, maxLength: 6 }),
       digests: fc.array(digest, { minLength: 6, maxLength: 6 }),
@@ -305,11 +306,18 @@ describe('pin round trips, both styles', () => {
           assert.deepEqual(targets(out), targets(text), `${style}:\n${out}`);
           assert.deepEqual(unpinnedEntries(out), [], out);
           assert.doesNotMatch(out, /\n[ \t]*\r?\n/, 'no line left blank'); // the input has none
+          const read = presetDependencies(out);
           for (const plan of plans) {
             const keepsOtherTag =
               plan.entry.tagField && plan.entry.targetTag !== plan.entry.sourceTag;
             const digestForm = style === 'digest' || Boolean(keepsOtherTag || plan.note);
             assert.equal(plan.form === 'digest', digestForm, out);
+            // Renovate's preset reads every entry pinned in its form, with the digest.
+            const pinned = resolved.get(plan.entry.source);
+            const seen = read.some(
+              (d) => d.currentDigest === pinned && d.currentValue === plan.entry.sourceTag,
+            );
+            if (plan.form === 'renovate') assert.ok(seen, `not read by Renovate's preset:\n${out}`);
           }
         }
       }),

@@ -1,6 +1,6 @@
 // Renovate itself reads images files through the preset this repository ships
 // (renovate/external-images.json). One offline run of the pinned `renovate`
-// package (`--platform=local --dry-run=lookup`) over a git repository holding
+// package (tools/renovate; `--platform=local --dry-run=lookup`) over a git repository holding
 // every case file (test/support/renovate-cases.ts) and a file of images on a
 // real docker-registry must:
 // - extract from each case file exactly what the case says, and exactly what
@@ -15,7 +15,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,7 +29,9 @@ import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { D3, OTHER_FILE, RENOVATE_CASES } from '../support/renovate-cases.ts';
 
 const run = promisify(execFile);
-const RENOVATE_DIST = join(import.meta.dirname, '../../node_modules/renovate/dist');
+// A package of its own (tools/renovate), installed by `npm test`'s pretest
+// (scripts/ensure-renovate.sh), so the functions' build never installs it.
+const RENOVATE_DIST = join(import.meta.dirname, '../../tools/renovate/node_modules/renovate/dist');
 
 interface ReportUpdate {
   updateType: string;
@@ -63,6 +65,11 @@ describe('Renovate reads images files through the preset', () => {
   const digests: Record<string, string> = {};
 
   before(async () => {
+    if (!existsSync(RENOVATE_DIST)) {
+      throw new Error(
+        'Renovate is not installed in tools/renovate: run npm test (its pretest installs it) or bash scripts/ensure-renovate.sh',
+      );
+    }
     const [user, password] = SOURCE_PUSHER.split(':') as [string, string];
     registry = await startRegistry({ kind: 'token', users: { [user]: password } });
     const layout = new Layout();

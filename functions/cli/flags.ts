@@ -182,17 +182,10 @@ export interface CliOptions {
   readonly referrers: ReferrersOptions;
   readonly requirePlatforms: readonly string[];
   readonly check: boolean;
-  /** pin: how a pinned source is written (see pin-edit.ts). */
-  readonly pinStyle: PinStyle;
+  /** pin: how a pinned source is written, `renovate` or `digest` (checked by pin-edit.ts). */
+  readonly style?: string;
   readonly help: boolean;
   readonly version: boolean;
-}
-
-export type PinStyle = 'renovate' | 'digest';
-
-function pinStyle(value = 'renovate'): PinStyle {
-  if (value === 'renovate' || value === 'digest') return value;
-  throw new ConfigError(`--style: expected renovate or digest, got "${value}"`);
 }
 
 export function envName(flag: string): string {
@@ -337,7 +330,7 @@ export function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     referrers: referrerOptions(values),
     requirePlatforms: (values.get('require-platforms') as string[] | undefined) ?? [],
     check: values.get('check') === true,
-    pinStyle: pinStyle(str('style')),
+    ...optional('style', 'style'),
     help: values.get('help') === true,
     version: values.get('version') === true,
   };

@@ -16,9 +16,17 @@
 
 import { parse, type Scalar } from 'yaml';
 import { pinnedSource, sourceName } from '../engine/drift.ts';
+import { ConfigError } from '../errors.ts';
 import { entryNodes, type FieldNodes, lineFinder } from '../images-file/entry-nodes.ts';
 import { parseReference } from '../reference/reference.ts';
-import type { PinStyle } from './flags.ts';
+
+export type PinStyle = 'renovate' | 'digest';
+
+/** `--style`: `renovate` unless given. */
+export function parsePinStyle(value = 'renovate'): PinStyle {
+  if (value === 'renovate' || value === 'digest') return value;
+  throw new ConfigError(`--style: expected renovate or digest, got "${value}"`);
+}
 
 /** An entry whose source is given by tag, found in the file. */
 export interface UnpinnedEntry {

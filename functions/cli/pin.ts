@@ -19,7 +19,14 @@ import { parseTargetPrefix, type TargetPrefix } from '../reference/target.ts';
 import { primeTokens } from '../registry/prime.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CliOptions } from './flags.ts';
-import { formatDiff, pinText, planPins, unpinnedEntries } from './pin-edit.ts';
+import {
+  formatDiff,
+  type PinStyle,
+  parsePinStyle,
+  pinText,
+  planPins,
+  unpinnedEntries,
+} from './pin-edit.ts';
 import type { Output } from './progress.ts';
 import { createRegistries } from './setup.ts';
 
@@ -40,11 +47,13 @@ function targetsOf(file: string, text: string, prefix: TargetPrefix) {
 
 export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Promise<number> {
   let prefix: TargetPrefix;
+  let style: PinStyle;
   let text: string;
   const file = options.imagesFile;
   try {
     if (!file) throw new ConfigError('--images-file (-i) is required (or SYNCER_IMAGES_FILE)');
     prefix = parseTargetPrefix(options.targetRepoPrefix);
+    style = parsePinStyle(options.style);
     text = await readFile(file, 'utf8').catch((cause) => {
       throw new ConfigError(`cannot read images file ${file}: ${cause.code ?? cause}`, { cause });
     });
@@ -121,7 +130,7 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
     return EXIT_FAILURES;
   }
 
-  const plans = planPins(text, unpinned, options.pinStyle);
+  const plans = planPins(text, unpinned, style);
   const pinned = pinText(text, plans, digests);
   const after = targetsOf(file, pinned.text, prefix);
   const same =

@@ -5,8 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { PinStyle } from '../../functions/cli/flags.ts';
-import { formatDiff, pinText, planPins, unpinnedEntries } from '../../functions/cli/pin-edit.ts';
+import {
+  formatDiff,
+  type PinStyle,
+  pinText,
+  planPins,
+  unpinnedEntries,
+} from '../../functions/cli/pin-edit.ts';
 import { presetDependencies } from '../../functions/cli/renovate-preset.ts';
 import { checkImagesFile } from '../../functions/images-file/parse.ts';
 import { formatReference } from '../../functions/reference/reference.ts';

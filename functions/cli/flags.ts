@@ -14,6 +14,7 @@ import {
   type Values,
 } from '../settings/setting.ts';
 import { readSharedSettings, SHARED_SETTINGS, type SharedSettings } from '../settings/shared.ts';
+import { parsePinStyle } from './pin-edit.ts';
 
 /** The settings only the CLI reads. */
 export const CLI_SETTINGS = {
@@ -46,6 +47,15 @@ export const CLI_SETTINGS = {
     kind: 'switch',
     meaning: '`pin`: change nothing, exit 1 when an entry is not pinned to a digest',
     parse: bool,
+  }),
+  style: setting({
+    name: 'style',
+    kind: 'value',
+    arg: 'STYLE',
+    meaning:
+      '`pin`: write `name:tag@sha256:…` with no `tag:` (`renovate`: Renovate updates it without conflicts) or `name@sha256:…` plus `tag:` (`digest`)',
+    parse: parsePinStyle,
+    default: 'renovate',
   }),
   report: setting({
     name: 'report',
@@ -194,7 +204,7 @@ export function usage(): string {
   return [
     'Usage: image-syncer [sync] -i FILE [flags]     copy every image of FILE into the target',
     '       image-syncer validate -i FILE [flags]   check FILE offline and show each target',
-    '       image-syncer pin -i FILE [--check] [--dry-run]   pin every tag source to its current digest',
+    '       image-syncer pin -i FILE [--check] [--dry-run] [--style renovate|digest]   pin every tag source to its current digest',
     '       image-syncer remote plan|sync -i FILE --url URL   plan or run through the deployed HTTP function',
     '       image-syncer remote status --run-id ID --url URL  show a run of the deployed functions',
     '',

@@ -19,6 +19,7 @@ import { type CliOptions, parseFlags, usage } from './flags.ts';
 import { runPin } from './pin.ts';
 import { formatBytes, type Output, ProgressDisplay, resultLine } from './progress.ts';
 import { runRemote } from './remote.ts';
+import { renovateWarnings } from './renovate-preset.ts';
 import { writeReport } from './report.ts';
 import { createRegistries } from './setup.ts';
 
@@ -94,8 +95,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   if (options.command === 'pin') return runPin(options, io, logger);
 
   let check: ImagesFileCheck;
+  let text: string;
   try {
     const { path, bytes } = await readImagesFile(options);
+    text = bytes.toString('utf8');
     check = checkImagesFile(path, bytes, options.targetRepoPrefix, {
       isRegistryAllowed: (registry) => isRegistryAllowed(options.policy, registry),
     });
@@ -104,8 +107,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     return EXIT_USAGE;
   }
   for (const warning of check.warnings) io.stderr.write(`warning: ${formatDiagnostic(warning)}\n`);
-  if (options.command === 'validate')
-    for (const advice of mutableTagWarnings(check.file, check.entries))
+  if (options.command === 'validate' && check.problems.length === 0)
+    for (const advice of [
+      ...mutableTagWarnings(check.file, check.entries),
+      ...renovateWarnings(check.file, text, check.entries),
+    ])
       io.stderr.write(`warning: ${formatDiagnostic(advice)}\n`);
 
   if (options.command === 'validate' || check.problems.length > 0) {

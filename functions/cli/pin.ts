@@ -1,10 +1,13 @@
 // `image-syncer pin -i FILE`: every source given by tag is resolved to the
 // digest it serves now (a HEAD, which is not a Docker Hub pull) and rewritten
-// as a digest pin with the same target tag (`source: name@sha256:…` + `tag:`,
-// the form the Go tool's users wrote by hand). `--check` changes nothing and
-// exits 1 while any entry is unpinned (for CI); `--dry-run` prints the diff
-// only. The pinned file must validate and map to exactly the same targets, or
-// nothing is written; the write is atomic (temporary file, then rename).
+// as a digest pin with the same target tag: `--style renovate` (the default)
+// writes `source: name:tag@sha256:…` with no `tag:`, the form Renovate keeps
+// current without conflicts; `--style digest` writes `source: name@sha256:…`
+// plus `tag:`, the form the Go tool's users wrote by hand (see pin-edit.ts).
+// `--check` changes nothing and exits 1 while any entry is unpinned (for CI);
+// `--dry-run` prints the diff only. The pinned file must validate and map to
+// exactly the same targets, or nothing is written; the write is atomic
+// (temporary file, then rename).
 
 import { readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { mapLimited } from '../engine/limiter.ts';
@@ -16,7 +19,7 @@ import type { TargetPrefix } from '../reference/target.ts';
 import { primeTokens } from '../registry/prime.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CliOptions } from './flags.ts';
-import { formatDiff, pinText, unpinnedEntries } from './pin-edit.ts';
+import { formatDiff, pinText, planPins, unpinnedEntries } from './pin-edit.ts';
 import type { Output } from './progress.ts';
 import { createRegistries } from './setup.ts';
 
@@ -37,6 +40,7 @@ function targetsOf(file: string, text: string, prefix: TargetPrefix) {
 
 export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Promise<number> {
   const prefix = options.targetRepoPrefix;
+  const style = options.style;
   let text: string;
   const file = options.imagesFile;
   try {
@@ -117,7 +121,8 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
     return EXIT_FAILURES;
   }
 
-  const pinned = pinText(text, unpinned, digests);
+  const plans = planPins(text, unpinned, style);
+  const pinned = pinText(text, plans, digests);
   const after = targetsOf(file, pinned.text, prefix);
   const same =
     after.check.problems.length === 0 &&
@@ -131,6 +136,8 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
     return EXIT_FAILURES;
   }
   io.stdout.write(formatDiff(file, pinned.hunks));
+  for (const { entry, note } of plans)
+    if (note) io.stderr.write(`note: ${file}:${entry.line}: images[${entry.index}] ${note}\n`);
   if (options.dryRun) {
     io.stdout.write(
       `dry run: ${unpinned.length} entr${unpinned.length === 1 ? 'y' : 'ies'} would be pinned\n`,

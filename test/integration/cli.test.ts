@@ -129,6 +129,27 @@ describe('CLI', () => {
     assert.deepEqual(await settledLog(source), [], 'validate makes no request');
   });
 
+  it("validate warns on entries Renovate's preset would miss or update into a conflict", async () => {
+    const images = join(dir, 'renovate.yaml');
+    const digest = `sha256:${'1'.repeat(64)}`;
+    writeFileSync(
+      images,
+      `images:\n- source: alpine\n- source: nginx:1.27@${digest}\n  tag: ours\n- source: redis:7.4@${digest}\n`,
+    );
+    const run = await cli(['validate', '-i', images]);
+    assert.equal(run.code, 0, 'warnings do not change the exit status');
+    const warnings = run.stderr.split('\n').filter((l) => l.includes("Renovate's preset"));
+    assert.equal(warnings.length, 2, run.stderr);
+    assert.match(
+      warnings[0] ?? '',
+      /^warning: .*renovate\.yaml:2: images\[0\]\.source: .*"alpine:latest"/,
+    );
+    assert.match(
+      warnings[1] ?? '',
+      /^warning: .*renovate\.yaml:3: images\[1\]\.source: .*would conflict/,
+    );
+  });
+
   it('exits 2 on usage errors with a clear message', async () => {
     for (const [args, pattern] of [
       [[], /--images-file \(-i\) is required/],
@@ -139,6 +160,7 @@ describe('CLI', () => {
       [['-i', file, '-r', 'no-host/'], /must start with a registry host/],
       [['-i', file, '--dry-run=maybe'], /--dry-run: expected true or false/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['pin', '-i', file, '--style', 'tags'], /--style: expected renovate or digest, got "tags"/],
     ] as const) {
       const run = await cli([...args]);
       assert.equal(run.code, 2, args.join(' '));

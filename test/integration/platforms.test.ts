@@ -312,7 +312,7 @@ describe('required platforms and drift, against real registries', () => {
     assert.match(String(drift.sourceCreated), /^\d{4}-\d\d-\d\dT/);
   });
 
-  it('pin rewrites a commented file to the digests the registry serves; --check and --dry-run', async () => {
+  it('pin rewrites a commented file to the digests the registry serves, in both styles; --check and --dry-run', async () => {
     const text = [
       '# external images of team A',
       'images:',
@@ -324,8 +324,8 @@ describe('required platforms and drift, against real registries', () => {
       '',
     ].join('\n');
     const file = pair.writeFile('pin.yaml', text);
-    const targetsOf = async () => {
-      const validate = await pair.cli(['validate', '-i', file, '-r', prefix]);
+    const targetsOf = async (images = file) => {
+      const validate = await pair.cli(['validate', '-i', images, '-r', prefix]);
       assert.equal(validate.code, 0, validate.stderr);
       return validate.stdout.split('\n').map((l) => l.split(' → ')[1]?.split(' ')[0]);
     };
@@ -338,7 +338,7 @@ describe('required platforms and drift, against real registries', () => {
 
     const dry = await pair.cli(['pin', '--dry-run', '-i', file]);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /^--- .*\n\+\+\+ .*\n@@ -4,1 \+4,2 @@/);
+    assert.match(dry.stdout, /^--- .*\n\+\+\+ .*\n@@ -4,1 \+4,1 @@/);
     assert.equal(readFileSync(file, 'utf8'), text, '--dry-run changes nothing');
 
     // Pinned through a symlink (a shared file linked into a repository): the
@@ -348,6 +348,10 @@ describe('required platforms and drift, against real registries', () => {
     pair.source.clearLog();
     const run = await pair.cli(['pin', '-i', link]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(
+      run.stderr,
+      /:6: images\[1\] is pinned as .*armsingle@sha256:… .*its tag: arm is not the source's tag 1,/,
+    );
     assert.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
     const methods = (await settledLog(pair.source))
       .filter((e) => /\/(manifests|blobs)\//.test(e.path))
@@ -355,21 +359,32 @@ describe('required platforms and drift, against real registries', () => {
     assert.deepEqual([...new Set(methods)], ['HEAD'], 'resolved with HEADs only');
     const both = sha256(await inspectRaw(`${src}/team/both:1`));
     const arm = sha256(await inspectRaw(`${src}/team/armsingle:1`));
-    assert.equal(
-      readFileSync(file, 'utf8'),
+    // Only the sources change (and, in the digest style, the tag the first entry maps to is added).
+    const pinned = (first: string, added: string[]) =>
       [
         '# external images of team A',
         'images:',
         '  # multi-arch, from the test source',
-        `  - source: "${src}/team/both@${both}" # keep`,
-        '    tag: "1"',
+        `  - source: "${first}" # keep`,
+        ...added,
         '',
         `  - source: ${src}/team/armsingle@${arm}`,
         '    tag: arm   # our name',
         '',
-      ].join('\n'),
-    );
+      ].join('\n');
+    assert.equal(readFileSync(file, 'utf8'), pinned(`${src}/team/both:1@${both}`, []));
     assert.equal((await pair.cli(['pin', '--check', '-i', file])).code, 0);
     assert.deepEqual(await targetsOf(), targetsBefore, 'the same targets after pinning');
+
+    // The Go tool's form: name@digest plus the target tag.
+    const digestFile = pair.writeFile('pin-digest.yaml', text);
+    const digestRun = await pair.cli(['pin', '--style', 'digest', '-i', digestFile]);
+    assert.equal(digestRun.code, 0, digestRun.stdout + digestRun.stderr);
+    assert.doesNotMatch(digestRun.stderr, /note:/);
+    assert.equal(
+      readFileSync(digestFile, 'utf8'),
+      pinned(`${src}/team/both@${both}`, ['    tag: "1"']),
+    );
+    assert.deepEqual(await targetsOf(digestFile), targetsBefore, 'the same targets, digest style');
   });
 });

@@ -4,10 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatDiff, pinText, unpinnedEntries } from '../../functions/cli/pin-edit.ts';
+import fc from 'fast-check';
+import {
+  formatDiff,
+  type PinStyle,
+  pinText,
+  planPins,
+  unpinnedEntries,
+} from '../../functions/cli/pin-edit.ts';
+import { presetDependencies } from '../../functions/cli/renovate-preset.ts';
 import { checkImagesFile } from '../../functions/images-file/parse.ts';
 import { formatReference } from '../../functions/reference/reference.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
+import { digest, name, tag } from '../support/references.ts';
 
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
@@ -18,14 +27,8 @@ const targets = (text: string) => {
   return check.entries.map((e) => formatReference(e.target));
 };
 
-function pin(text: string, digests: Record<string, string>) {
-  const entries = unpinnedEntries(text);
-  return pinText(text, entries, new Map(Object.entries(digests)));
-}
-
-describe('pin edits', () => {
-  it('pins block entries keeping comments, quotes and order, adding the target tag', () => {
-    const text = `# mirrored for the platform team
+/** A file with comments, blank lines, three quoting styles, an own tag and a pinned entry. */
+const COMMENTED = `# mirrored for the platform team
 images:
   # the base image
   - source: "alpine:3.20" # keep in step with CI
@@ -36,6 +39,15 @@ images:
   - source: "nginx@${B}"
     tag: "1.27"
 `;
+
+function pin(text: string, digests: Record<string, string>, style: PinStyle = 'digest') {
+  const plans = planPins(text, unpinnedEntries(text), style);
+  return { ...pinText(text, plans, new Map(Object.entries(digests))), plans };
+}
+
+describe('pin edits, --style digest', () => {
+  it('pins block entries keeping comments, quotes and order, adding the target tag', () => {
+    const text = COMMENTED;
     const { text: out, hunks } = pin(text, {
       'alpine:3.20': A,
       'ghcr.io/org/tool': B,
@@ -135,5 +147,186 @@ images:
       `images:\n- source: "alpine@${A}"\n  tag: x # ours\n- source: "busybox@${B}"\n  tag: "1"\n`,
     );
     assert.deepEqual(targets(out), targets(text));
+  });
+});
+
+describe('pin edits, --style renovate (the default)', () => {
+  it('writes name:tag@digest with no tag:, and keeps an entry whose own tag differs in the digest form', () => {
+    const text = COMMENTED;
+    const { text: out, plans } = pin(
+      text,
+      { 'alpine:3.20': A, 'ghcr.io/org/tool': B, 'busybox:1.36': A },
+      'renovate',
+    );
+    assert.equal(
+      out,
+      `# mirrored for the platform team
+images:
+  # the base image
+  - source: "alpine:3.20@${A}" # keep in step with CI
+  - source: 'ghcr.io/org/tool:latest@${B}'
+
+  - source: busybox@${A}
+    tag: "1.36-ours"   # our own name
+  - source: "nginx@${B}"
+    tag: "1.27"
+`,
+    );
+    assert.deepEqual(targets(out), targets(text));
+    assert.deepEqual(unpinnedEntries(out), []);
+    assert.deepEqual(
+      plans.map((p) => [p.entry.index, p.form]),
+      [
+        [0, 'renovate'],
+        [1, 'renovate'],
+        [2, 'digest'],
+      ],
+    );
+    assert.match(
+      plans[2]?.note ?? '',
+      /^is pinned as busybox@sha256:… and keeps its tag: .*its tag: 1\.36-ours is not the source's tag 1\.36/,
+    );
+  });
+
+  it('drops a tag: that repeats the source tag, keeping its comment and the line endings', () => {
+    const text = [
+      'images:',
+      '- source: a/b:1',
+      '  tag: "1"',
+      '- source: a/c:2 # c',
+      "  tag: '2'   # same as upstream",
+      '- platforms: [linux/amd64]',
+      '  tag: latest',
+      '  source: a/d',
+      '- source: a/e:5',
+      '  tag: "5"',
+    ].join('\r\n');
+    const { text: out, hunks } = pin(
+      text,
+      { 'a/b:1': A, 'a/c:2': B, 'a/d': A, 'a/e:5': B },
+      'renovate',
+    );
+    assert.equal(
+      out,
+      [
+        'images:',
+        `- source: a/b:1@${A}`,
+        `- source: a/c:2@${B} # c`,
+        '  # same as upstream',
+        '- platforms: [linux/amd64]',
+        `  source: a/d:latest@${A}`,
+        `- source: a/e:5@${B}`,
+      ].join('\r\n'),
+    );
+    assert.deepEqual(targets(out), targets(text));
+    assert.equal(
+      formatDiff('f.yaml', hunks),
+      [
+        '--- f.yaml',
+        '+++ f.yaml (pinned)',
+        '@@ -2,2 +2,1 @@',
+        '-- source: a/b:1',
+        '-  tag: "1"',
+        `+- source: a/b:1@${A}`,
+        '@@ -4,2 +3,2 @@',
+        '-- source: a/c:2 # c',
+        "-  tag: '2'   # same as upstream",
+        `+- source: a/c:2@${B} # c`,
+        '+  # same as upstream',
+        '@@ -7,2 +6,1 @@',
+        '-  tag: latest',
+        '-  source: a/d',
+        `+  source: a/d:latest@${A}`,
+        '@@ -9,2 +7,1 @@',
+        '-- source: a/e:5',
+        '-  tag: "5"',
+        `+- source: a/e:5@${B}`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('drops a repeated tag from flow mappings, and keeps one sharing the line of the dash', () => {
+    const text = 'images: [{source: a/b:1, tag: "1"}, {tag: "2", source: "a/c:2"}]\n';
+    const flow = pin(text, { 'a/b:1': A, 'a/c:2': B }, 'renovate');
+    assert.equal(flow.text, `images: [{source: a/b:1@${A}}, {source: "a/c:2@${B}"}]\n`);
+    assert.deepEqual(targets(flow.text), targets(text));
+
+    const dash = 'images:\n- tag: "1"\n  source: a/b:1\n';
+    const kept = pin(dash, { 'a/b:1': A }, 'renovate');
+    assert.equal(kept.text, `images:\n- tag: "1"\n  source: a/b@${A}\n`);
+    assert.match(kept.plans[0]?.note ?? '', /shares a line/);
+    assert.deepEqual(targets(kept.text), targets(dash));
+  });
+});
+
+// Files of every layout pin edits: block entries with the source first or
+// after another key, flow mappings, three quoting styles, comments, an own
+// tag: that repeats the source's or names another, CRLF, no final newline.
+const entry = fc.record({
+  name,
+  sourceTag: fc.option(tag, { nil: undefined }),
+  ownTag: fc.constantFrom('none', 'same', 'other'),
+  otherTag: tag,
+  quote: fc.constantFrom('', "'", '"'),
+  layout: fc.constantFrom('source-first', 'tag-first', 'after-platforms', 'flow'),
+  comment: fc.boolean(),
+});
+type Entry = typeof entry extends fc.Arbitrary<infer T> ? T : never;
+
+function entryText(e: Entry, eol: string): string {
+  const source = `${e.quote}${e.name}${e.sourceTag ? `:${e.sourceTag}` : ''}${e.quote}`;
+  const own = { none: undefined, same: e.sourceTag ?? 'latest', other: e.otherTag }[e.ownTag];
+  const tagPair = own === undefined ? [] : [`tag: "${own}"${e.comment ? ' # ours' : ''}`];
+  const sourcePair = `source: ${source}${e.comment ? ' # upstream' : ''}`;
+  if (e.layout === 'flow')
+    return `- {${[`source: ${source}`, ...tagPair.map((t) => t.replace(' # ours', ''))].join(', ')}}`;
+  const pairs =
+    e.layout === 'tag-first'
+      ? [...tagPair, sourcePair]
+      : e.layout === 'after-platforms'
+        ? ['platforms: [linux/amd64]', ...tagPair, sourcePair]
+        : [sourcePair, ...tagPair];
+  return pairs.map((p, i) => `${i === 0 ? '- ' : '  '}${p}`).join(eol);
+}
+
+describe('pin round trips, both styles', () => {
+  it('validate, map to the same targets, pin everything, in the form the style asks, read by the preset', () => {
+    const file = fc.record({
+      entries: fc.array(entry, { minLength: 1, maxLength: 6 }),
+      digests: fc.array(digest, { minLength: 6, maxLength: 6 }),
+      crlf: fc.boolean(),
+      finalNewline: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(file, ({ entries, digests, crlf, finalNewline }) => {
+        const eol = crlf ? '\r\n' : '\n';
+        const text = `images:${eol}${entries.map((e) => entryText(e, eol)).join(eol)}${finalNewline ? eol : ''}`;
+        const before = checkImagesFile('f.yaml', Buffer.from(text), prefix);
+        fc.pre(before.problems.length === 0); // two entries on one target: not this test's subject
+        const unpinned = unpinnedEntries(text);
+        const resolved = new Map(unpinned.map((u, i) => [u.source, digests[i % 6] as string]));
+        for (const style of ['renovate', 'digest'] as const) {
+          const { text: out, plans } = pin(text, Object.fromEntries(resolved), style);
+          assert.deepEqual(targets(out), targets(text), `${style}:\n${out}`);
+          assert.deepEqual(unpinnedEntries(out), [], out);
+          assert.doesNotMatch(out, /\n[ \t]*\r?\n/, 'no line left blank'); // the input has none
+          const read = presetDependencies(out);
+          for (const plan of plans) {
+            const keepsOtherTag =
+              plan.entry.tagField && plan.entry.targetTag !== plan.entry.sourceTag;
+            const digestForm = style === 'digest' || Boolean(keepsOtherTag || plan.note);
+            assert.equal(plan.form === 'digest', digestForm, out);
+            // Renovate's preset reads every entry pinned in its form, with the digest.
+            const pinned = resolved.get(plan.entry.source);
+            const seen = read.some(
+              (d) => d.currentDigest === pinned && d.currentValue === plan.entry.sourceTag,
+            );
+            if (plan.form === 'renovate') assert.ok(seen, `not read by Renovate's preset:\n${out}`);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -5,9 +5,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { syncImages } from '../engine/sync.ts';
-import type { CopyJob } from '../engine/types.ts';
+import type { CopyJob, CopyResult } from '../engine/types.ts';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
+import { copyRequest } from '../images-file/fields.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
 import { mutableTagWarnings } from '../images-file/platforms-field.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -94,42 +95,62 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   if (options.command === 'pin') return runPin(options, io, logger);
 
-  let check: ImagesFileCheck;
-  let text: string;
+  let checked: { check: ImagesFileCheck; text: string };
   try {
-    const { path, bytes } = await readImagesFile(options);
-    text = bytes.toString('utf8');
-    check = checkImagesFile(path, bytes, options.targetRepoPrefix, {
-      isRegistryAllowed: (registry) => isRegistryAllowed(options.policy, registry),
-    });
+    checked = await checkFile(options);
   } catch (error) {
     io.stderr.write(`image-syncer: ${describeError(error)}\n`);
     return EXIT_USAGE;
   }
+  const { check } = checked;
   for (const warning of check.warnings) io.stderr.write(`warning: ${formatDiagnostic(warning)}\n`);
+  if (options.command === 'validate' || check.problems.length > 0)
+    return validate(options, checked, io);
+  return sync(options, check, io, logger);
+}
+
+async function checkFile(options: CliOptions): Promise<{ check: ImagesFileCheck; text: string }> {
+  const { path, bytes } = await readImagesFile(options);
+  const check = checkImagesFile(path, bytes, options.targetRepoPrefix, {
+    isRegistryAllowed: (registry) => isRegistryAllowed(options.policy, registry),
+  });
+  return { check, text: bytes.toString('utf8') };
+}
+
+/** `validate`, or any command on a file with problems: every entry's line, every problem, nothing copied. */
+async function validate(
+  options: CliOptions,
+  { check, text }: { check: ImagesFileCheck; text: string },
+  io: CliIO,
+): Promise<number> {
   if (options.command === 'validate' && check.problems.length === 0)
     for (const advice of [
       ...mutableTagWarnings(check.file, check.entries),
       ...renovateWarnings(check.file, text, check.entries),
     ])
       io.stderr.write(`warning: ${formatDiagnostic(advice)}\n`);
-
-  if (options.command === 'validate' || check.problems.length > 0) {
-    const entries = validationEntries(check);
-    if (options.command === 'validate')
-      for (const entry of entries) io.stdout.write(`${resultLine(entry)}\n`);
-    for (const problem of check.problems) io.stderr.write(`error: ${formatDiagnostic(problem)}\n`);
-    if (options.report) await writeReport(options.report, { dryRun: true, results: entries });
-    if (check.problems.length > 0) {
-      io.stderr.write(
-        `image-syncer: ${check.file} is invalid (${check.problems.length} problem(s)); nothing was copied\n`,
-      );
-      return EXIT_USAGE;
-    }
-    io.stdout.write(`${entries.length} image(s) valid\n`);
-    return EXIT_OK;
+  const entries = validationEntries(check);
+  if (options.command === 'validate')
+    for (const entry of entries) io.stdout.write(`${resultLine(entry)}\n`);
+  for (const problem of check.problems) io.stderr.write(`error: ${formatDiagnostic(problem)}\n`);
+  if (options.report) await writeReport(options.report, { dryRun: true, results: entries });
+  if (check.problems.length > 0) {
+    io.stderr.write(
+      `image-syncer: ${check.file} is invalid (${check.problems.length} problem(s)); nothing was copied\n`,
+    );
+    return EXIT_USAGE;
   }
+  io.stdout.write(`${entries.length} image(s) valid\n`);
+  return EXIT_OK;
+}
 
+/** `sync`: every entry copied (or planned, with --dry-run), with progress, a summary and the exit status. */
+async function sync(
+  options: CliOptions,
+  check: ImagesFileCheck,
+  io: CliIO,
+  logger: Logger,
+): Promise<number> {
   let registries: Awaited<ReturnType<typeof createRegistries>>;
   try {
     registries = await createRegistries(options, logger, io.env);
@@ -137,13 +158,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     io.stderr.write(`image-syncer: ${describeError(error)}\n`);
     return EXIT_USAGE;
   }
-  const jobs: CopyJob[] = check.entries.map((e) => ({
-    source: e.source,
-    sourceRef: e.sourceRef,
-    target: e.target,
-    ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
-    requiredPlatforms: e.platforms ?? options.requirePlatforms,
-  }));
+  const jobs: CopyJob[] = check.entries.map((entry) => copyRequest(entry, options.defaults));
   const progress = new ProgressDisplay(io.stdout, io.stderr, jobs.length);
   const started = performance.now();
   let results: Awaited<ReturnType<typeof syncImages>>;
@@ -161,22 +176,12 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     progress.finish();
     await registries.close();
   }
-
-  const counts = new Map<string, number>();
-  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ') || 'no images';
-  const kinds = failureGroups(results).map((g) => `${g.sources.length} ${g.category}`);
-  io.stdout.write(
-    `${options.dryRun ? 'dry run: ' : ''}${summary} (${formatBytes(progress.bytesCopied)} copied in ${seconds} s)${kinds.length > 0 ? `; problems: ${kinds.join(', ')}` : ''}\n`,
-  );
+  io.stdout.write(`${summaryLine(options, results, progress.bytesCopied, seconds)}\n`);
   for (const line of budgetLines(results, registries.rateLimits, options.dryRun))
     io.stdout.write(`${line}\n`);
   if (options.report)
-    await writeReport(options.report, {
-      dryRun: options.dryRun,
-      results: results.map(entryOf),
-    });
+    await writeReport(options.report, { dryRun: options.dryRun, results: results.map(entryOf) });
   if (io.signal?.aborted) {
     // Each image either finished before the interrupt or stopped without its
     // manifest written (a tag is only ever written last): run again to go on.
@@ -188,6 +193,20 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   return results.some((r) => r.status === 'conflict' || r.status === 'failed')
     ? EXIT_FAILURES
     : EXIT_OK;
+}
+
+/** `5 copied, 1 conflict (12.3 MiB copied in 4.5 s); problems: 1 conflict`. */
+function summaryLine(
+  options: CliOptions,
+  results: readonly CopyResult[],
+  bytesCopied: number,
+  seconds: string,
+): string {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(', ') || 'no images';
+  const kinds = failureGroups(results).map((g) => `${g.sources.length} ${g.category}`);
+  return `${options.dryRun ? 'dry run: ' : ''}${summary} (${formatBytes(bytesCopied)} copied in ${seconds} s)${kinds.length > 0 ? `; problems: ${kinds.join(', ')}` : ''}`;
 }
 
 /**

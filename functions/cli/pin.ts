@@ -19,7 +19,7 @@ import type { TargetPrefix } from '../reference/target.ts';
 import { primeTokens } from '../registry/prime.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CliOptions } from './flags.ts';
-import { formatDiff, pinText, planPins, unpinnedEntries } from './pin-edit.ts';
+import { formatDiff, pinText, planPins, type UnpinnedEntry, unpinnedEntries } from './pin-edit.ts';
 import type { Output } from './progress.ts';
 import { createRegistries } from './setup.ts';
 
@@ -40,7 +40,6 @@ function targetsOf(file: string, text: string, prefix: TargetPrefix) {
 
 export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Promise<number> {
   const prefix = options.targetRepoPrefix;
-  const style = options.style;
   let text: string;
   const file = options.imagesFile;
   try {
@@ -59,28 +58,63 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
     return EXIT_USAGE;
   }
   const unpinned = unpinnedEntries(text);
-
-  if (options.check) {
-    for (const e of unpinned) {
-      io.stderr.write(
-        `${file}:${e.line}: images[${e.index}].source: "${e.source}" is not pinned to a digest\n`,
-      );
-    }
-    if (unpinned.length > 0) {
-      io.stderr.write(
-        `image-syncer: ${unpinned.length} entr${unpinned.length === 1 ? 'y is' : 'ies are'} not pinned; run image-syncer pin -i ${file}\n`,
-      );
-      return EXIT_FAILURES;
-    }
-    io.stdout.write(`every entry of ${file} is pinned to a digest\n`);
-    return EXIT_OK;
-  }
+  if (options.check) return checkPinned(file, unpinned, io);
   if (unpinned.length === 0) {
     io.stdout.write(`every entry of ${file} is already pinned; nothing to do\n`);
     return EXIT_OK;
   }
+  const digests = await resolveDigests(options, unpinned, io, logger);
+  if (typeof digests === 'number') return digests;
+  const plans = planPins(text, unpinned, options.style);
+  const pinned = pinText(text, plans, digests);
+  const after = targetsOf(file, pinned.text, prefix);
+  const same =
+    after.check.problems.length === 0 &&
+    after.targets.length === before.targets.length &&
+    after.targets.every((t, i) => t === before.targets[i]);
+  if (!same || unpinnedEntries(pinned.text).length > 0) {
+    for (const p of after.check.problems) io.stderr.write(`error: ${formatDiagnostic(p)}\n`);
+    io.stderr.write(
+      `image-syncer: the pinned file would not map to the same targets; nothing was written (please report this)\n`,
+    );
+    return EXIT_FAILURES;
+  }
+  io.stdout.write(formatDiff(file, pinned.hunks));
+  for (const { entry, note } of plans)
+    if (note) io.stderr.write(`note: ${file}:${entry.line}: images[${entry.index}] ${note}\n`);
+  const count = `${unpinned.length} entr${unpinned.length === 1 ? 'y' : 'ies'}`;
+  if (options.dryRun) {
+    io.stdout.write(`dry run: ${count} would be pinned\n`);
+    return EXIT_OK;
+  }
+  await writeAtomically(file, pinned.text);
+  io.stdout.write(`pinned ${count} in ${file}\n`);
+  return EXIT_OK;
+}
 
-  // One HEAD per distinct source: the digest it serves now.
+/** `--check`: each entry not pinned to a digest, as `FILE:LINE`; 1 when there is any. */
+function checkPinned(file: string, unpinned: readonly UnpinnedEntry[], io: PinIO): number {
+  for (const e of unpinned)
+    io.stderr.write(
+      `${file}:${e.line}: images[${e.index}].source: "${e.source}" is not pinned to a digest\n`,
+    );
+  if (unpinned.length > 0) {
+    io.stderr.write(
+      `image-syncer: ${unpinned.length} entr${unpinned.length === 1 ? 'y is' : 'ies are'} not pinned; run image-syncer pin -i ${file}\n`,
+    );
+    return EXIT_FAILURES;
+  }
+  io.stdout.write(`every entry of ${file} is pinned to a digest\n`);
+  return EXIT_OK;
+}
+
+/** One HEAD per distinct source: the digest it serves now; or the exit status when any cannot be resolved. */
+async function resolveDigests(
+  options: CliOptions,
+  unpinned: readonly UnpinnedEntry[],
+  io: PinIO,
+  logger: Logger,
+): Promise<Map<string, string> | number> {
   const sources = [...new Set(unpinned.map((e) => e.source))];
   const digests = new Map<string, string>();
   const failures: string[] = [];
@@ -113,45 +147,19 @@ export async function runPin(options: CliOptions, io: PinIO, logger: Logger): Pr
   } finally {
     await registries.close();
   }
-  if (failures.length > 0) {
-    for (const f of failures) io.stderr.write(`error: ${f}\n`);
-    io.stderr.write(
-      `image-syncer: ${failures.length} source(s) not resolved; nothing was pinned\n`,
-    );
-    return EXIT_FAILURES;
-  }
+  if (failures.length === 0) return digests;
+  for (const f of failures) io.stderr.write(`error: ${f}\n`);
+  io.stderr.write(`image-syncer: ${failures.length} source(s) not resolved; nothing was pinned\n`);
+  return EXIT_FAILURES;
+}
 
-  const plans = planPins(text, unpinned, style);
-  const pinned = pinText(text, plans, digests);
-  const after = targetsOf(file, pinned.text, prefix);
-  const same =
-    after.check.problems.length === 0 &&
-    after.targets.length === before.targets.length &&
-    after.targets.every((t, i) => t === before.targets[i]);
-  if (!same || unpinnedEntries(pinned.text).length > 0) {
-    for (const p of after.check.problems) io.stderr.write(`error: ${formatDiagnostic(p)}\n`);
-    io.stderr.write(
-      `image-syncer: the pinned file would not map to the same targets; nothing was written (please report this)\n`,
-    );
-    return EXIT_FAILURES;
-  }
-  io.stdout.write(formatDiff(file, pinned.hunks));
-  for (const { entry, note } of plans)
-    if (note) io.stderr.write(`note: ${file}:${entry.line}: images[${entry.index}] ${note}\n`);
-  if (options.dryRun) {
-    io.stdout.write(
-      `dry run: ${unpinned.length} entr${unpinned.length === 1 ? 'y' : 'ies'} would be pinned\n`,
-    );
-    return EXIT_OK;
-  }
-  // Atomic: a reader (or a crash) never sees half a file; the mode is kept.
-  // A symlinked file is rewritten where it lives, and the link stays a link.
+/**
+ * Atomic: a reader (or a crash) never sees half a file; the mode is kept. A
+ * symlinked file is rewritten where it lives, and the link stays a link.
+ */
+async function writeAtomically(file: string, text: string): Promise<void> {
   const destination = await realpath(file);
   const temporary = `${destination}.${process.pid}.pin.tmp`;
-  await writeFile(temporary, pinned.text, { mode: (await stat(destination)).mode & 0o777 });
+  await writeFile(temporary, text, { mode: (await stat(destination)).mode & 0o777 });
   await rename(temporary, destination);
-  io.stdout.write(
-    `pinned ${unpinned.length} entr${unpinned.length === 1 ? 'y' : 'ies'} in ${file}\n`,
-  );
-  return EXIT_OK;
 }

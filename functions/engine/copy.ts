@@ -102,7 +102,7 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
     const targetHead = await targetHeading;
     // `return await`: a helper's rejection is this copy's failure, caught below.
     if (targetHead) return await alreadyTagged(copy, chain, found, targetHead);
-    const required = job.requiredPlatforms ?? [];
+    const required = job.platforms ?? [];
     if (ctx.dryRun && required.length === 0)
       return await planned(copy, chain, found, estimatePulls(sourceHead));
     const manifest = await tree.source.getManifest(tree.sourceRepository, sourceHead.digest, op);
@@ -179,7 +179,7 @@ async function alreadyTagged(
   const { destination, targetRepository } = tree;
   if (!(await holdsManifest(destination, targetRepository, targetTag, held, found.digest, op)))
     return conflict(copy, chain, found, held, 'already points at');
-  const required = copy.job.requiredPlatforms ?? [];
+  const required = copy.job.platforms ?? [];
   if (required.length > 0) {
     const manifest = await destination.getManifest(targetRepository, held.digest, op);
     await requirePlatforms(required, destination, targetRepository, manifest);

@@ -12,7 +12,19 @@ import type { ReferrersSummary } from './referrers.ts';
 
 export type CopyStatus = 'copied' | 'exists' | 'conflict' | 'failed' | 'planned';
 
-export interface CopyJob {
+/**
+ * What an image asks of its copy, as its images-file entry states it (or the
+ * deployment's defaults; images-file/fields.ts declares how each field is
+ * read, merged and carried in a job message).
+ */
+export interface ImagePolicy {
+  /** `true`: fail an image without a signature or attestation, writing nothing; `false`: exempt it. */
+  readonly requireSignature?: boolean;
+  /** Platforms the image must offer before anything is written (engine/platforms.ts); `[]`: none. */
+  readonly platforms?: readonly Platform[];
+}
+
+export interface CopyJob extends ImagePolicy {
   /** The source as the user wrote it, for reports. */
   readonly source: string;
   readonly sourceRef: ImageReference;
@@ -22,10 +34,6 @@ export interface CopyJob {
    * so every copy of a run moves the same bytes even if the upstream tag moves.
    */
   readonly sourceDigest?: string;
-  /** This entry's policy (`requireSignature: true`): fail unsigned images, write nothing. */
-  readonly requireSignature?: boolean;
-  /** Platforms the image must offer before anything is written (see engine/platforms.ts). */
-  readonly requiredPlatforms?: readonly Platform[];
 }
 
 export interface CopyStats {

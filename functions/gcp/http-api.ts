@@ -69,7 +69,7 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     registries: rt.registries(),
     concurrency: rt.config.concurrency,
     referrers: rt.config.referrers,
-    requirePlatforms: rt.config.requirePlatforms,
+    defaults: rt.config.defaults,
   });
   const valid = outcome.results !== undefined;
   const results = planEntries(outcome);

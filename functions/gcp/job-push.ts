@@ -103,7 +103,7 @@ export function copyJobDeps(rt: Runtime): CopyJobDeps {
     // The job deadline is the pipeline's policy (pipeline/deadline.ts).
     deadlineSeconds: config.jobDeadlineSeconds,
     referrers: config.referrers,
-    requirePlatforms: config.requirePlatforms,
+    defaults: config.defaults,
     onJobEnded: (job) => {
       const events = rt.runEvents?.();
       return completeRunIfDone(job, {

@@ -6,7 +6,7 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import { SyncerError } from '../errors.ts';
 import type { JobPublisher } from '../pipeline/fanout.ts';
-import { type JobMessage, jobAttributes } from '../pipeline/job.ts';
+import { encodeJob, type JobMessage, jobAttributes } from '../pipeline/job.ts';
 
 export class PubSubJobPublisher implements JobPublisher {
   readonly #topic: Topic;
@@ -21,7 +21,7 @@ export class PubSubJobPublisher implements JobPublisher {
     const outcomes = await Promise.allSettled(
       jobs.map((job) =>
         this.#topic.publishMessage({
-          data: Buffer.from(JSON.stringify(job)),
+          data: encodeJob(job),
           attributes: jobAttributes(job, runJobs),
         }),
       ),

@@ -2,22 +2,26 @@
 // and validated as a whole before anything is copied: every problem is reported
 // at once with file, line and field, and a file with any problem yields no job.
 
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
-import { formatPlatform, type Platform } from '../oci/platform.ts';
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml';
+import type { ImagePolicy } from '../engine/types.ts';
 import { formatReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
 import { checkEntry } from './entry.ts';
-import { readPlatforms } from './platforms-field.ts';
+import { FIELD_NAMES, IMAGE_FIELDS, mergePolicies, policyOf, withPolicy } from './fields.ts';
 import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
 
 export type { CheckOptions, ImageEntry } from './types.ts';
-
-/** The same requirement in any order gives the same key; `undefined`: the default applies. */
-function platformsKey(platforms: readonly Platform[] | undefined): string | undefined {
-  return platforms && JSON.stringify(platforms.map(formatPlatform).sort());
-}
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_ENTRIES = 10_000;
@@ -64,66 +68,77 @@ export function checkImagesFile(
   prefix: TargetPrefix,
   options: CheckOptions = {},
 ): ImagesFileCheck {
-  const problems: Diagnostic[] = [];
-  const warnings: Diagnostic[] = [];
-  const listed: { index: number; line: number; source?: string }[] = [];
-  const entries: ImageEntry[] = [];
-  const done = (more: Diagnostic[] = []): ImagesFileCheck => ({
+  const found: Found = { file, problems: [], warnings: [], listed: [], entries: [] };
+  const done = (): ImagesFileCheck => ({
     file,
-    entries,
-    warnings,
-    problems: [...problems, ...more],
-    listed,
+    entries: found.entries,
+    warnings: found.warnings,
+    problems: found.problems,
+    listed: found.listed,
   });
+  const parsed = readDocument(file, bytes, found.problems);
+  if (!parsed) return done();
+  const top = readTopLevel(parsed, found);
+  if (!top) return done();
+  const items = imagesList(top, found);
+  if (items)
+    addEntries(items, { ...found, prefix, options, lineOf: parsed.lineOf, defaults: top.defaults });
+  return done();
+}
+
+/** What a check has found so far: every problem and warning, every listed and valid entry. */
+interface Found {
+  readonly file: string;
+  readonly problems: Diagnostic[];
+  readonly warnings: Diagnostic[];
+  readonly listed: { index: number; line: number; source?: string }[];
+  readonly entries: ImageEntry[];
+}
+
+interface Parsed {
+  readonly doc: Document;
+  readonly lineOf: (node: Node | null | undefined) => number;
+}
+
+/** The file as a YAML document, or undefined after saying why it is none: size, encoding, syntax, depth, aliases. */
+function readDocument(file: string, bytes: Uint8Array, problems: Diagnostic[]): Parsed | undefined {
+  const whole = (line: number, message: string) =>
+    problems.push({ file, line, field: '', message });
   if (bytes.length > MAX_FILE_BYTES) {
-    return done([
-      {
-        file,
-        line: 1,
-        field: '',
-        message: `file is ${bytes.length} bytes; the limit is ${MAX_FILE_BYTES} (1 MiB)`,
-      },
-    ]);
+    whole(1, `file is ${bytes.length} bytes; the limit is ${MAX_FILE_BYTES} (1 MiB)`);
+    return undefined;
   }
   const text = decodeUtf8(file, bytes);
-  if (typeof text !== 'string') return done([text]);
-
+  if (typeof text !== 'string') {
+    problems.push(text);
+    return undefined;
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,
-    uniqueKeys: false, // duplicates are reported below, on their own line
+    uniqueKeys: false, // duplicates are reported on their own line
     prettyErrors: false,
     strict: true,
   });
   const lineOf = (node: Node | null | undefined): number =>
     node?.range ? lineCounter.linePos(node.range[0]).line : 1;
-
   // The same syntax error can be reported many times over (deep nesting);
   // each distinct one is said once, at its own line.
-  const seenErrors = new Set<string>();
+  const seen = new Set<string>();
   for (const error of doc.errors) {
     const message = `invalid YAML: ${error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`;
-    const line = error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line;
-    if (seenErrors.has(message)) continue;
-    seenErrors.add(message);
-    problems.push({ file, line, field: '', message });
+    if (seen.has(message)) continue;
+    seen.add(message);
+    whole(error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line, message);
   }
-  if (problems.length > 0) return done();
-
+  if (problems.length > 0) return undefined;
   // An images file is three levels deep; refuse absurd nesting before any
   // recursive walk could exhaust the stack on it.
   const depth = nestingDepth(doc.contents as Node | null, MAX_DEPTH);
   if (depth > MAX_DEPTH) {
-    return done([
-      {
-        file,
-        line: 1,
-        field: '',
-        message: `invalid YAML: nested ${depth} levels deep; the limit is ${MAX_DEPTH}`,
-      },
-    ]);
+    whole(1, `invalid YAML: nested ${depth} levels deep; the limit is ${MAX_DEPTH}`);
+    return undefined;
   }
-
   // The document is walked as nodes and never expanded, so a "billion laughs"
   // file costs nothing; still, no honest images file needs many aliases.
   let aliases = 0;
@@ -135,182 +150,182 @@ export function checkImagesFile(
     },
   });
   if (aliases > MAX_ALIASES) {
-    return done([
-      {
-        file,
-        line: lineOf(firstAlias),
-        field: '',
-        message: `invalid YAML: ${aliases} aliases; the limit is ${MAX_ALIASES}`,
-      },
-    ]);
+    whole(lineOf(firstAlias), `invalid YAML: ${aliases} aliases; the limit is ${MAX_ALIASES}`);
+    return undefined;
   }
+  return { doc, lineOf };
+}
 
+interface TopLevel {
+  readonly images: Node | null | undefined;
+  readonly imagesLine: number;
+  /** The policy the top level states for entries without their own (fields.ts `fileDefault`). */
+  readonly defaults: ImagePolicy;
+  readonly lineOf: Parsed['lineOf'];
+}
+
+const TOP_LEVEL_FIELDS = FIELD_NAMES.filter((name) => IMAGE_FIELDS[name].fileDefault === true);
+
+/** The top-level mapping's keys, or undefined after saying what the file is instead. */
+function readTopLevel({ doc, lineOf }: Parsed, found: Found): TopLevel | undefined {
+  const { file, problems, warnings } = found;
   const root = doc.contents;
   if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) {
-    return done([
-      {
-        file,
-        line: 1,
-        field: '',
-        message: 'file is empty; expected a mapping with an "images" list',
-      },
-    ]);
+    problems.push({
+      file,
+      line: 1,
+      field: '',
+      message: 'file is empty; expected a mapping with an "images" list',
+    });
+    return undefined;
   }
   if (!isMap(root)) {
-    return done([
-      {
-        file,
-        line: lineOf(root),
-        field: '',
-        message: 'expected a mapping with an "images" list at the top level',
-      },
-    ]);
+    problems.push({
+      file,
+      line: lineOf(root),
+      field: '',
+      message: 'expected a mapping with an "images" list at the top level',
+    });
+    return undefined;
   }
-
   let images: Node | null | undefined;
   let imagesLine = 1;
-  let defaultPlatforms: Platform[] | undefined;
-  const seenTop = new Map<string, number>();
+  const defaults: Record<string, unknown> = {};
+  const seen = new Map<string, number>();
   for (const pair of root.items) {
     const keyNode = pair.key as Node;
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
-    const firstLine = seenTop.get(key);
-    if (firstLine !== undefined) {
+    const line = lineOf(keyNode);
+    const first = seen.get(key);
+    if (first !== undefined) {
       problems.push({
         file,
-        line: lineOf(keyNode),
+        line,
         field: key,
-        message: `duplicate field (first on line ${firstLine})`,
+        message: `duplicate field (first on line ${first})`,
       });
       continue;
     }
-    seenTop.set(key, lineOf(keyNode));
+    seen.set(key, line);
+    const field = TOP_LEVEL_FIELDS.find((name) => name === key);
     if (key === 'images') {
       images = pair.value as Node | null;
-      imagesLine = lineOf(keyNode);
-    } else if (key === 'platforms') {
-      defaultPlatforms = readPlatforms(
+      imagesLine = line;
+    } else if (field) {
+      const value = IMAGE_FIELDS[field].read(
         pair.value as Node | null,
-        { file, field: key, line: lineOf(keyNode) },
+        { file, line, field },
         lineOf,
         problems,
       );
+      if (value !== undefined) defaults[field] = value;
     } else if (LEGACY_TOP_LEVEL.has(key)) {
       warnings.push({
         file,
-        line: lineOf(keyNode),
+        line,
         field: key,
         message:
           "ignored: the target prefix is deployment configuration (--target-repo-prefix), never the file's",
       });
     } else {
-      const hint = closest(key, ['images', 'platforms']);
+      const hint = closest(key, ['images', ...TOP_LEVEL_FIELDS]);
       problems.push({
         file,
-        line: lineOf(keyNode),
+        line,
         field: key,
         message: `unknown field${hint ? ` (did you mean "${hint}"?)` : ''}`,
       });
     }
   }
   if (images === undefined) {
-    return done([
-      { file, line: 1, field: 'images', message: 'missing: the file must have an "images" list' },
-    ]);
+    problems.push({
+      file,
+      line: 1,
+      field: 'images',
+      message: 'missing: the file must have an "images" list',
+    });
+    return undefined;
   }
-  if (images === null || (isScalar(images) && images.value === null)) {
-    images = undefined;
-  } else if (!isSeq(images)) {
-    return done([
-      {
-        file,
-        line: imagesLine,
-        field: 'images',
-        message: 'must be a list of {source, tag} entries',
-      },
-    ]);
-  }
-  const items = images && isSeq(images) ? images.items : [];
-  if (items.length > MAX_ENTRIES) {
-    return done([
-      {
-        file,
-        line: imagesLine,
-        field: 'images',
-        message: `${items.length} entries; the limit is ${MAX_ENTRIES}`,
-      },
-    ]);
-  }
+  return { images, imagesLine, defaults: defaults as ImagePolicy, lineOf };
+}
 
+/** The list's items (none for an empty `images:`), or undefined after saying why it is no list. */
+function imagesList(
+  { images, imagesLine }: TopLevel,
+  { file, problems }: Found,
+): readonly unknown[] | undefined {
+  if (images === null || (isScalar(images) && images.value === null)) return [];
+  if (!isSeq(images)) {
+    problems.push({
+      file,
+      line: imagesLine,
+      field: 'images',
+      message: 'must be a list of {source, tag} entries',
+    });
+    return undefined;
+  }
+  if (images.items.length > MAX_ENTRIES) {
+    problems.push({
+      file,
+      line: imagesLine,
+      field: 'images',
+      message: `${images.items.length} entries; the limit is ${MAX_ENTRIES}`,
+    });
+    return undefined;
+  }
+  return images.items;
+}
+
+/**
+ * Checks each entry and keeps the valid ones. Two entries for one target are
+ * one image when their sources are the same (merged, their policies by each
+ * field's rule), and a problem when they are not.
+ */
+function addEntries(
+  items: readonly unknown[],
+  ctx: Found & Pick<Parameters<typeof checkEntry>[2], 'prefix' | 'options' | 'lineOf' | 'defaults'>,
+): void {
+  const { file, problems, warnings, entries } = ctx;
   const byTarget = new Map<string, ImageEntry>();
   items.forEach((item, index) => {
-    const entry = checkEntry(item, index, {
-      file,
-      prefix,
-      options,
-      lineOf,
-      problems,
-      warnings,
-      listed,
-      ...(defaultPlatforms && { defaultPlatforms }),
-    });
+    const entry = checkEntry(item, index, ctx);
     if (!entry) return;
-    const { line, sourceRef, target } = entry;
     const at = `images[${index}]`;
-    const key = formatReference(target);
+    const key = formatReference(entry.target);
     const earlier = byTarget.get(key);
-    if (earlier) {
-      if (
-        formatReference(earlier.sourceRef) === formatReference(sourceRef) &&
-        platformsKey(earlier.platforms) !== platformsKey(entry.platforms)
-      ) {
-        // Merging keeps the earlier entry: the other's requirement would vanish unseen.
-        const describe = (p: readonly Platform[] | undefined) =>
-          p === undefined
-            ? 'the default platforms'
-            : p.length === 0
-              ? 'no platforms'
-              : p.map(formatPlatform).join(', ');
-        problems.push({
-          file,
-          line,
-          field: `${at}.platforms`,
-          message: `duplicate of the entry on line ${earlier.line}, which requires ${describe(earlier.platforms)}, not ${describe(entry.platforms)}; give both the same platforms or keep one`,
-        });
-      } else if (formatReference(earlier.sourceRef) === formatReference(sourceRef)) {
-        warnings.push({
-          file,
-          line,
-          field: at,
-          message: `duplicate of the entry on line ${earlier.line}; merged`,
-        });
-        // Merged, the stricter signature policy holds: `true` over the global
-        // default (absent) over the exemption `false`.
-        const strictness = (r: boolean | undefined) => (r === true ? 2 : r === undefined ? 1 : 0);
-        if (strictness(entry.requireSignature) > strictness(earlier.requireSignature)) {
-          const { requireSignature: _, ...rest } = earlier;
-          const merged = {
-            ...rest,
-            ...(entry.requireSignature !== undefined && {
-              requireSignature: entry.requireSignature,
-            }),
-          };
-          entries[entries.indexOf(earlier)] = merged;
-          byTarget.set(key, merged);
-        }
-      } else {
-        problems.push({
-          file,
-          line,
-          field: at,
-          message: `target ${key} is also the target of "${earlier.source}" on line ${earlier.line}; give one of them another tag`,
-        });
-      }
+    if (!earlier) {
+      byTarget.set(key, entry);
+      entries.push(entry);
       return;
     }
-    byTarget.set(key, entry);
-    entries.push(entry);
+    if (formatReference(earlier.sourceRef) !== formatReference(entry.sourceRef)) {
+      problems.push({
+        file,
+        line: entry.line,
+        field: at,
+        message: `target ${key} is also the target of "${earlier.source}" on line ${earlier.line}; give one of them another tag`,
+      });
+      return;
+    }
+    const merged = mergePolicies(policyOf(earlier), policyOf(entry));
+    if ('conflicts' in merged) {
+      for (const { field, conflict } of merged.conflicts)
+        problems.push({
+          file,
+          line: entry.line,
+          field: `${at}.${field}`,
+          message: `duplicate of the entry on line ${earlier.line}, which ${conflict}`,
+        });
+      return;
+    }
+    warnings.push({
+      file,
+      line: entry.line,
+      field: at,
+      message: `duplicate of the entry on line ${earlier.line}; merged`,
+    });
+    const replaced = withPolicy(earlier, merged.policy);
+    entries[entries.indexOf(earlier)] = replaced;
+    byTarget.set(key, replaced);
   });
-
-  return done();
 }

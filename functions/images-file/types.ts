@@ -2,10 +2,11 @@
 // options of a check. In a module of their own so that parse.ts (the file)
 // and entry.ts (one entry) both use them without importing each other.
 
-import type { Platform } from '../oci/platform.ts';
+import type { ImagePolicy } from '../engine/types.ts';
 import type { ImageReference } from '../reference/reference.ts';
 
-export interface ImageEntry {
+/** A valid entry: its source, its target, and its policy (fields.ts), the file's defaults applied. */
+export interface ImageEntry extends ImagePolicy {
   /** Position in the file's list, from 0. */
   readonly index: number;
   readonly line: number;
@@ -14,10 +15,6 @@ export interface ImageEntry {
   readonly sourceRef: ImageReference;
   readonly tag?: string;
   readonly target: ImageReference;
-  /** `requireSignature: true`: fail the image if the source has no signature or attestation. */
-  readonly requireSignature?: boolean;
-  /** Required platforms: the entry's own, else the file's top-level `platforms`. */
-  readonly platforms?: readonly Platform[];
 }
 
 export interface CheckOptions {

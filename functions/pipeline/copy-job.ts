@@ -19,10 +19,10 @@
 import { failureReason } from '../engine/copy.ts';
 import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import { copyOne } from '../engine/sync.ts';
-import type { CopyResult } from '../engine/types.ts';
+import type { CopyResult, ImagePolicy } from '../engine/types.ts';
 import { describeError, SyncerError } from '../errors.ts';
 import { classifyCode } from '../failures.ts';
-import { type Platform, parsePlatform } from '../oci/platform.ts';
+import { copyRequest, decodePolicy } from '../images-file/fields.ts';
 import { formatReference, type ImageReference, parseReference } from '../reference/reference.ts';
 import { type TargetPrefix, targetReference } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
@@ -65,8 +65,8 @@ export interface CopyJobDeps {
   readonly deadlineSeconds?: number;
   /** Deployment-wide referrer settings (SYNCER_REFERRERS…, SYNCER_REQUIRE_SIGNATURE). */
   readonly referrers?: ReferrersOptions;
-  /** SYNCER_REQUIRE_PLATFORMS: for jobs whose message names no platforms. */
-  readonly requirePlatforms?: readonly Platform[];
+  /** The deployment's image policy, for what a job's message leaves out (SYNCER_REQUIRE_PLATFORMS, …). */
+  readonly defaults?: ImagePolicy;
 }
 
 export interface Delivery {
@@ -224,23 +224,22 @@ async function copyWithinDeadline(
   messageId: string | undefined,
 ): Promise<CopyResult> {
   const deadline = startDeadline(deps.deadlineSeconds);
-  const copying = copyOne(
+  const request = copyRequest(
     {
       source: job.source,
       sourceRef,
       target: targetRef,
       ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
-      ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
-      requiredPlatforms: job.platforms?.map(parsePlatform) ?? deps.requirePlatforms ?? [],
+      ...decodePolicy(job),
     },
-    deps.registries,
-    {
-      dryRun: deps.dryRun === true || job.dryRun === true,
-      signal: deadline.signal,
-      ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }),
-      ...(deps.referrers && { referrers: deps.referrers }),
-    },
+    deps.defaults ?? {},
   );
+  const copying = copyOne(request, deps.registries, {
+    dryRun: deps.dryRun === true || job.dryRun === true,
+    signal: deadline.signal,
+    ...(deps.concurrency !== undefined && { concurrency: deps.concurrency }),
+    ...(deps.referrers && { referrers: deps.referrers }),
+  });
   const result = await Promise.race([copying, deadline.expired.then(() => undefined)]);
   deadline.clear();
   if (result !== undefined && !deadline.signal.aborted) return result;

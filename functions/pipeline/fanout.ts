@@ -7,8 +7,8 @@
 
 import { mapLimited } from '../engine/limiter.ts';
 import { estimatePulls } from '../engine/pull-estimate.ts';
+import { encodePolicy } from '../images-file/fields.ts';
 import { checkImagesFile, type ImageEntry } from '../images-file/parse.ts';
-import { formatPlatform } from '../oci/platform.ts';
 import { formatReference, manifestReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { primeTokens } from '../registry/prime.ts';
@@ -22,7 +22,7 @@ import {
   publishPaced,
   refusedRun,
 } from './fanout-budget.ts';
-import { type JobMessage, jobKey } from './job.ts';
+import { type JobMessage, jobKey, jobMessage } from './job.ts';
 import { PreconditionFailedError } from './object-store.ts';
 import type { PlannedJob, RunRecord } from './records.ts';
 import { ABSENT, type RunStore, type Versioned } from './run-store.ts';
@@ -194,8 +194,7 @@ async function plan(input: FanOutInput, deps: FanOutDeps): Promise<RunRecord> {
         ...(entry.tag !== undefined && { tag: entry.tag }),
         target,
         ...(sourceDigest !== undefined && { sourceDigest }),
-        ...(entry.requireSignature !== undefined && { requireSignature: entry.requireSignature }),
-        ...(entry.platforms && { platforms: entry.platforms.map(formatPlatform) }),
+        ...encodePolicy(entry),
       };
     },
   );
@@ -223,15 +222,7 @@ async function plan(input: FanOutInput, deps: FanOutDeps): Promise<RunRecord> {
 async function publishRun(planned: Versioned<RunRecord>, deps: FanOutDeps): Promise<FanOutOutcome> {
   const run = planned.value;
   await writeShardPlans(deps.store, run);
-  const messages: JobMessage[] = run.jobs.map((job) => ({
-    runId: run.runId,
-    source: job.source,
-    ...(job.tag !== undefined && { tag: job.tag }),
-    ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
-    ...(job.requireSignature !== undefined && { requireSignature: job.requireSignature }),
-    ...(run.dryRun && { dryRun: true }),
-    ...(job.platforms && { platforms: job.platforms }),
-  }));
+  const messages = run.jobs.map((job) => jobMessage(run, job));
   const paced = (run as BudgetedRunRecord).paced === true;
   if (paced)
     deps.logger.info('pull budget tight; publishing jobs in paced batches', { runId: run.runId });

@@ -1,52 +1,61 @@
 // The job message: one image of one run, as the fan-out publishes it and the
-// copy function consumes it (a contract: see README "Job message").
+// copy function consumes it (a contract: README "Job message"):
 //
-//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?, "dryRun": bool?,
-//    "platforms": ["linux/amd64", …]?, "requireSignature": bool?}
+//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?,
+//    "requireSignature": bool?, "dryRun": bool?, "platforms": ["linux/amd64", …]?}
 //
-// `requireSignature` (added with issue 11) carries the entry's policy: an image
-// without a signature or attestation fails with SIGNATURE_REQUIRED and nothing
-// of it is written. Sent only when the entry sets it, like `platforms` below.
-//
-// `platforms` (added with issue 12) carries the entry's or file's required
-// platforms; absent, the copy function applies its own SYNCER_REQUIRE_PLATFORMS,
-// and `[]` lifts that default. It is only sent when the file names platforms,
-// so messages of files without them are byte for byte what they were. A copy
-// function older than the field refuses such a message as invalid (unknown
-// field): deploy the functions together (they are one module, one Terraform apply).
+// The image's policy fields (`requireSignature`, `platforms`, and any the
+// images file gains) are carried as images-file/fields.ts encodes them, only
+// when the entry or its file sets them; absent, the copy function applies the
+// deployment's defaults. A field a copy function does not know makes the
+// message invalid: the functions are deployed together (one module, one
+// Terraform apply).
 //
 // A job names no target: the copy function derives the target from its own
 // configured prefix, so no message can make it write anywhere else. Fields it
 // does not know (a `target`, a `prefix`) make the message invalid.
 
 import { createHash } from 'node:crypto';
-import { SyncerError } from '../errors.ts';
+import { describeError, SyncerError } from '../errors.ts';
+import {
+  decodePolicy,
+  type EncodedPolicy,
+  encodedPolicyOf,
+  FIELD_NAMES,
+} from '../images-file/fields.ts';
 import { isValidDigest } from '../oci/digest.ts';
-import { InvalidPlatformError, parsePlatform } from '../oci/platform.ts';
 import { isValidTag, parseReference } from '../reference/reference.ts';
+import type { PlannedJob } from './records.ts';
 
 export const MAX_JOB_BYTES = 16 * 1024;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const JOB_FIELDS = new Set([
-  'runId',
-  'source',
-  'tag',
-  'sourceDigest',
-  'dryRun',
-  'platforms',
-  'requireSignature',
-]);
-const MAX_PLATFORMS = 64;
 
-export interface JobMessage {
+export interface JobMessage extends EncodedPolicy {
   readonly runId: string;
   readonly source: string;
   readonly tag?: string;
   readonly sourceDigest?: string;
   readonly dryRun?: boolean;
-  readonly requireSignature?: boolean;
-  readonly platforms?: readonly string[];
 }
+
+/**
+ * The order fields are written in. The first seven are what copy functions
+ * read today, byte for byte (test/unit/job-message.test.ts); a policy field
+ * added later is written after them.
+ */
+const WIRE_ORDER: readonly string[] = [
+  'runId',
+  'source',
+  'tag',
+  'sourceDigest',
+  'requireSignature',
+  'dryRun',
+  'platforms',
+];
+const JOB_FIELDS: readonly string[] = [
+  ...WIRE_ORDER,
+  ...FIELD_NAMES.filter((name) => !WIRE_ORDER.includes(name)),
+];
 
 export class InvalidJobError extends SyncerError {
   /** The run the message claimed to belong to, when it said one that is well formed. */
@@ -65,6 +74,29 @@ export function isValidRunId(runId: string): boolean {
   return RUN_ID.test(runId);
 }
 
+/** The message of one planned job of a run. */
+export function jobMessage(
+  run: { readonly runId: string; readonly dryRun: boolean },
+  job: PlannedJob,
+): JobMessage {
+  return {
+    runId: run.runId,
+    source: job.source,
+    ...(job.tag !== undefined && { tag: job.tag }),
+    ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
+    ...encodedPolicyOf(job),
+    ...(run.dryRun && { dryRun: true }),
+  };
+}
+
+/** The message's bytes, its fields in wire order. */
+export function encodeJob(job: JobMessage): Buffer {
+  const fields = job as unknown as Record<string, unknown>;
+  const ordered: Record<string, unknown> = {};
+  for (const name of JOB_FIELDS) if (fields[name] !== undefined) ordered[name] = fields[name];
+  return Buffer.from(JSON.stringify(ordered));
+}
+
 /** Parses and checks a job message; everything wrong with it is permanent. */
 export function parseJob(data: Uint8Array): JobMessage {
   if (data.length > MAX_JOB_BYTES)
@@ -81,7 +113,7 @@ export function parseJob(data: Uint8Array): JobMessage {
   const runId = typeof job.runId === 'string' && isValidRunId(job.runId) ? job.runId : undefined;
   const fail = (reason: string) => new InvalidJobError(reason, runId, job);
   for (const key of Object.keys(job)) {
-    if (!JOB_FIELDS.has(key))
+    if (!JOB_FIELDS.includes(key))
       throw fail(`unknown field "${key}" (a job names no target; the copy function derives it)`);
   }
   if (runId === undefined) throw fail('runId missing or malformed');
@@ -89,7 +121,7 @@ export function parseJob(data: Uint8Array): JobMessage {
   try {
     parseReference(job.source);
   } catch (error) {
-    throw fail((error as Error).message);
+    throw fail(describeError(error));
   }
   if (job.tag !== undefined && (typeof job.tag !== 'string' || !isValidTag(job.tag)))
     throw fail('tag malformed');
@@ -101,20 +133,10 @@ export function parseJob(data: Uint8Array): JobMessage {
   }
   if (job.dryRun !== undefined && typeof job.dryRun !== 'boolean')
     throw fail('dryRun must be a boolean');
-  if (job.requireSignature !== undefined && typeof job.requireSignature !== 'boolean')
-    throw fail('requireSignature must be a boolean');
-  if (job.platforms !== undefined) {
-    if (!Array.isArray(job.platforms) || job.platforms.length > MAX_PLATFORMS)
-      throw fail(`platforms must be a list of at most ${MAX_PLATFORMS} os/arch[/variant]`);
-    for (const platform of job.platforms) {
-      if (typeof platform !== 'string') throw fail('platforms must be strings');
-      try {
-        parsePlatform(platform);
-      } catch (error) {
-        if (error instanceof InvalidPlatformError) throw fail(error.message);
-        throw error;
-      }
-    }
+  try {
+    decodePolicy(job);
+  } catch (error) {
+    throw fail(describeError(error));
   }
   return job as unknown as JobMessage;
 }

@@ -6,9 +6,9 @@
 
 import type { ReferrersOptions } from '../engine/referrer-options.ts';
 import { syncImages } from '../engine/sync.ts';
-import type { CopyResult } from '../engine/types.ts';
+import type { CopyResult, ImagePolicy } from '../engine/types.ts';
+import { copyRequest } from '../images-file/fields.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
-import type { Platform } from '../oci/platform.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Registries } from '../registry/registries.ts';
@@ -31,8 +31,8 @@ export async function planImagesFile(
     registries: Registries;
     concurrency?: number;
     referrers?: ReferrersOptions;
-    /** The deployment's default required platforms (SYNCER_REQUIRE_PLATFORMS). */
-    requirePlatforms?: readonly Platform[];
+    /** The deployment's image policy, for what an entry leaves out. */
+    defaults?: ImagePolicy;
   },
 ): Promise<PlanOutcome> {
   const policy = deps.registries.policy;
@@ -41,13 +41,7 @@ export async function planImagesFile(
   });
   if (check.problems.length > 0) return { check };
   const results = await syncImages(
-    check.entries.map((e) => ({
-      source: e.source,
-      sourceRef: e.sourceRef,
-      target: e.target,
-      ...(e.requireSignature !== undefined && { requireSignature: e.requireSignature }),
-      requiredPlatforms: e.platforms ?? deps.requirePlatforms ?? [],
-    })),
+    check.entries.map((entry) => copyRequest(entry, deps.defaults ?? {})),
     deps.registries,
     {
       dryRun: true,

@@ -9,18 +9,16 @@ import type { ReferrersSummary } from '../engine/referrers.ts';
 import type { CopyStatus } from '../engine/types.ts';
 import type { FailureCategory } from '../failures.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
+import type { EncodedPolicy } from '../images-file/fields.ts';
 import type { PullBudgetRefusal } from './pull-budget.ts';
 
-export interface PlannedJob {
+/** One image of a run's plan: its key, source and target, the pinned digest, and its policy as encoded (images-file/fields.ts). */
+export interface PlannedJob extends EncodedPolicy {
   readonly key: string;
   readonly source: string;
   readonly tag?: string;
   readonly target: string;
   readonly sourceDigest?: string;
-  /** The entry's `requireSignature`, passed on in its job message. */
-  readonly requireSignature?: boolean;
-  /** Required platforms the entry or the file named (`os/arch[/variant]`); absent: the copy function's default. */
-  readonly platforms?: readonly string[];
 }
 
 export interface RunRecord {

@@ -11,6 +11,7 @@ import {
   MAX_REFERRERS_DEPTH,
   type ReferrersOptions,
 } from '../engine/referrer-options.ts';
+import type { ImagePolicy } from '../engine/types.ts';
 import { parsePlatform } from '../oci/platform.ts';
 import { DEFAULT_TARGET_PREFIX, parseTargetPrefix } from '../reference/target.ts';
 import { parseAuthHosts, parseEndpointFlag } from '../registry/endpoint.ts';
@@ -177,6 +178,8 @@ export interface SharedSettings extends Values<typeof SHARED_SETTINGS> {
   readonly policy: NetworkPolicy;
   /** The target registry's client-side limits, by logical registry (registry/throttle.ts). */
   readonly throttles: ReadonlyMap<string, ThrottleRates>;
+  /** The image policy for what an entry leaves out (images-file/fields.ts `copyRequest`). */
+  readonly defaults: ImagePolicy;
 }
 
 /** Adds the engine's shapes to values read from a table that includes SHARED_SETTINGS. */
@@ -195,6 +198,10 @@ export function withEngineShapes<V extends Values<typeof SHARED_SETTINGS>>(
     policy: {
       privateNetworks: values.allowPrivateNetworks,
       ...(values.allowedRegistries && { allowedRegistries: values.allowedRegistries }),
+    },
+    defaults: {
+      platforms: values.requirePlatforms,
+      requireSignature: values.requireSignature,
     },
     throttles: new Map([
       [

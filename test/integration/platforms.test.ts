@@ -234,7 +234,7 @@ describe('required platforms and drift, against real registries', () => {
       registries,
       logger: silentLogger,
       dryRun: true,
-      requirePlatforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')],
+      defaults: { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] },
     };
     const deliver = (runId: string, extra: object = {}) =>
       handleCopyJob(

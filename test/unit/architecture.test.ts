@@ -43,7 +43,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   settings: ['oci', 'reference', 'registry', 'engine'],
   registry: ['reference', 'oci', 'util'],
   engine: ['reference', 'oci', 'registry', 'util'],
-  'images-file': ['reference', 'oci'],
+  'images-file': ['reference', 'oci', 'engine'],
   pipeline: ['reference', 'oci', 'registry', 'engine', 'images-file', 'util'],
   views: ['reference', 'oci', 'engine', 'images-file', 'pipeline', 'util'],
   cli: ['*'],

@@ -51,6 +51,7 @@ export const ERROR_CODES = [
   // input and configuration
   'INVALID_REFERENCE',
   'INVALID_JOB',
+  'UNTRUSTED_SOURCE',
   'INVALID_PUSH',
   'INVALID_IMAGES_FILE',
   'CONFIG_ERROR',

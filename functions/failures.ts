@@ -107,6 +107,9 @@ const CLASSES: Readonly<Record<ErrorCode, CodeClass>> = {
   JOB_DEADLINE: transient('network'),
   INVALID_REFERENCE: permanent('invalid'),
   INVALID_JOB: permanent('invalid'),
+  // A job that would mirror before its pull request is merged, for a source
+  // the deployment does not trust (SYNCER_TRUSTED_SOURCES): refused.
+  UNTRUSTED_SOURCE: permanent('blocked'),
   // A push delivery that is not a Pub/Sub push envelope.
   INVALID_PUSH: permanent('invalid'),
   INVALID_IMAGES_FILE: permanent('invalid'),

@@ -31,6 +31,10 @@ locals {
     SYNCER_PROJECT                    = var.project_id
     SYNCER_TARGET_REQUESTS_PER_SECOND = tostring(local.target_requests_per_second)
     SYNCER_TARGET_WRITES_PER_SECOND   = tostring(local.target_writes_per_second)
+    # Pull requests may mirror these early (the plan function publishes them,
+    # the copy function checks each job's trust again).
+    SYNCER_TRUSTED_SOURCES          = join(",", var.trusted_sources)
+    SYNCER_TRUST_FORK_PULL_REQUESTS = tostring(var.trust_fork_pull_requests)
     # Empty means the built-in list of public registries.
     SYNCER_ALLOWED_REGISTRY = join(",", var.allowed_source_registries)
     # Platforms every image must have unless its entry or file says otherwise.
@@ -49,6 +53,9 @@ locals {
   # Every function builds as the build account (iam.tf), never the project's
   # default Cloud Build identity.
   build_service_account = google_service_account.build.id
+
+  # A pull request may mirror trusted sources before it is merged.
+  mirrors_early = length(var.trusted_sources) > 0
 
   # Also the copy function's Cloud Run service, whose logs the metrics read (monitoring.tf).
   copy_function_name = "${var.name}-copy"
@@ -304,9 +311,12 @@ resource "google_cloudfunctions2_function" "plan" {
     max_instance_count    = local.max_instances.plan
     service_account_email = google_service_account.plan.email
     ingress_settings      = "ALLOW_ALL"
+    # With trusted sources it publishes a pull request's early jobs and records their run.
     environment_variables = merge(local.common_env, local.credentials_env, {
       SYNCER_RUNS_BUCKET = google_storage_bucket.runs.name
-    })
+      }, local.mirrors_early ? {
+      SYNCER_JOBS_TOPIC = google_pubsub_topic.jobs.name
+    } : {})
     dynamic "secret_volumes" {
       for_each = local.credentials_volumes
       content {

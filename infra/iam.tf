@@ -135,6 +135,24 @@ resource "google_storage_bucket_iam_member" "plan_reads_runs" {
   member = google_service_account.plan.member
 }
 
+# With trusted sources, the plan function also publishes a pull request's
+# early jobs (only those it finds trusted; the copy function checks each again)
+# and records their run. Nothing of this exists without trusted_sources.
+resource "google_pubsub_topic_iam_member" "plan_publishes_early_jobs" {
+  count   = local.mirrors_early ? 1 : 0
+  project = var.project_id
+  topic   = google_pubsub_topic.jobs.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.plan.member
+}
+
+resource "google_storage_bucket_iam_member" "plan_records_early_runs" {
+  count  = local.mirrors_early ? 1 : 0
+  bucket = google_storage_bucket.runs.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.plan.member
+}
+
 # --- function builds ---
 # Since July 2024 a new project's default Cloud Build identity may lack what a
 # function build needs ("Custom Service Account for Cloud Build",
@@ -327,6 +345,8 @@ resource "time_sleep" "grants_propagate" {
       google_project_iam_member.gcs_publishes_events.id,
       google_project_iam_member.trigger_receives_events.id,
       google_pubsub_topic_iam_member.copy_publishes_dead_letters.id,
+      join(",", google_pubsub_topic_iam_member.plan_publishes_early_jobs[*].id),
+      join(",", google_storage_bucket_iam_member.plan_records_early_runs[*].id),
       google_project_service_identity.eventarc.member,
       google_project_service_identity.pubsub.member,
       data.google_storage_project_service_account.gcs.member,
@@ -340,6 +360,8 @@ resource "time_sleep" "grants_propagate" {
     google_project_iam_member.gcs_publishes_events,
     google_project_iam_member.trigger_receives_events,
     google_pubsub_topic_iam_member.copy_publishes_dead_letters,
+    google_pubsub_topic_iam_member.plan_publishes_early_jobs,
+    google_storage_bucket_iam_member.plan_records_early_runs,
     google_secret_manager_secret_iam_member.source_credentials,
     google_secret_manager_secret_version.source_credentials,
   ]

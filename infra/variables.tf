@@ -154,6 +154,22 @@ variable "target_quota_writes_per_minute" {
   default     = 18000
 }
 
+variable "trusted_sources" {
+  description = "Repository patterns a pull request may mirror before it is merged (ghcr.io/acme/*, europe-docker.pkg.dev/p/releases/**: * one path component, ** one or more; the host written out). Empty: a pull request only plans."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for p in var.trusted_sources : !startswith(p, "*") && length(split("/", p)) >= 2])
+    error_message = "trusted_sources: each pattern names its registry host (no wildcard host) and a repository path, e.g. ghcr.io/acme/*."
+  }
+}
+
+variable "trust_fork_pull_requests" {
+  description = "Let pull requests from forks mirror trusted sources early too. Off: only pull requests from the repository itself do."
+  type        = bool
+  default     = false
+}
+
 variable "copy_concurrency" {
   description = "Jobs one copy function instance serves at once (max_instance_request_concurrency). More than 1 needs copy_cpu of at least 1."
   type        = number

@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import { parseTrustPattern } from '../reference/trust.ts';
 import { bool, listOf, optionalText, wholeNumber } from '../settings/parsers.ts';
 import { envName, readSettings, setting, type Values } from '../settings/setting.ts';
 import { readSharedSettings, SHARED_SETTINGS, type SharedSettings } from '../settings/shared.ts';
@@ -99,6 +100,23 @@ export const CLOUD_SETTINGS = {
     parse: wholeNumber(5, 600),
     default: '120',
   }),
+  /** Repository patterns a pull request may mirror before it is merged (reference/trust.ts); none: a pull request only plans. */
+  trustedSources: setting({
+    name: 'trusted-sources',
+    kind: 'list',
+    arg: 'PATTERN',
+    meaning:
+      'repositories a pull request may mirror before it is merged (`ghcr.io/acme/*`, `europe-docker.pkg.dev/p/releases/**`); none: a pull request only plans',
+    parse: listOf(parseTrustPattern),
+  }),
+  trustForkPullRequests: setting({
+    name: 'trust-fork-pull-requests',
+    kind: 'switch',
+    meaning:
+      "let pull requests from forks mirror trusted sources early too (default: only the repository's own)",
+    parse: bool,
+    default: 'false',
+  }),
   pinDigests: setting({
     name: 'pin-digests',
     kind: 'switch',
@@ -176,11 +194,19 @@ export function loadConfig(
     sourceCredentials: sourceCredentials(cloud),
     storageEmulator: env.STORAGE_EMULATOR_HOST || undefined,
   };
-  const needs = functionTarget ? FUNCTION_NEEDS[functionTarget] : undefined;
+  // A plan function that mirrors trusted sources early publishes jobs and records runs.
+  const early = functionTarget === 'planApi' && config.trustedSources.length > 0;
+  const needs = early
+    ? (['jobsTopic', 'runsBucket'] as const)
+    : functionTarget
+      ? FUNCTION_NEEDS[functionTarget]
+      : undefined;
   const missing = (needs ?? [])
     .filter((need) => config[need] === undefined)
     .map((need) => envName(CLOUD_SETTINGS[need].name));
   if (missing.length > 0)
-    throw new ConfigError(`${missing.join(' and ')} required by the ${functionTarget} function`);
+    throw new ConfigError(
+      `${missing.join(' and ')} required by the ${functionTarget} function${early ? ' (it mirrors SYNCER_TRUSTED_SOURCES early)' : ''}`,
+    );
   return config;
 }

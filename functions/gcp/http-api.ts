@@ -15,8 +15,10 @@ import { describeError } from '../errors.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { MAX_FILE_BYTES } from '../images-file/parse.ts';
 import { fanOut } from '../pipeline/fanout.ts';
-import { isValidRunId } from '../pipeline/job.ts';
+import { isValidRunId, parsePullRequest } from '../pipeline/job.ts';
 import { planImagesFile } from '../pipeline/plan.ts';
+import { type PullRequestPlan, planPullRequest } from '../pipeline/pull-request-plan.ts';
+import type { PullRequest } from '../pipeline/records.ts';
 import { planEntries } from '../views/entries.ts';
 import { markdownTable } from '../views/markdown.ts';
 import { HTML_HEADERS, prefersHtml, runPage, runsPage } from '../views/run-page.ts';
@@ -61,25 +63,64 @@ function wantsMarkdown(req: Request): boolean {
   return (req.get('accept') ?? '').includes('text/markdown');
 }
 
+/**
+ * The pull request a plan is for, from the query the workflow sends
+ * (`?pullRequest=12&repository=acme/app&commit=<sha>&fork=false`), or none.
+ */
+function pullRequestOf(req: Request): PullRequest | undefined {
+  const query = req.query as Record<string, unknown>;
+  if (query.pullRequest === undefined) return undefined;
+  return parsePullRequest(
+    {
+      repository: query.repository,
+      number: Number(query.pullRequest),
+      commit: query.commit,
+      fork: query.fork === 'true' ? true : query.fork === 'false' ? false : query.fork,
+    },
+    'pull request',
+  );
+}
+
 async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
+  let pullRequest: PullRequest | undefined;
+  try {
+    pullRequest = pullRequestOf(req);
+  } catch (error) {
+    return problem(res, 400, describeError(error));
+  }
   const body = readBody(req, res);
   if (!body) return;
-  const outcome = await planImagesFile('request body', body, {
+  const deps = {
     prefix: rt.config.targetRepoPrefix,
     registries: rt.registries(),
     concurrency: rt.config.concurrency,
     referrers: rt.config.referrers,
     defaults: rt.config.defaults,
-  });
+  };
+  const trust = { patterns: rt.config.trustedSources, forks: rt.config.trustForkPullRequests };
+  const outcome: PullRequestPlan =
+    pullRequest && trust.patterns.length > 0
+      ? await planPullRequest('request body', body, pullRequest, {
+          ...deps,
+          trust,
+          fanOut: fanOutDeps(rt),
+        })
+      : await planImagesFile('request body', body, deps);
+  if (outcome.early) res.set('x-syncer-early-run', outcome.early.runId);
   const valid = outcome.results !== undefined;
   const results = planEntries(outcome);
   const errors = outcome.check.problems.map(formatDiagnostic);
   const status = valid ? 200 : 422;
+  const title = outcome.early
+    ? `image-syncer plan: trusted images mirrored early in run ${outcome.early.runId}, the rest a dry run`
+    : outcome.notEarly
+      ? `image-syncer plan (dry run; nothing mirrored early: ${outcome.notEarly})`
+      : 'image-syncer plan (dry run)';
   if (wantsMarkdown(req)) {
     res
       .status(status)
       .set('content-type', 'text/markdown; charset=utf-8')
-      .send(markdownTable('image-syncer plan (dry run)', results, errors, outcome.pulls ?? []));
+      .send(markdownTable(title, results, errors, outcome.pulls ?? []));
     return;
   }
   send(res, status, {
@@ -89,6 +130,10 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     errors,
     warnings: outcome.check.warnings.map(formatDiagnostic),
     ...(outcome.pulls && { pulls: outcome.pulls }),
+    ...(outcome.early && {
+      early: { runId: outcome.early.runId, statusUrl: `/runs/${outcome.early.runId}` },
+    }),
+    ...(outcome.notEarly && { notEarly: outcome.notEarly }),
   });
 }
 

@@ -31,7 +31,20 @@ import { cancellation } from '../util/abort.ts';
 import type { Logger } from '../util/logger.ts';
 import type { EndedJob } from './completion.ts';
 import { startDeadline } from './deadline.ts';
-import { InvalidJobError, type JobMessage, jobKey, parseJob, parseRunJobs } from './job.ts';
+import {
+  checkEarlyJob,
+  earlyProvenance,
+  type TrustPolicy,
+  UntrustedJobError,
+} from './early-mirror.ts';
+import {
+  InvalidJobError,
+  type JobMessage,
+  jobKey,
+  parseEarlyMirror,
+  parseJob,
+  parseRunJobs,
+} from './job.ts';
 import { afterTransientFailure, earlyRedelivery, RateLimitedJobError } from './rate-limited-job.ts';
 import { recordResult } from './record-result.ts';
 import { isFinal, type JobResultRecord } from './records.ts';
@@ -65,6 +78,8 @@ export interface CopyJobDeps {
   readonly deadlineSeconds?: number;
   /** Deployment-wide referrer settings (SYNCER_REFERRERS…, SYNCER_REQUIRE_SIGNATURE). */
   readonly referrers?: ReferrersOptions;
+  /** Which sources a pull request may mirror early (early-mirror.ts); none when absent. */
+  readonly trust?: TrustPolicy;
   /** The deployment's image policy, for what a job's message leaves out (SYNCER_REQUIRE_PLATFORMS, …). */
   readonly defaults?: ImagePolicy;
 }
@@ -104,6 +119,7 @@ function accept(delivery: Delivery, deps: CopyJobDeps): AcceptedJob {
       job,
     );
   }
+  checkEarlyJob(job, sourceRef, deps.trust);
   const target = formatReference(targetRef);
   return { job, sourceRef, targetRef, target, ended: endedJob(job.runId, target, delivery) };
 }
@@ -160,6 +176,7 @@ async function refuse(
   const target = runId && invalid.fields ? plannedTarget(invalid.fields, deps) : undefined;
   if (!runId || !target) return undefined;
   const ended = endedJob(runId, target, delivery);
+  const early = invalid.fields?.early;
   return record(deps, ended, {
     key: ended.key,
     runId,
@@ -167,10 +184,12 @@ async function refuse(
     target,
     status: 'invalid',
     error: describeError(error),
-    errorCode: 'INVALID_JOB',
-    category: classifyCode('INVALID_JOB').category,
+    errorCode: invalid.code,
+    category: classifyCode(invalid.code).category,
     ...(delivery.attempt !== undefined && { attempt: delivery.attempt }),
     finishedAt: new Date().toISOString(),
+    ...(invalid instanceof UntrustedJobError &&
+      early !== undefined && { early: parseEarlyMirror(early) }),
   });
 }
 
@@ -207,7 +226,10 @@ export async function handleCopyJob(
   const saved = await record(
     deps,
     ended,
-    toRecord(job.runId, target, result, started, delivery.attempt),
+    {
+      ...toRecord(job.runId, target, result, started, delivery.attempt),
+      ...(await earlyProvenance(job, ended.key, result, deps.store)),
+    },
     previous,
   );
   deps.logger.info(`job ${result.status}`, {

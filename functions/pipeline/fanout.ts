@@ -24,7 +24,7 @@ import {
 } from './fanout-budget.ts';
 import { type JobMessage, jobKey, jobMessage } from './job.ts';
 import { PreconditionFailedError } from './object-store.ts';
-import type { PlannedJob, RunRecord } from './records.ts';
+import type { EarlyMirror, PlannedJob, PullRequest, RunRecord } from './records.ts';
 import { ABSENT, type RunStore, type Versioned } from './run-store.ts';
 
 export interface JobPublisher {
@@ -42,6 +42,15 @@ export interface FanOutInput {
   readonly bytes: Uint8Array;
   readonly trigger: Readonly<Record<string, string>>;
   readonly dryRun: boolean;
+  /**
+   * A pull request's early mirror (http-api.ts): only the entries `trustedBy`
+   * names a pattern for become jobs, each marked with the pull request and
+   * that pattern.
+   */
+  readonly early?: {
+    readonly pullRequest: PullRequest;
+    readonly trustedBy: (entry: ImageEntry) => string | undefined;
+  };
 }
 
 export interface FanOutDeps {
@@ -181,10 +190,17 @@ async function plan(input: FanOutInput, deps: FanOutDeps): Promise<RunRecord> {
   if (deps.registries) await primeTokens(check.entries, deps.registries, { target: false });
   const estimate = deps.pullBudgetMargin !== undefined && deps.registries !== undefined;
   const estimates: { source: string; pulls: number }[] = [];
+  const early = input.early;
+  const chosen: { entry: ImageEntry; early: EarlyMirror | undefined }[] = early
+    ? check.entries.flatMap((entry) => {
+        const trustedBy = early.trustedBy(entry);
+        return trustedBy ? [{ entry, early: { ...early.pullRequest, trustedBy } }] : [];
+      })
+    : check.entries.map((entry) => ({ entry, early: undefined }));
   const jobs = await mapLimited(
-    check.entries,
+    chosen,
     deps.concurrency ?? 32,
-    async (entry): Promise<PlannedJob> => {
+    async ({ entry, early }): Promise<PlannedJob> => {
       const target = formatReference(entry.target);
       const { sourceDigest, pulls } = await pin(entry, deps.registries, deps.logger, estimate);
       if (pulls !== undefined) estimates.push({ source: entry.source, pulls });
@@ -195,6 +211,7 @@ async function plan(input: FanOutInput, deps: FanOutDeps): Promise<RunRecord> {
         target,
         ...(sourceDigest !== undefined && { sourceDigest }),
         ...encodePolicy(entry),
+        ...(early && { early }),
       };
     },
   );

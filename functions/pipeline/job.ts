@@ -11,6 +11,11 @@
 // message invalid: the functions are deployed together (one module, one
 // Terraform apply).
 //
+// `early` marks a job a pull request may mirror before it is merged: the
+// pull request (repository, number, head commit, whether it is a fork) and
+// the trusted-source pattern the fan-out found for it. The copy function
+// checks that trust again against its own configuration (copy-job.ts).
+//
 // A job names no target: the copy function derives the target from its own
 // configured prefix, so no message can make it write anywhere else. Fields it
 // does not know (a `target`, a `prefix`) make the message invalid.
@@ -25,7 +30,7 @@ import {
 } from '../images-file/fields.ts';
 import { isValidDigest } from '../oci/digest.ts';
 import { isValidTag, parseReference } from '../reference/reference.ts';
-import type { PlannedJob } from './records.ts';
+import type { EarlyMirror, PlannedJob, PullRequest } from './records.ts';
 
 export const MAX_JOB_BYTES = 16 * 1024;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -36,6 +41,7 @@ export interface JobMessage extends EncodedPolicy {
   readonly tag?: string;
   readonly sourceDigest?: string;
   readonly dryRun?: boolean;
+  readonly early?: EarlyMirror;
 }
 
 /**
@@ -55,7 +61,36 @@ const WIRE_ORDER: readonly string[] = [
 const JOB_FIELDS: readonly string[] = [
   ...WIRE_ORDER,
   ...FIELD_NAMES.filter((name) => !WIRE_ORDER.includes(name)),
+  'early',
 ];
+
+const REPOSITORY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9_.-]{1,100}$/;
+const COMMIT = /^[0-9a-f]{7,64}$/;
+
+/** A pull request as stated (a job's `early`, a plan request), checked field by field; throws the reason it is malformed. */
+export function parsePullRequest(value: unknown, where = 'early'): PullRequest {
+  const stated = value as Record<string, unknown> | null;
+  if (typeof stated !== 'object' || stated === null || Array.isArray(stated))
+    throw new Error(`${where} must be an object`);
+  const { repository, number, commit, fork } = stated;
+  if (typeof repository !== 'string' || !REPOSITORY.test(repository))
+    throw new Error(`${where}.repository must be owner/name`);
+  if (!Number.isInteger(number) || (number as number) < 1)
+    throw new Error(`${where}.number must be a pull request number`);
+  if (typeof commit !== 'string' || !COMMIT.test(commit))
+    throw new Error(`${where}.commit must be a commit hash`);
+  if (typeof fork !== 'boolean') throw new Error(`${where}.fork must be a boolean`);
+  return { repository, number: number as number, commit, fork };
+}
+
+/** A job's `early`: the pull request and the pattern that trusts its source. */
+export function parseEarlyMirror(value: unknown): EarlyMirror {
+  const pullRequest = parsePullRequest(value);
+  const { trustedBy } = value as { trustedBy?: unknown };
+  if (typeof trustedBy !== 'string' || trustedBy === '')
+    throw new Error('early.trustedBy must name a pattern');
+  return { ...pullRequest, trustedBy };
+}
 
 export class InvalidJobError extends SyncerError {
   /** The run the message claimed to belong to, when it said one that is well formed. */
@@ -63,8 +98,13 @@ export class InvalidJobError extends SyncerError {
   /** The message's fields, when it was a JSON object: its source and tag still name its target. */
   readonly fields: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(reason: string, runId?: string, fields?: object) {
-    super('INVALID_JOB', `invalid job message: ${reason}`);
+  constructor(
+    reason: string,
+    runId?: string,
+    fields?: object,
+    code: 'INVALID_JOB' | 'UNTRUSTED_SOURCE' = 'INVALID_JOB',
+  ) {
+    super(code, code === 'INVALID_JOB' ? `invalid job message: ${reason}` : `refused: ${reason}`);
     this.runId = runId;
     this.fields = fields as Readonly<Record<string, unknown>> | undefined;
   }
@@ -86,6 +126,7 @@ export function jobMessage(
     ...(job.sourceDigest !== undefined && { sourceDigest: job.sourceDigest }),
     ...encodedPolicyOf(job),
     ...(run.dryRun && { dryRun: true }),
+    ...(job.early && { early: job.early }),
   };
 }
 
@@ -135,6 +176,7 @@ export function parseJob(data: Uint8Array): JobMessage {
     throw fail('dryRun must be a boolean');
   try {
     decodePolicy(job);
+    if (job.early !== undefined) parseEarlyMirror(job.early);
   } catch (error) {
     throw fail(describeError(error));
   }

@@ -12,6 +12,22 @@ import type { Diagnostic } from '../images-file/diagnostics.ts';
 import type { EncodedPolicy } from '../images-file/fields.ts';
 import type { PullBudgetRefusal } from './pull-budget.ts';
 
+/** A pull request, as the workflow that runs on it states it (the base branch's code, not the pull request's). */
+export interface PullRequest {
+  /** `owner/name`. */
+  readonly repository: string;
+  readonly number: number;
+  /** The head commit the images file was read at. */
+  readonly commit: string;
+  /** Its head is in another repository. */
+  readonly fork: boolean;
+}
+
+/** Why a job copies before its pull request is merged: the pull request, and the pattern that trusts its source. */
+export interface EarlyMirror extends PullRequest {
+  readonly trustedBy: string;
+}
+
 /** One image of a run's plan: its key, source and target, the pinned digest, and its policy as encoded (images-file/fields.ts). */
 export interface PlannedJob extends EncodedPolicy {
   readonly key: string;
@@ -19,6 +35,8 @@ export interface PlannedJob extends EncodedPolicy {
   readonly tag?: string;
   readonly target: string;
   readonly sourceDigest?: string;
+  /** Mirrored while its pull request is open (a trusted source). */
+  readonly early?: EarlyMirror;
 }
 
 export interface RunRecord {
@@ -66,6 +84,18 @@ export interface JobResultRecord {
   readonly bytes?: number;
   /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
   readonly referrers?: ReferrersSummary;
+  /** This job mirrored its image while its pull request was open. */
+  readonly early?: EarlyMirror;
+  /** The image was already in the target, put there early by this pull request (in run `runId`). */
+  readonly mirroredBy?: EarlyMirror & { readonly runId: string };
+}
+
+/** What the mirror keeps of an image a pull request mirrored early (run-store.ts `mirrors/`). */
+export interface EarlyMirrorRecord extends EarlyMirror {
+  readonly target: string;
+  readonly digest: string;
+  readonly runId: string;
+  readonly mirroredAt: string;
 }
 
 /** A record that Pub/Sub will not deliver again: the job has ended. */

@@ -6,6 +6,7 @@
 //   runs/<runId>/ended/<shard>          created once every job of the shard has ended
 //   runs/<runId>/claim.json             who is announcing the run, until when
 //   runs/<runId>/completed.json         the run-completed message, once it is out
+//   mirrors/<jobKey>.json               an image a pull request mirrored early, and which
 //
 // Every write carries a generation precondition: a create is
 // ifGenerationMatch=0, an update names the generation it read, so concurrent
@@ -22,6 +23,7 @@ import { PreconditionFailedError } from './object-store.ts';
 import {
   type CompletionClaim,
   type CompletionMarker,
+  type EarlyMirrorRecord,
   isFinal,
   type JobResultRecord,
   type ResultStatus,
@@ -54,6 +56,7 @@ const shardPath = (runId: string, shard: string) => `runs/${runId}/shards/${shar
 const endedPrefix = (runId: string) => `runs/${runId}/ended/`;
 const claimPath = (runId: string) => `runs/${runId}/claim.json`;
 export const completionPath = (runId: string) => `runs/${runId}/completed.json`;
+const mirrorPath = (key: string) => `mirrors/${key}.json`;
 
 function keyOfResult(name: string): string {
   return name.slice(name.lastIndexOf('/') + 1).replace(/\.json$/, '');
@@ -199,6 +202,15 @@ export class RunStore {
   /** False when the marker exists already: the run was announced before. */
   writeCompletion(marker: CompletionMarker): Promise<boolean> {
     return this.#create(completionPath(marker.runId), marker);
+  }
+
+  /** The first pull request to mirror a target keeps the record (a tag never changes after). */
+  writeEarlyMirror(key: string, record: EarlyMirrorRecord): Promise<boolean> {
+    return this.#create(mirrorPath(key), record);
+  }
+
+  async readEarlyMirror(key: string): Promise<EarlyMirrorRecord | undefined> {
+    return (await this.#read<EarlyMirrorRecord>(mirrorPath(key)))?.value;
   }
 }
 

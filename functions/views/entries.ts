@@ -9,6 +9,8 @@ import type { CopyStatus } from '../engine/types.ts';
 import type { FailureCategory } from '../failures.ts';
 import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import type { ImagesFileCheck } from '../images-file/parse.ts';
+import type { EarlyImage } from '../pipeline/pull-request-plan.ts';
+import type { EarlyMirror } from '../pipeline/records.ts';
 import { formatReference } from '../reference/reference.ts';
 import { categoryOfCode } from './failure-groups.ts';
 
@@ -32,6 +34,12 @@ export interface EntryResult {
   readonly drift?: Drift;
   /** Signatures, attestations, SBOMs: found, copied, already there, skipped and why, signed. */
   readonly referrers?: ReferrersSummary;
+  /** A pull request's plan: this image is being mirrored before merge (pipeline/pull-request-plan.ts). */
+  readonly mirroredEarly?: EarlyImage;
+  /** A job of a pull request's early mirror: which pull request, trusted by which pattern. */
+  readonly early?: EarlyMirror;
+  /** Already in the target, mirrored early by this pull request. */
+  readonly mirroredBy?: EarlyMirror & { readonly runId: string };
 }
 
 /** An entry from anything that ended with a status (a copy result, a job's result record). */
@@ -50,6 +58,9 @@ export function entryOf(result: EntryResult): EntryResult {
     ...(result.referrers !== undefined && { referrers: result.referrers }),
     ...(result.platforms !== undefined && { platforms: result.platforms }),
     ...(result.drift !== undefined && { drift: result.drift }),
+    ...(result.mirroredEarly !== undefined && { mirroredEarly: result.mirroredEarly }),
+    ...(result.early !== undefined && { early: result.early }),
+    ...(result.mirroredBy !== undefined && { mirroredBy: result.mirroredBy }),
   };
 }
 
@@ -91,10 +102,18 @@ export function hasProblems(entries: readonly { status: string }[]): boolean {
   );
 }
 
-/** A plan's entries: each planned image, or every entry with its problems when the file has any. */
+/**
+ * A plan's entries: each planned image (and, for a pull request, those it
+ * mirrors early), or every entry with its problems when the file has any.
+ */
 export function planEntries(plan: {
   readonly check: ImagesFileCheck;
   readonly results?: readonly EntryResult[];
+  readonly early?: { readonly images: ReadonlyMap<string, EarlyImage> };
 }): EntryResult[] {
-  return plan.results ? plan.results.map(entryOf) : validationEntries(plan.check);
+  if (!plan.results) return validationEntries(plan.check);
+  return plan.results.map((result) => {
+    const mirroredEarly = plan.early?.images.get(result.target);
+    return entryOf({ ...result, ...(mirroredEarly && { mirroredEarly }) });
+  });
 }

@@ -35,6 +35,21 @@ function driftMarkdown(entries: readonly EntryResult[]): string[] {
   return lines;
 }
 
+/** `mirrored early (trusted: PATTERN)` for what a pull request mirrors before merge, else the status. */
+function statusCell(e: EntryResult): string {
+  return e.mirroredEarly
+    ? cell(`mirrored early (trusted: ${e.mirroredEarly.trustedBy})`)
+    : e.status;
+}
+
+/** Which pull request mirrored an image early, for a job of its early run or one that found it after merge. */
+function provenance(e: EntryResult): string {
+  const by = e.mirroredBy ?? e.early;
+  if (!by) return '';
+  const what = e.mirroredBy ? 'mirrored early by' : `early mirror (trusted: ${by.trustedBy}) for`;
+  return cell(` · ${what} ${by.repository}#${by.number} at ${by.commit.slice(0, 12)}`);
+}
+
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
@@ -57,7 +72,7 @@ export function markdownTable(
     '|---|---|---|---|',
     ...entries.map(
       (e) =>
-        `| ${e.status} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.digest ? `\`${e.digest}\`` : '')}${e.referrers ? ` · ${cell(referrersNote(e.referrers))}` : ''} |`,
+        `| ${statusCell(e)} | \`${cell(e.source)}\` | \`${cell(e.target)}\` | ${cell(e.error ? `${categoryLabel(e)}: ${e.error}` : e.mirroredEarly ? `\`${e.mirroredEarly.reference}\`` : e.digest ? `\`${e.digest}\`` : '')}${e.referrers ? ` · ${cell(referrersNote(e.referrers))}` : ''}${provenance(e)} |`,
     ),
   ];
   lines.push(...driftMarkdown(entries));

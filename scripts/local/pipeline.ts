@@ -83,6 +83,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     // The source-credentials secret, mounted as a file as infra/secrets.tf does,
     // holding the local target's credentials in Docker's config.json form.
     'local.credentials_enabled': 'true',
+    'local.mirrors_early': 'false',
     'local.credentials_mount': options.secretsDir,
   };
   // Everything else (var.x, join(",", var.x)) stands in as the variable's default.

@@ -154,7 +154,8 @@ function environment(
   const expression = conditional(where, raw, resolve) ?? raw;
   const merge = /^merge\(([\s\S]*)\)$/.exec(expression);
   const env: Record<string, string> = {};
-  for (const arg of merge ? mergeArguments(merge[1] as string) : [expression]) {
+  for (const part of merge ? mergeArguments(merge[1] as string) : [expression]) {
+    const arg = conditional(where, part, resolve) ?? part;
     if (arg.startsWith('local.')) {
       const local = config.locals.get(arg.slice('local.'.length));
       Object.assign(env, environment(`${where} (${arg})`, local, config, resolve));

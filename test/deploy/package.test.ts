@@ -131,6 +131,8 @@ describe('the deployed package under the Functions Framework', () => {
       // The mounted secret: Docker's config.json with the (local) target's credentials.
       'local.credentials_enabled': 'true',
       'local.credentials_mount': pair.dockerConfig,
+      // No trusted sources: pull requests only plan (infra/variables.tf default).
+      'local.mirrors_early': 'false',
     };
     const functions = deployedFunctions(config, standIns);
     assert.equal(functions.length, 5);

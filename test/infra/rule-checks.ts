@@ -289,3 +289,62 @@ export function ingressProblems(config: InfraConfig): string[] {
   }
   return problems;
 }
+
+/**
+ * Pull requests mirror trusted sources early only when the deployment names
+ * some (trusted_sources, empty by default): only then may the plan function,
+ * which pull requests call, publish jobs and write run records, and only then
+ * does it know the jobs topic. The copy function checks each early job's trust
+ * against the same setting, so both carry it.
+ */
+export function earlyMirrorProblems(config: InfraConfig): string[] {
+  const problems: string[] = [];
+  const trusted = config.variables.get('trusted_sources');
+  if (!Array.isArray(trusted?.default) || trusted.default.length > 0)
+    problems.push(
+      'variables.tf: trusted_sources must default to none: early mirroring is off until a deployment trusts a source',
+    );
+  if (config.variables.get('trust_fork_pull_requests')?.default !== false)
+    problems.push('variables.tf: trust_fork_pull_requests must default to false');
+  const gate = String(config.locals.get('mirrors_early') ?? '');
+  if (!/^\$\{length\(var\.trusted_sources\) > 0\}$/.test(gate))
+    problems.push(
+      `functions.tf: local.mirrors_early is ${gate || 'missing'}, not whether trusted_sources names any`,
+    );
+  const plan = functionsOf(config).find((f) => f.address.endsWith('.plan'));
+  for (const [address, role] of [
+    ['google_pubsub_topic_iam_member.plan_publishes_early_jobs', 'roles/pubsub.publisher'],
+    ['google_storage_bucket_iam_member.plan_records_early_runs', 'roles/storage.objectUser'],
+  ] as const) {
+    const grant = config.resources.get(address);
+    if (!grant) {
+      problems.push(`iam.tf: ${address} is missing`);
+      continue;
+    }
+    if (String(grant.body.count) !== '${local.mirrors_early ? 1 : 0}')
+      problems.push(
+        `${grant.file}: ${address} is granted whether or not sources are trusted (count ${String(grant.body.count)})`,
+      );
+    if (grant.body.role !== role || grant.body.member !== '${google_service_account.plan.member}')
+      problems.push(`${grant.file}: ${address} must grant ${role} to the plan function's account`);
+    if (plan && !waitsFor(config, plan).all.has(address))
+      problems.push(`${plan.file}: ${plan.address} does not wait for ${address}`);
+  }
+  const env = String(
+    (plan?.body.service_config as Body[] | undefined)?.[0]?.environment_variables ?? '',
+  );
+  if (!/local\.mirrors_early \? \{\s*SYNCER_JOBS_TOPIC\s*=/.test(env))
+    problems.push(
+      `functions.tf: the plan function's SYNCER_JOBS_TOPIC must be set only under local.mirrors_early`,
+    );
+  const common = (config.locals.get('common_env') ?? {}) as Record<string, unknown>;
+  if (common.SYNCER_TRUSTED_SOURCES !== '${join(",", var.trusted_sources)}')
+    problems.push(
+      'functions.tf: local.common_env must pass trusted_sources as SYNCER_TRUSTED_SOURCES',
+    );
+  if (common.SYNCER_TRUST_FORK_PULL_REQUESTS !== '${tostring(var.trust_fork_pull_requests)}')
+    problems.push(
+      'functions.tf: local.common_env must pass trust_fork_pull_requests as SYNCER_TRUST_FORK_PULL_REQUESTS',
+    );
+  return problems;
+}

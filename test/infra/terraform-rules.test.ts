@@ -17,6 +17,7 @@ import {
   apiDependencyProblems,
   buildAccountProblems,
   deadLetterGrantProblems,
+  earlyMirrorProblems,
   ingressProblems,
   secretGrantProblems,
   writerRefProblems,
@@ -274,6 +275,31 @@ describe('Terraform rules (offline)', () => {
     );
     assert.equal(subscriber?.body.member, agent);
     assert.equal(subscriber?.body.subscription, '${google_pubsub_subscription.jobs_push.name}');
+  });
+
+  it('lets the plan function publish and record only when the deployment trusts sources', async () => {
+    assert.deepEqual(earlyMirrorProblems(config), []);
+    await catches(
+      earlyMirrorProblems,
+      'variables.tf',
+      /(variable "trusted_sources" \{[\s\S]*?default {5}= )\[\]/,
+      '$1["ghcr.io/acme/*"]',
+      /trusted_sources must default to none/,
+    );
+    await catches(
+      earlyMirrorProblems,
+      'iam.tf',
+      /(resource "google_pubsub_topic_iam_member" "plan_publishes_early_jobs" \{\n) {2}count {3}= local\.mirrors_early \? 1 : 0\n/,
+      '$1',
+      /plan_publishes_early_jobs is granted whether or not sources are trusted/,
+    );
+    await catches(
+      earlyMirrorProblems,
+      'functions.tf',
+      'mirrors_early = length(var.trusted_sources) > 0',
+      'mirrors_early = true',
+      /local\.mirrors_early is .*not whether trusted_sources names any/,
+    );
   });
 
   it("paces every instance that reaches the target within its share of Artifact Registry's quota", async () => {

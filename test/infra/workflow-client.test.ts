@@ -26,7 +26,7 @@ interface Seen {
   body: string;
 }
 
-type Answer = { status: number; type?: string; body: string };
+type Answer = { status: number; type?: string; body: string; headers?: Record<string, string> };
 type Handler = (req: Seen) => Answer;
 
 const json = (status: number, body: unknown): Answer => ({ status, body: JSON.stringify(body) });
@@ -73,7 +73,10 @@ describe('the workflow calls the HTTP API (curl, against a stand-in)', () => {
       seen.push(request);
       const answer = handler(request);
       res
-        .writeHead(answer.status, { 'content-type': answer.type ?? 'application/json' })
+        .writeHead(answer.status, {
+          'content-type': answer.type ?? 'application/json',
+          ...answer.headers,
+        })
         .end(answer.body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -81,9 +84,10 @@ describe('the workflow calls the HTTP API (curl, against a stand-in)', () => {
   });
   after(() => server.close());
 
-  const run = (command: 'plan' | 'sync', timeout = '30') => {
+  const run = (command: 'plan' | 'sync', timeout = '30', extra: Record<string, string> = {}) => {
     seen.length = 0;
     return runStepAsync(client, {
+      ...extra,
       ID_TOKEN: TOKEN,
       URL: `${url}/`,
       COMMAND: command,
@@ -131,6 +135,70 @@ describe('the workflow calls the HTTP API (curl, against a stand-in)', () => {
     assert.equal(invalid.status, 1);
     assert.match(invalid.stdout, /::error::the images file is invalid/);
     assert.match(invalid.summary, /line 2: images\[0\]\.source: required/);
+  });
+
+  it('on a pull request, says which one it is, and follows the run mirroring its trusted images', async () => {
+    const early: EntryResult[] = [
+      {
+        source: 'ghcr.io/acme/tool:2',
+        target: 'mirror/tool:2',
+        status: 'copied',
+        digest: 'sha256:cc',
+        early: {
+          repository: 'acme/app',
+          number: 12,
+          commit: 'a'.repeat(40),
+          fork: false,
+          trustedBy: 'ghcr.io/acme/*',
+        },
+      },
+    ];
+    let polls = 0;
+    handler = (req) => {
+      if (req.method === 'POST')
+        return {
+          ...markdown(
+            200,
+            markdownTable('image-syncer plan: trusted images mirrored early', planned),
+          ),
+          headers: { 'x-syncer-early-run': 'pr-12-0123456789abcdef' },
+        };
+      if (req.accept === 'text/markdown')
+        return markdown(200, markdownTable('image-syncer run pr-12-0123456789abcdef', early));
+      polls++;
+      return json(200, { runId: 'pr-12-0123456789abcdef', done: polls >= 2, images: early });
+    };
+    const pullRequest = {
+      PR_NUMBER: '12',
+      PR_REPOSITORY: 'acme/app',
+      PR_COMMIT: 'a'.repeat(40),
+      PR_FORK: 'false',
+    };
+    const result = await run('plan', '30', pullRequest);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.equal(
+      seen[0]?.url,
+      `/plan?pullRequest=12&repository=acme/app&commit=${'a'.repeat(40)}&fork=false`,
+    );
+    assert.deepEqual(
+      seen.slice(1).map((r) => r.url),
+      Array(3).fill('/runs/pr-12-0123456789abcdef'),
+    );
+    assert.match(result.summary, /trusted images mirrored early/);
+    assert.match(result.summary, /early mirror \(trusted: ghcr\.io\/acme\/\*\) for acme\/app#12/);
+    // An early copy that failed fails the pull request's check.
+    handler = (req) =>
+      req.method === 'POST'
+        ? {
+            ...markdown(200, markdownTable('plan', planned)),
+            headers: { 'x-syncer-early-run': 'pr-12-x' },
+          }
+        : req.accept === 'text/markdown'
+          ? markdown(200, markdownTable('run', [{ ...early[0], status: 'failed' } as EntryResult]))
+          : json(200, { done: true, images: [{ ...early[0], status: 'failed' }] });
+    const failed = await run('plan', '30', pullRequest);
+    assert.equal(failed.status, 1);
+    assert.match(failed.stdout, /::error::1 image\(s\) were not mirrored/);
   });
 
   it('syncs: starts the run by its id, follows it until done, summarises it from the server', async () => {

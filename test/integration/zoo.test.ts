@@ -25,6 +25,7 @@ import { DEFAULT_ALLOWED_REGISTRIES } from '../../functions/registry/network-pol
 import { MemoryLogger, silentLogger } from '../../functions/util/logger.ts';
 import { SOURCE_PUSHER, TARGET_WRITER } from '../support/fixture.ts';
 import { inspectRaw, OCI_INDEX, OCI_MANIFEST, push, sha256 } from '../support/images.ts';
+import { startRegistry } from '../support/registry.ts';
 import { memoryRunStore } from '../support/run-stores.ts';
 import type { MountBehaviour } from '../support/zoo/behaviours.ts';
 import type { Front } from '../support/zoo/engine.ts';
@@ -561,28 +562,43 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
       assert.match(broken?.error ?? '', /docker-credential-zoo-broken/);
       assert.deepEqual(writesUnder(zoo.targetFront, 'helpers-broken'), []);
 
-      // A default store for every host: asked for the target only, once. The
-      // sources need no credential (registry.k8s.io redirects to a host that
-      // gets none of ours; mcr.microsoft.com asks for no auth at all).
+      // A default store for every host, and a target with Basic auth (every
+      // request carries the credential): asked once, for the target only. The
+      // sources need none (registry.k8s.io redirects to a host that gets none
+      // of ours; mcr.microsoft.com asks for no auth at all).
       writeFileSync(calls, '');
+      helper(
+        'zoo-store',
+        `host=$(cat); echo "$host" >> ${calls}; printf '{"Username":"%s","Secret":"%s"}' ${WRITER.username} ${WRITER.password}`,
+      );
       const store = join(mkdtempSync(join(dir, 'config-')), 'config.json');
-      writeFileSync(store, JSON.stringify({ credsStore: 'zoo' }));
-      const stored = await runOnce(
-        registriesFor([front('k8s'), front('mcr')], zoo.targetFront, {
-          credentials: new DockerConfigCredentials(store),
-        }),
-        jobsFor(zoo.targetFront, 'helpers-store', [
-          ['registry.k8s.io/team/single:v1'],
-          ['registry.k8s.io/team/multi:v1'],
-          ['mcr.microsoft.com/team/dockersingle:v1'],
-        ]),
-      );
-      assert.deepEqual(
-        stored.map((r) => r.status),
-        ['copied', 'copied', 'copied'],
-        JSON.stringify(stored.map((r) => r.error)),
-      );
-      assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n'), [zoo.targetFront.host]);
+      writeFileSync(store, JSON.stringify({ credsStore: 'zoo-store' }));
+      const basicTarget = await startRegistry({
+        kind: 'basic',
+        users: { [WRITER.username]: WRITER.password },
+      });
+      try {
+        const stored = await runOnce(
+          registriesFor([front('k8s'), front('mcr')], basicTarget, {
+            credentials: new DockerConfigCredentials(store),
+          }),
+          jobsFor(basicTarget, 'helpers-store', [
+            ['registry.k8s.io/team/single:v1'],
+            ['registry.k8s.io/team/multi:v1'],
+            ['mcr.microsoft.com/team/dockersingle:v1'],
+          ]),
+        );
+        assert.deepEqual(
+          stored.map((r) => r.status),
+          ['copied', 'copied', 'copied'],
+          JSON.stringify(stored.map((r) => r.error)),
+        );
+        assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n'), [basicTarget.host]);
+        const copied = `${basicTarget.host}/zoo/helpers-store/registry.k8s.io/team/multi:v1`;
+        assert.equal(sha256(await inspectRaw(copied, TARGET_WRITER)), zoo.images.index.digest);
+      } finally {
+        await basicTarget.stop();
+      }
     } finally {
       process.env.PATH = path;
     }

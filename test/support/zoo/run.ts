@@ -21,7 +21,7 @@ export const WRITER = {
 /** The registries of one run: each profile's logical name answered by its front. */
 export function registriesFor(
   fronts: Front | readonly Front[],
-  target: Front,
+  target: Pick<Front, 'host'>,
   options: { credentials?: CredentialProvider } & RegistriesOptions = {},
 ): Registries {
   const sources = 'profile' in fronts ? [fronts] : fronts;
@@ -34,7 +34,11 @@ export function registriesFor(
 }
 
 /** `[source, tag?]` → the engine's job, into `<target>/zoo/<name>/…`. */
-export function jobsFor(target: Front, name: string, entries: [string, string?][]): CopyJob[] {
+export function jobsFor(
+  target: Pick<Front, 'host'>,
+  name: string,
+  entries: [string, string?][],
+): CopyJob[] {
   const prefix = parseTargetPrefix(`${target.host}/zoo/${name}/`);
   return entries.map(([source, tag]) => {
     const sourceRef = parseReference(source);

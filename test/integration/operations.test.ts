@@ -2,67 +2,69 @@
 // (exactly once per run, under duplicate and redelivered job deliveries) and a
 // run in a browser (headless Chromium driven by playwright-core against the api
 // function under the real Functions Framework, records in the Storage test
-// server, jobs pushed by the real Pub/Sub emulator).
+// server, jobs pushed by the real Pub/Sub emulator: test/support/pipeline-fixture.ts).
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { PubSub, type Subscription } from '@google-cloud/pubsub';
+import type { PubSub } from '@google-cloud/pubsub';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { CATEGORY_ACTIONS } from '../../functions/failures.ts';
-import { loadConfig } from '../../functions/gcp/config.ts';
-import { registerFunctions } from '../../functions/gcp/register.ts';
-import { createRuntime } from '../../functions/gcp/runtime.ts';
 import { jobKey } from '../../functions/pipeline/job.ts';
 import { RUN_COMPLETED, type RunCompletedEvent } from '../../functions/pipeline/records.ts';
 import { ABSENT, RunStore } from '../../functions/pipeline/run-store.ts';
-import { MemoryLogger } from '../../functions/util/logger.ts';
+import type { MemoryLogger } from '../../functions/util/logger.ts';
 import { CONTENT_SECURITY_POLICY } from '../../functions/views/run-page.ts';
-import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
+import type { GcsServer } from '../../scripts/local/gcs-server.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
-import { type Pair, pairFunctionEnv, SOURCE_PUSHER, startPair } from '../support/fixture.ts';
-import { type FunctionServer, serveFunction } from '../support/functions.ts';
+import { type Pair, SOURCE_PUSHER } from '../support/fixture.ts';
 import { Layout, push } from '../support/images.ts';
-import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
+import { type Pipeline, RUNS_BUCKET, startPipeline, until } from '../support/pipeline-fixture.ts';
 import { testBucket } from '../support/run-stores.ts';
 
-const PROJECT = 'image-syncer-ops';
-const RUNS_BUCKET = 'runs-bucket';
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 /** Screenshots for a person to look at, beside the test output (ignored by git). */
 const OUTPUT = new URL('../../test-output/', import.meta.url);
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
+async function seed(pair: Pair): Promise<void> {
+  const layout = new Layout();
+  const single = layout.image({ layers: [20_000] });
+  layout.tag('single', single);
+  for (const name of ['a', 'b', 'c'])
+    await push(layout, 'single', `${pair.source.host}/team/${name}:v1`, { creds: SOURCE_PUSHER });
+}
+
+function launchBrowser(profile: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 720 },
+  });
 }
 
 describe('operations: run-completed messages and the run page', () => {
+  let pipeline: Pipeline<{ 'ops.example': FaultProxy }>;
   let pair: Pair;
   let gcs: GcsServer;
-  let emulator: PubSubEmulator;
   let proxy: FaultProxy;
   let pubsub: PubSub;
-  let runsTap: Subscription;
-  let fns: Record<string, FunctionServer>;
+  let logs: MemoryLogger;
   let browser: BrowserContext;
   let profile: string;
-  const logs = new MemoryLogger();
-  /** Every message on the runs topic, by the test's pull subscription. */
-  const completed: {
-    data: RunCompletedEvent | { marker: string };
-    attributes: Record<string, string>;
-  }[] = [];
 
-  const api = (path: string, init?: RequestInit) => fetch(`${fns.api?.url}${path}`, init);
+  const api = (path: string, init?: RequestInit) => pipeline.api(path, init);
   /**
    * Deliveries of a run's jobs that have finished: each ends with one `job
    * <status>` line, or, for a job whose record was already final, `job already ended`.
@@ -73,86 +75,40 @@ describe('operations: run-completed messages and the run page', () => {
         l.fields?.runId === runId &&
         /^job (copied|exists|planned|conflict|failed|already ended)( |;|$)/.test(l.message),
     ).length;
+  /** The run-completed messages of a run on the runs topic. */
   const completionsOf = (runId: string) =>
-    completed.filter((m) => 'runId' in m.data && m.data.runId === runId);
-
-  /** Waits until a marker published after everything else has come through the subscription. */
-  async function drainRunsTopic(): Promise<void> {
-    const marker = `marker-${Date.now()}-${Math.random()}`;
-    await pubsub.topic('runs').publishMessage({ data: Buffer.from(JSON.stringify({ marker })) });
-    await until('the marker on the runs subscription', () =>
-      completed.some((m) => 'marker' in m.data && m.data.marker === marker),
-    );
-  }
+    pipeline.taps.runs
+      .filter((m) => m.data?.runId === runId)
+      .map((m) => ({ data: m.data as unknown as RunCompletedEvent, attributes: m.attributes }));
+  const drainRunsTopic = () => pipeline.drain('runs');
 
   before(async () => {
-    pair = await startPair();
-    gcs = await startGcsServer();
-    emulator = await startPubSubEmulator();
-    proxy = await startFaultProxy(pair.source.url);
-    const layout = new Layout();
-    const single = layout.image({ layers: [20_000] });
-    layout.tag('single', single);
-    for (const name of ['a', 'b', 'c'])
-      await push(layout, 'single', `${pair.source.host}/team/${name}:v1`, { creds: SOURCE_PUSHER });
-
-    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-    process.env.METADATA_SERVER_DETECTION = 'none';
-    const env = {
-      ...pairFunctionEnv(pair, { storage: gcs.url, project: PROJECT, hosts: [proxy.host] }),
-      SYNCER_JOBS_TOPIC: 'jobs',
-      SYNCER_RUNS_TOPIC: 'runs',
-      SYNCER_RUNS_BUCKET: RUNS_BUCKET,
-      SYNCER_RETRY_ATTEMPTS: '1',
-      SYNCER_REGISTRY_ENDPOINT: `ops.example=${proxy.url}`,
-      SYNCER_ALLOWED_REGISTRY: 'ops.example',
-    };
-    await registerFunctions(createRuntime(loadConfig(env), logs));
-    fns = {};
-    for (const name of ['copyJob', 'api']) fns[name] = await serveFunction(name);
-
-    pubsub = new PubSub({ projectId: PROJECT });
-    const [jobs] = await pubsub.createTopic('jobs');
-    const [deadLetters] = await pubsub.createTopic('jobs-dead-letter');
-    await jobs.createSubscription('jobs-push', {
-      pushConfig: { pushEndpoint: `${fns.copyJob?.url}/projects/${PROJECT}/topics/jobs` },
-      ackDeadlineSeconds: 60,
-      retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
-      deadLetterPolicy: { deadLetterTopic: deadLetters.name, maxDeliveryAttempts: 5 },
-    });
-    const [runs] = await pubsub.createTopic('runs');
-    [runsTap] = await runs.createSubscription('runs-tap');
-    runsTap.on('message', (message) => {
-      completed.push({ data: JSON.parse(message.data.toString()), attributes: message.attributes });
-      message.ack();
-    });
-
     mkdirSync(OUTPUT, { recursive: true });
     profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 720 },
-    });
+    // Both awaited and each kept, so that `after` stops what started whatever else failed.
+    const started = await Promise.allSettled([
+      startPipeline({
+        project: 'image-syncer-ops',
+        functions: ['copyJob', 'api'],
+        registries: async (pair) => ({ 'ops.example': await startFaultProxy(pair.source.url) }),
+        seed,
+        env: { SYNCER_RUNS_TOPIC: 'runs', SYNCER_RETRY_ATTEMPTS: '1' },
+      }).then((started) => {
+        pipeline = started;
+      }),
+      launchBrowser(profile).then((launched) => {
+        browser = launched;
+      }),
+    ]);
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
+    ({ pair, gcs, pubsub, logs } = pipeline);
+    proxy = pipeline.registries['ops.example'];
   });
 
   after(async () => {
     await browser?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
-    await runsTap?.close();
-    await pubsub?.close();
-    await Promise.all(Object.values(fns ?? {}).map((f) => f.close()));
-    await Promise.all([pair?.stop(), gcs?.close(), emulator?.stop(), proxy?.close()]);
+    await pipeline?.stop();
   });
 
   it('publishes one run-completed message for a run with duplicate and redelivered jobs', async () => {
@@ -302,7 +258,7 @@ describe('operations: run-completed messages and the run page', () => {
     );
 
     const page = await browser.newPage();
-    const answer = await page.goto(`${fns.api?.url}/runs/ops-open`);
+    const answer = await page.goto(`${pipeline.fns.api?.url}/runs/ops-open`);
     assert.equal(answer?.status(), 200);
     assert.equal(answer?.headers()['content-security-policy'], CONTENT_SECURITY_POLICY);
     assert.match(answer?.headers()['content-type'] ?? '', /^text\/html/);
@@ -352,7 +308,7 @@ describe('operations: run-completed messages and the run page', () => {
 
   it('shows a finished run and the recent runs; JSON and Markdown stay as they were', async () => {
     const page = await browser.newPage();
-    await page.goto(`${fns.api?.url}/runs`);
+    await page.goto(`${pipeline.fns.api?.url}/runs`);
     const listed = await page.locator('#runs tbody tr td:first-child').allInnerTexts();
     assert.ok(
       ['ops-1', 'ops-2', 'ops-open'].every((r) => listed.includes(r)),

@@ -9,47 +9,64 @@
 // content/manuals/docker-hub/usage/pulls.md).
 
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PubSub, type Subscription } from '@google-cloud/pubsub';
-import { loadConfig } from '../../functions/gcp/config.ts';
+import type { PubSub } from '@google-cloud/pubsub';
 import { storageRunId } from '../../functions/gcp/fanout-events.ts';
-import { registerFunctions } from '../../functions/gcp/register.ts';
-import { createRuntime } from '../../functions/gcp/runtime.ts';
-import { MemoryLogger } from '../../functions/util/logger.ts';
-import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
-import {
-  type Pair,
-  pairFunctionEnv,
-  runCliCaptured,
-  SOURCE_PUSHER,
-  startPair,
-} from '../support/fixture.ts';
-import { type FunctionServer, sendStorageFinalized, serveFunction } from '../support/functions.ts';
+import type { GcsServer } from '../../scripts/local/gcs-server.ts';
+import { type Pair, runCliCaptured, SOURCE_PUSHER } from '../support/fixture.ts';
+import { type FunctionServer, sendStorageFinalized } from '../support/functions.ts';
 import { type HubBudgetProxy, startHubBudgetProxy } from '../support/hub-budget-proxy.ts';
 import { Layout, push } from '../support/images.ts';
-import { freePort } from '../support/ports.ts';
-import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
+import { listenOnLoopback } from '../support/listen.ts';
+import {
+  type Endpoint,
+  IMAGES_BUCKET,
+  type Pipeline,
+  RUNS_BUCKET,
+  startPipeline,
+  until,
+} from '../support/pipeline-fixture.ts';
 
-const PROJECT = 'image-syncer-budget';
-const RUNS_BUCKET = 'runs';
-const IMAGES_BUCKET = 'images';
 /** The function's own limit of counted (non-rate-limited) failures. */
 const MAX_FAILURES = 1;
+/** The jobs subscription's retry backoff, at its least and most. */
+const BACKOFF_SECONDS = 1;
+
+/** Answers the /v2/ ping, then drops every other connection: a transient network fault. */
+function deadRegistry(): Promise<Endpoint> {
+  return listenOnLoopback(
+    createServer((req, res) => {
+      if (req.url === '/v2/') res.writeHead(200).end('{}');
+      else req.socket.destroy();
+    }),
+  );
+}
+
+async function seed(pair: Pair): Promise<void> {
+  const layout = new Layout();
+  layout.tag('a', layout.image({ layers: [1_000] }));
+  layout.tag('b', layout.image({ layers: [1_000] }));
+  const amd64 = layout.image({ layers: [1_000] });
+  layout.tag(
+    'multi',
+    layout.index([amd64, layout.image({ layers: [1_000], architecture: 'arm64' })]),
+  );
+  await Promise.all([
+    push(layout, 'a', `${pair.source.host}/team/a:v1`, { creds: SOURCE_PUSHER }),
+    push(layout, 'b', `${pair.source.host}/team/b:v1`, { creds: SOURCE_PUSHER }),
+    push(layout, 'multi', `${pair.source.host}/team/multi:v1`, { creds: SOURCE_PUSHER }),
+  ]);
+}
 
 describe('Docker Hub pull budget (pipeline on the emulator)', () => {
+  let pipeline: Pipeline<{ 'hub.example': HubBudgetProxy; 'dead.example': Endpoint }>;
   let pair: Pair;
   let hub: HubBudgetProxy;
-  let dead: Server;
   let gcs: GcsServer;
-  let emulator: PubSubEmulator;
   let pubsub: PubSub;
-  let fns: Record<string, FunctionServer>;
-  const subscriptions: Subscription[] = [];
-  const published: { runId: string }[] = [];
-  const deadLettered: { runId: string; source: string; attributes: Record<string, string> }[] = [];
-  const logs = new MemoryLogger();
+  let fns: Pipeline<never>['fns'];
 
   const record = (runId: string, tag: string) => {
     const name = gcs
@@ -57,101 +74,40 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       .find((n) => JSON.parse(String(gcs.get(RUNS_BUCKET, n))).target.endsWith(`:${tag}`));
     return name ? JSON.parse(String(gcs.get(RUNS_BUCKET, name))) : undefined;
   };
-
-  async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const value = probe();
-      if (value) return value;
-      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-      await sleep(100);
-    }
-  }
+  const deadLettered = (runId: string) =>
+    pipeline.taps['jobs-dead-letter'].find((j) => j.data?.runId === runId);
 
   before(async () => {
-    const t0 = Date.now();
-    [pair, gcs, emulator] = await Promise.all([
-      startPair(),
-      startGcsServer(),
-      startPubSubEmulator(),
-    ]);
-    const layout = new Layout();
-    layout.tag('a', layout.image({ layers: [1_000] }));
-    layout.tag('b', layout.image({ layers: [1_000] }));
-    const amd64 = layout.image({ layers: [1_000] });
-    layout.tag(
-      'multi',
-      layout.index([amd64, layout.image({ layers: [1_000], architecture: 'arm64' })]),
-    );
-    await Promise.all([
-      push(layout, 'a', `${pair.source.host}/team/a:v1`, { creds: SOURCE_PUSHER }),
-      push(layout, 'b', `${pair.source.host}/team/b:v1`, { creds: SOURCE_PUSHER }),
-      push(layout, 'multi', `${pair.source.host}/team/multi:v1`, { creds: SOURCE_PUSHER }),
-    ]);
-    if (process.env.DEBUG_TIMING) console.error('started', Date.now() - t0);
-    hub = await startHubBudgetProxy(pair.source.url, { limit: 100, windowSeconds: 60 });
-    // Answers the /v2/ ping, then drops every other connection: a transient network fault.
-    dead = createServer((req, res) => {
-      if (req.url === '/v2/') res.writeHead(200).end('{}');
-      else req.socket.destroy();
-    });
-    const deadPort = await freePort();
-    await new Promise<void>((resolve) => dead.listen(deadPort, '127.0.0.1', resolve));
-
-    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-    process.env.METADATA_SERVER_DETECTION = 'none';
-    const env = {
-      ...pairFunctionEnv(pair, {
-        storage: gcs.url,
-        project: PROJECT,
-        hosts: [hub.host, `127.0.0.1:${deadPort}`],
+    pipeline = await startPipeline({
+      project: 'image-syncer-budget',
+      functions: ['fanOutUpload', 'copyJob', 'api'],
+      registries: async (pair) => ({
+        'hub.example': await startHubBudgetProxy(pair.source.url, {
+          limit: 100,
+          windowSeconds: 60,
+        }),
+        'dead.example': await deadRegistry(),
       }),
-      SYNCER_JOBS_TOPIC: 'jobs',
-      SYNCER_RUNS_BUCKET: RUNS_BUCKET,
-      SYNCER_RETRY_ATTEMPTS: '1',
-      SYNCER_REGISTRY_ENDPOINT: `hub.example=${hub.url},dead.example=http://127.0.0.1:${deadPort}`,
-      SYNCER_ALLOWED_REGISTRY: 'hub.example,dead.example',
-      SYNCER_PULL_BUDGET_MARGIN: '1',
-      SYNCER_RATE_LIMIT_WAIT_SECONDS: '0',
-      SYNCER_MAX_DELIVERY_ATTEMPTS: String(MAX_FAILURES),
-      SYNCER_DEAD_LETTER_TOPIC: 'jobs-dead-letter',
-    };
-    await registerFunctions(createRuntime(loadConfig(env), logs));
-    fns = {};
-    for (const name of ['fanOutUpload', 'copyJob', 'api']) fns[name] = await serveFunction(name);
-
-    pubsub = new PubSub({ projectId: PROJECT });
-    const [jobs] = await pubsub.createTopic('jobs');
-    const [deadLetters] = await pubsub.createTopic('jobs-dead-letter');
-    const [keep] = await deadLetters.createSubscription('jobs-dead-letter-keep');
-    keep.on('message', (message) => {
-      deadLettered.push({ ...JSON.parse(message.data.toString()), attributes: message.attributes });
-      message.ack();
+      seed,
+      env: {
+        SYNCER_RETRY_ATTEMPTS: '1',
+        SYNCER_PULL_BUDGET_MARGIN: '1',
+        SYNCER_RATE_LIMIT_WAIT_SECONDS: '0',
+        SYNCER_MAX_DELIVERY_ATTEMPTS: String(MAX_FAILURES),
+        SYNCER_DEAD_LETTER_TOPIC: 'jobs-dead-letter',
+      },
+      // As infra must set it: the subscription's own limit high, a backstop only.
+      jobsPush: {
+        minimumBackoffSeconds: BACKOFF_SECONDS,
+        maximumBackoffSeconds: BACKOFF_SECONDS,
+        maxDeliveryAttempts: 100,
+      },
     });
-    // As infra must set it: the subscription's own limit high, a backstop only.
-    await jobs.createSubscription('jobs-push', {
-      pushConfig: { pushEndpoint: `${fns.copyJob?.url}/projects/${PROJECT}/topics/jobs` },
-      ackDeadlineSeconds: 60,
-      retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 1 } },
-      deadLetterPolicy: { deadLetterTopic: deadLetters.name, maxDeliveryAttempts: 100 },
-    });
-    const [tap] = await jobs.createSubscription('jobs-tap');
-    tap.on('message', (message) => {
-      published.push(JSON.parse(message.data.toString()));
-      message.ack();
-    });
-    subscriptions.push(keep, tap);
-    if (process.env.DEBUG_TIMING) console.error('ready', Date.now() - t0);
+    ({ pair, gcs, pubsub, fns } = pipeline);
+    hub = pipeline.registries['hub.example'];
   });
 
-  after(async () => {
-    await Promise.all(subscriptions.map((s) => s.close()));
-    await pubsub?.close();
-    await Promise.all(Object.values(fns ?? {}).map((f) => f.close()));
-    dead?.close();
-    await hub?.close();
-    await Promise.all([pair?.stop(), gcs?.close(), emulator?.stop()]);
-  });
+  after(() => pipeline?.stop());
 
   it('refuses a run that cannot fit: nothing published, the numbers in the run record and /runs', async () => {
     hub.reset({ limit: 4, windowSeconds: 60 });
@@ -243,9 +199,9 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       remote.stderr,
       /error: .*pull budget: .*hub\.example: an estimated \d+ pulls; 4 of 4/,
     );
-    await sleep(500);
+    await pipeline.drain('jobs');
     assert.deepEqual(
-      published.filter((j) => j.runId === runId),
+      pipeline.taps.jobs.filter((j) => j.data?.runId === runId),
       [],
       'nothing published',
     );
@@ -280,7 +236,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     );
     assert.ok(done.every((r) => !r.deadLettered && !r.failures));
     assert.ok(hub.refused() >= 1);
-    assert.ok(!deadLettered.some((j) => j.runId === 'hub-run'));
+    assert.ok(!deadLettered('hub-run'));
   });
 
   it('other transient failures are counted, and the function dead-letters the job at its own limit', async () => {
@@ -288,18 +244,18 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     await pubsub.topic('jobs').publishMessage({
       data: Buffer.from(JSON.stringify({ runId: 'dl-run', source: 'dead.example/team/a:v1' })),
     });
-    await until('the dead letter', () => deadLettered.find((j) => j.runId === 'dl-run'));
+    const message = await until('the dead letter', () => deadLettered('dl-run'));
     const kept = record('dl-run', 'v1');
     assert.equal(kept.deadLettered, true);
     assert.equal(kept.failures, MAX_FAILURES);
     assert.equal(kept.category, 'network');
     // Published by the function, not forwarded by Pub/Sub: the operator tells the two apart
     // (README, Operations, "Find a dead letter").
-    const message = deadLettered.find((j) => j.runId === 'dl-run');
-    assert.equal(message?.attributes.deadLetteredBy, 'copyJob');
-    assert.equal(message?.attributes.CloudPubSubDeadLetterSourceSubscription, undefined);
-    // Acknowledged by the function itself: no delivery after the last counted one.
-    await sleep(1_500);
+    assert.equal(message.attributes.deadLetteredBy, 'copyJob');
+    assert.equal(message.attributes.CloudPubSubDeadLetterSourceSubscription, undefined);
+    // Acknowledged by the function itself: no delivery after the last counted one,
+    // though a handed-back one would have come again within the retry backoff.
+    await sleep((BACKOFF_SECONDS + 0.5) * 1000);
     assert.equal((fns.copyJob?.calls.count ?? 0) - calls, MAX_FAILURES);
   });
 });

@@ -1,38 +1,35 @@
 // The serverless pipeline end to end: the functions under the real Functions
 // Framework, the real Pub/Sub emulator pushing job messages into the copy
 // function, real docker-registry source and target, and a Cloud Storage test
-// server for run records and uploaded images files.
+// server for run records and uploaded images files (test/support/pipeline-fixture.ts).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PubSub, type Subscription } from '@google-cloud/pubsub';
-import { loadConfig } from '../../functions/gcp/config.ts';
+import type { PubSub } from '@google-cloud/pubsub';
 import { storageRunId } from '../../functions/gcp/fanout-events.ts';
-import { registerFunctions } from '../../functions/gcp/register.ts';
-import { createRuntime } from '../../functions/gcp/runtime.ts';
-import { MemoryLogger } from '../../functions/util/logger.ts';
-import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
+import type { MemoryLogger } from '../../functions/util/logger.ts';
+import type { GcsServer } from '../../scripts/local/gcs-server.ts';
+import { type FaultProxy, type Rule, startFaultProxy } from '../support/fault-proxy.ts';
 import {
   type Pair,
-  pairFunctionEnv,
   runCliCaptured,
   SOURCE_PUSHER,
   settledLog,
-  startPair,
   TARGET_WRITER,
   writes,
 } from '../support/fixture.ts';
-import { type FunctionServer, sendStorageFinalized, serveFunction } from '../support/functions.ts';
+import { type FunctionServer, sendStorageFinalized } from '../support/functions.ts';
 import { inspectRaw, Layout, push, sha256 } from '../support/images.ts';
-import { freePort } from '../support/ports.ts';
-import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
+import {
+  IMAGES_BUCKET,
+  type Pipeline,
+  RUNS_BUCKET,
+  startPipeline,
+  until,
+} from '../support/pipeline-fixture.ts';
 
-const PROJECT = 'image-syncer-test';
-const IMAGES_BUCKET = 'images-bucket';
-const RUNS_BUCKET = 'runs-bucket';
 // The jobs push subscription's timing. Pub/Sub sends an unacknowledged message
 // again after a negative acknowledgement (a non-2xx answer), once the retry
 // backoff has passed, or when its ack deadline expires
@@ -42,72 +39,41 @@ const RUNS_BUCKET = 'runs-bucket';
 const ACK_DEADLINE_SECONDS = 10;
 const MAX_BACKOFF_SECONDS = 2;
 
-interface Status {
-  done: boolean;
-  state: string;
-  counts: Record<string, number>;
-  images: { source: string; target: string; status: string; digest?: string; error?: string }[];
-  errors?: unknown[];
-}
-
-/** A proxy in front of the source that answers 503 to the first `failures` manifest requests. */
-async function flakyProxy(
-  upstream: string,
-  failures: { left: number },
-): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    if (req.url?.includes('/manifests/') && failures.left > 0) {
-      failures.left--;
-      res
-        .writeHead(503, { 'content-type': 'application/json' })
-        .end('{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}');
-      return;
-    }
-    const target = new URL(req.url ?? '/', upstream);
-    const forward = httpRequest(
-      target,
-      { method: req.method, headers: { ...req.headers, host: target.host } },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    req.pipe(forward);
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${port}`, server };
+/** Answers the next `count` manifest requests of each method given with 503. */
+function failManifests(proxy: FaultProxy, count: number, methods: string[]): Rule[] {
+  const rules = methods.map((method) => ({
+    method,
+    path: /\/manifests\//,
+    faults: Array.from({ length: count }, () => ({ kind: 'status' as const, status: 503 })),
+  }));
+  for (const rule of rules) proxy.add(rule);
+  return rules;
 }
 
 describe('serverless pipeline on the emulators', () => {
+  let pipeline: Pipeline<{ 'flaky.example': FaultProxy }>;
   let pair: Pair;
   let gcs: GcsServer;
-  let emulator: PubSubEmulator;
   let pubsub: PubSub;
-  let tap: Subscription;
-  let deadLetterTap: Subscription;
-  const deadLettered: { runId: string; source: string; attributes: Record<string, string> }[] = [];
-  let fns: Record<string, FunctionServer>;
-  let proxy: { url: string; server: Server };
-  const proxyFailures = { left: 0 };
-  const logs = new MemoryLogger();
+  let fns: Pipeline<never>['fns'];
+  let logs: MemoryLogger;
   let generation = 0;
   let digests: Record<string, string>;
 
-  const api = (path: string, init?: RequestInit) => fetch(`${fns.api?.url}${path}`, init);
+  const api = (path: string, init?: RequestInit) => pipeline.api(path, init);
+  const waitForRun = (runId: string, timeoutMs?: number) => pipeline.waitForRun(runId, timeoutMs);
 
-  /** Every job message is also delivered to a pull subscription: the jobs published per run. */
-  const published: { runId: string; source: string; sourceDigest?: string; messageId?: string }[] =
-    [];
-  const publishedFor = (runId: string) => published.filter((j) => j.runId === runId);
+  /** The job messages published for a run (seen by the jobs topic's tap). */
+  const publishedFor = (runId: string) => pipeline.taps.jobs.filter((m) => m.data?.runId === runId);
 
-  /** The ids of the `count` job messages published for a run (seen by the tap). */
+  /** The ids of the `count` job messages published for a run. */
   async function publishedIds(runId: string, count: number): Promise<string[]> {
-    const deadline = Date.now() + 30_000;
-    while (publishedFor(runId).length < count && Date.now() < deadline) await sleep(50);
-    const ids = publishedFor(runId).map((j) => j.messageId as string);
-    assert.equal(ids.length, count, `jobs published for ${runId}`);
-    return ids;
+    const jobs = await until(`${count} jobs published for ${runId}`, () => {
+      const seen = publishedFor(runId);
+      return seen.length >= count && seen;
+    });
+    assert.equal(jobs.length, count, `jobs published for ${runId}`);
+    return jobs.map((j) => j.messageId);
   }
 
   /**
@@ -118,41 +84,60 @@ describe('serverless pipeline on the emulators', () => {
    */
   const acknowledgedOnce = new Set<string>();
 
-  /** Waits until each message id has an answered delivery; returns those deliveries. */
-  async function answered(messageIds: readonly string[], timeoutMs = 30_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const seen = (fns.copyJob?.deliveries ?? []).filter((d) => messageIds.includes(d.messageId));
-      if (messageIds.every((id) => seen.some((d) => d.messageId === id))) return seen;
-      if (Date.now() > deadline)
-        assert.fail(`no answered delivery of ${messageIds.join(', ')} in ${timeoutMs} ms`);
-      await sleep(50);
-    }
+  const acknowledges = (status: number) => status >= 200 && status < 300;
+
+  /**
+   * How many times a message was handed back (503) although its job had
+   * ended: another delivery held the claim to announce the run, and a
+   * redelivery stays pending until the run is announced
+   * (functions/pipeline/completion.ts, "Announcing"). Each is logged.
+   */
+  const handedBackForAnnouncement = (messageId: string) =>
+    logs.lines.filter(
+      (l) =>
+        l.message === 'run announcement pending; delivery handed back' &&
+        l.fields?.messageId === messageId,
+    ).length;
+
+  /** Waits until each message id has an acknowledged (2xx) delivery; returns every delivery of them. */
+  function acknowledgedDeliveries(messageIds: readonly string[], timeoutMs = 30_000) {
+    return until(
+      `an acknowledged delivery of ${messageIds.join(', ')}`,
+      () => {
+        const seen = (fns.copyJob?.deliveries ?? []).filter((d) =>
+          messageIds.includes(d.messageId),
+        );
+        return (
+          messageIds.every((id) =>
+            seen.some((d) => d.messageId === id && acknowledges(d.status)),
+          ) && seen
+        );
+      },
+      timeoutMs,
+    );
   }
 
-  /** Each delivery answered 2xx (an acknowledgement), once per message so far; remembered for the last check. */
+  /**
+   * Each message acknowledged once, by its last delivery so far; a delivery
+   * before it may only have been handed back for the run's announcement.
+   * Remembered for the last check.
+   */
   function expectAcknowledgedOnce(deliveries: readonly { messageId: string; status: number }[]) {
-    const ids = deliveries.map((d) => d.messageId);
-    assert.equal(new Set(ids).size, ids.length, 'each message delivered once so far');
-    for (const d of deliveries) {
-      assert.ok(d.status >= 200 && d.status < 300, `message ${d.messageId} answered ${d.status}`);
-      acknowledgedOnce.add(d.messageId);
-    }
-  }
-
-  async function waitForRun(runId: string, timeoutMs = 60_000): Promise<Status> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const response = await api(`/runs/${runId}`);
-      if (response.status === 200) {
-        const status = (await response.json()) as Status;
-        if (status.done) return status;
-        if (Date.now() > deadline)
-          assert.fail(`run ${runId} not done in time: ${JSON.stringify(status)}`);
-      } else if (Date.now() > deadline) {
-        assert.fail(`run ${runId}: GET /runs answered ${response.status}`);
-      }
-      await sleep(200);
+    for (const id of new Set(deliveries.map((d) => d.messageId))) {
+      const statuses = deliveries.filter((d) => d.messageId === id).map((d) => d.status);
+      const last = statuses.pop() as number;
+      assert.ok(acknowledges(last), `message ${id} answered ${last}`);
+      assert.deepEqual(
+        statuses,
+        statuses.map(() => 503),
+        `message ${id}: only hand-backs before its acknowledgement`,
+      );
+      assert.equal(
+        handedBackForAnnouncement(id),
+        statuses.length,
+        `message ${id}: each hand-back waited for the run's announcement`,
+      );
+      acknowledgedOnce.add(id);
     }
   }
 
@@ -168,12 +153,7 @@ describe('serverless pipeline on the emulators', () => {
     return storageRunId(IMAGES_BUCKET, name, String(gen));
   }
 
-  before(async () => {
-    pair = await startPair();
-    gcs = await startGcsServer();
-    emulator = await startPubSubEmulator();
-    proxy = await flakyProxy(pair.source.url, proxyFailures);
-
+  async function seed(pair: Pair): Promise<void> {
     const layout = new Layout();
     const base = layout.layer(200_000);
     const amd64 = layout.image({ layers: [base, 30_000] });
@@ -198,69 +178,25 @@ describe('serverless pipeline on the emulators', () => {
       { creds: TARGET_WRITER },
     );
     digests = { multi: index.digest, single: single.digest, other: other.digest };
+  }
 
-    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-    process.env.METADATA_SERVER_DETECTION = 'none';
-    const env = {
-      ...pairFunctionEnv(pair, {
-        storage: gcs.url,
-        project: PROJECT,
-        hosts: [new URL(proxy.url).host],
-      }),
-      SYNCER_JOBS_TOPIC: 'jobs',
-      SYNCER_RUNS_BUCKET: RUNS_BUCKET,
-      SYNCER_RETRY_ATTEMPTS: '1',
-      SYNCER_REGISTRY_ENDPOINT: `flaky.example=${proxy.url}`,
-      SYNCER_INSECURE_REGISTRY: '',
-      // The test registries are on loopback: allow exactly them, and their sources.
-      SYNCER_ALLOWED_REGISTRY: `${pair.source.host},flaky.example`,
-    };
-    await registerFunctions(createRuntime(loadConfig(env), logs));
-    fns = {};
-    for (const name of ['fanOutUpload', 'fanOutRequest', 'copyJob', 'api', 'planApi'])
-      fns[name] = await serveFunction(name);
-
-    pubsub = new PubSub({ projectId: PROJECT });
-    const [jobs] = await pubsub.createTopic('jobs');
-    const [deadLetters] = await pubsub.createTopic('jobs-dead-letter');
-    [deadLetterTap] = await deadLetters.createSubscription('jobs-dead-letter-keep');
-    deadLetterTap.on('message', (message) => {
-      deadLettered.push({ ...JSON.parse(message.data.toString()), attributes: message.attributes });
-      message.ack();
-    });
-    await jobs.createSubscription('jobs-push', {
-      pushConfig: { pushEndpoint: `${fns.copyJob?.url}/projects/${PROJECT}/topics/jobs` },
-      ackDeadlineSeconds: ACK_DEADLINE_SECONDS,
-      retryPolicy: {
-        minimumBackoff: { seconds: 1 },
-        maximumBackoff: { seconds: MAX_BACKOFF_SECONDS },
+  before(async () => {
+    pipeline = await startPipeline({
+      project: 'image-syncer-test',
+      functions: ['fanOutUpload', 'fanOutRequest', 'copyJob', 'api', 'planApi'],
+      registries: async (pair) => ({ 'flaky.example': await startFaultProxy(pair.source.url) }),
+      seed,
+      env: { SYNCER_RETRY_ATTEMPTS: '1', SYNCER_INSECURE_REGISTRY: '' },
+      jobsPush: {
+        ackDeadlineSeconds: ACK_DEADLINE_SECONDS,
+        maximumBackoffSeconds: MAX_BACKOFF_SECONDS,
+        maxDeliveryAttempts: 5,
       },
-      deadLetterPolicy: { deadLetterTopic: deadLetters.name, maxDeliveryAttempts: 5 },
     });
-    [tap] = await jobs.createSubscription('jobs-tap');
-    tap.on('message', (message) => {
-      try {
-        published.push({ ...JSON.parse(message.data.toString()), messageId: message.id });
-      } catch {
-        published.push({ runId: '', source: message.data.toString(), messageId: message.id });
-      }
-      message.ack();
-    });
-    const [requests] = await pubsub.createTopic('requests');
-    await requests.createSubscription('requests-push', {
-      pushConfig: { pushEndpoint: `${fns.fanOutRequest?.url}/projects/${PROJECT}/topics/requests` },
-    });
+    ({ pair, gcs, pubsub, fns, logs } = pipeline);
   });
 
-  after(async () => {
-    await tap?.close();
-    await deadLetterTap?.close();
-    await pubsub?.close();
-    await Promise.all(Object.values(fns ?? {}).map((f) => f.close()));
-    proxy?.server.closeAllConnections();
-    proxy?.server.close();
-    await Promise.all([pair?.stop(), gcs?.close(), emulator?.stop()]);
-  });
+  after(() => pipeline?.stop());
 
   it('uploads → fan-out → every image copied and recorded, run done', async () => {
     const file = [
@@ -290,8 +226,8 @@ describe('serverless pipeline on the emulators', () => {
     );
     // A conflict and a missing source are permanent: acknowledged once, never
     // redelivered (checked for good by the last test, after the ack deadline).
-    const deliveries = await answered(await publishedIds(runId, 4));
-    assert.equal(deliveries.length, 4);
+    const deliveries = await acknowledgedDeliveries(await publishedIds(runId, 4));
+    assert.equal(new Set(deliveries.map((d) => d.messageId)).size, 4);
     expectAcknowledgedOnce(deliveries);
   });
 
@@ -304,7 +240,7 @@ describe('serverless pipeline on the emulators', () => {
       generation,
     });
     assert.equal(again.status, 204);
-    await sleep(1_000);
+    await pipeline.drain('jobs');
     assert.equal(
       publishedFor(storageRunId(IMAGES_BUCKET, name, String(generation))).length,
       before,
@@ -317,8 +253,10 @@ describe('serverless pipeline on the emulators', () => {
     assert.deepEqual(status.counts, { exists: 2, conflict: 1, failed: 1 });
     assert.deepEqual(writes(await settledLog(pair.target)), []);
     // Jobs carry the digest the fan-out pinned.
-    const pinned = publishedFor(runId).find((j) => j.source.endsWith('/team/multi:v1'));
-    assert.equal(pinned?.sourceDigest, digests.multi);
+    const pinned = publishedFor(runId).find((j) =>
+      String(j.data?.source).endsWith('/team/multi:v1'),
+    );
+    assert.equal(pinned?.data?.sourceDigest, digests.multi);
   });
 
   it('an invalid file publishes no job and records its errors with line and field', async () => {
@@ -330,7 +268,7 @@ describe('serverless pipeline on the emulators', () => {
     const status = await waitForRun(runId);
     assert.equal(status.state, 'invalid');
     assert.match(JSON.stringify(status.errors), /"line":3,"field":"images\[1\]\.source"/);
-    await sleep(500);
+    await pipeline.drain('jobs');
     assert.deepEqual(publishedFor(runId), []);
     assert.deepEqual(writes(await settledLog(pair.target)), []);
   });
@@ -354,7 +292,7 @@ describe('serverless pipeline on the emulators', () => {
 
   it('a transient registry failure is redelivered by Pub/Sub and then succeeds', async () => {
     // The fan-out's HEAD and the copy's first HEAD both meet a 503 (one attempt each, by config).
-    proxyFailures.left = 2;
+    const [heads] = failManifests(pipeline.registries['flaky.example'], 2, ['HEAD']);
     const failuresBefore = fns.copyJob?.calls.failures ?? 0;
     const runId = await upload(
       'team-c/external-images.yaml',
@@ -366,7 +304,7 @@ describe('serverless pipeline on the emulators', () => {
       status.images[0]?.target,
       `${pair.target.host}/mirror/flaky.example/team/flaky:v1`,
     );
-    assert.equal(proxyFailures.left, 0);
+    assert.equal(heads?.faults.length, 0, 'both 503s were answered');
     assert.equal(
       (fns.copyJob?.calls.failures ?? 0) - failuresBefore,
       1,
@@ -393,7 +331,7 @@ describe('serverless pipeline on the emulators', () => {
       jobs.publishMessage({ data: job }),
       jobs.publishMessage({ data: job }),
     ]);
-    expectAcknowledgedOnce(await answered(ids));
+    expectAcknowledgedOnce(await acknowledgedDeliveries(ids));
     const hostPath = pair.source.host.replace(':', '_');
     assert.equal(
       sha256(
@@ -433,7 +371,7 @@ describe('serverless pipeline on the emulators', () => {
       }),
     ];
     // All acknowledged: none is delivered again (the last test makes sure, after the ack deadline).
-    expectAcknowledgedOnce(await answered(ids));
+    expectAcknowledgedOnce(await acknowledgedDeliveries(ids));
     const records = gcs
       .list(RUNS_BUCKET, 'runs/evil-run/')
       .map((name) => JSON.parse(String(gcs.get(RUNS_BUCKET, name))));
@@ -463,14 +401,14 @@ describe('serverless pipeline on the emulators', () => {
   });
 
   it('a job that keeps failing goes to the dead-letter topic after the last attempt, and the run says so', async () => {
-    proxyFailures.left = 1_000;
+    const failing = failManifests(pipeline.registries['flaky.example'], 1_000, ['HEAD', 'GET']);
     try {
       const runId = await upload(
         'team-d/external-images.yaml',
         'images:\n- source: flaky.example/team/flaky:v1\n  tag: doomed\n',
       );
       const status = await waitForRun(runId, 90_000);
-      const image = status.images[0] as { status: string; error?: string; deadLettered?: boolean };
+      const image = status.images[0] as (typeof status.images)[number];
       assert.equal(image.status, 'failed');
       assert.equal(image.deadLettered, true);
       assert.match(image.error ?? '', /answered 503/);
@@ -482,7 +420,7 @@ describe('serverless pipeline on the emulators', () => {
       // The fifth record is written before its 503 is answered, so the run can
       // read as done a moment before the endpoint has counted that answer.
       const ofJob = () => (fns.copyJob?.deliveries ?? []).filter((d) => d.messageId === job);
-      for (let waited = 0; ofJob().length < 5 && waited < 5_000; waited += 50) await sleep(50);
+      await until('five answered deliveries', () => ofJob().length >= 5, 5_000);
       const attempts = ofJob().map((d, i) => [d.deliveryAttempt ?? i + 1, d.status]);
       assert.deepEqual(
         attempts,
@@ -491,21 +429,19 @@ describe('serverless pipeline on the emulators', () => {
       const [recordName] = gcs.list(RUNS_BUCKET, `runs/${runId}/results/`);
       const record = JSON.parse(String(gcs.get(RUNS_BUCKET, recordName as string)));
       assert.equal(record.attempt, 5);
-      const deadline = Date.now() + 20_000;
-      while (!deadLettered.some((j) => j.runId === runId) && Date.now() < deadline)
-        await sleep(200);
-      assert.ok(
-        deadLettered.some((j) => j.runId === runId),
-        'the message reached the dead-letter topic',
+      const deadLettered = await until(
+        'the message on the dead-letter topic',
+        () => pipeline.taps['jobs-dead-letter'].find((j) => j.data?.runId === runId),
+        20_000,
       );
       // Forwarded by the subscription, Pub/Sub adds attributes naming where it came from
       // (https://cloud.google.com/pubsub/docs/handling-failures); the function's own dead
       // letters say deadLetteredBy=copyJob instead (pipeline-budget.test.ts).
-      const forwarded = deadLettered.find((j) => j.runId === runId)?.attributes ?? {};
+      const forwarded = deadLettered.attributes;
       assert.match(forwarded.CloudPubSubDeadLetterSourceSubscription ?? '', /jobs-push$/);
       assert.equal(forwarded.deadLetteredBy, undefined);
     } finally {
-      proxyFailures.left = 0;
+      for (const rule of failing) rule.faults.length = 0;
     }
   });
 
@@ -784,7 +720,9 @@ describe('serverless pipeline on the emulators', () => {
     if (Date.now() < settled) await sleep(settled - Date.now());
     for (const id of ids) {
       const deliveries = all.filter((d) => d.messageId === id);
-      assert.equal(deliveries.length, 1, `message ${id} delivered ${deliveries.length} times`);
+      const acks = deliveries.filter((d) => acknowledges(d.status));
+      assert.equal(acks.length, 1, `message ${id} acknowledged ${acks.length} times`);
+      assert.equal(deliveries.at(-1), acks[0], `message ${id} delivered after its acknowledgement`);
     }
   });
 });

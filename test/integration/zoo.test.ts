@@ -4,24 +4,28 @@
 // whole matrix run through each one: OCI index with attestation, Docker
 // manifest list, single OCI and Docker manifests, digest + tag, a re-run that
 // is `exists` without a single source GET, a conflict left untouched, a
-// missing source. Then the failures issue 9 reported, each as a regression.
+// missing source. Then the failures issue 9 reported, each as a regression,
+// the manifests some registries describe oddly, and the token cache.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CopyResult } from '../../functions/engine/types.ts';
 import { handleCopyJob } from '../../functions/pipeline/copy-job.ts';
+import { fanOut } from '../../functions/pipeline/fanout.ts';
 import { parseTargetPrefix } from '../../functions/reference/target.ts';
 import {
   DockerConfigCredentials,
   StaticCredentials,
 } from '../../functions/registry/credentials.ts';
 import { DEFAULT_ALLOWED_REGISTRIES } from '../../functions/registry/network-policy.ts';
-import { silentLogger } from '../../functions/util/logger.ts';
+import { MemoryLogger, silentLogger } from '../../functions/util/logger.ts';
 import { SOURCE_PUSHER, TARGET_WRITER } from '../support/fixture.ts';
 import { inspectRaw, OCI_INDEX, OCI_MANIFEST, push, sha256 } from '../support/images.ts';
+import { startRegistry } from '../support/registry.ts';
 import { memoryRunStore } from '../support/run-stores.ts';
 import type { MountBehaviour } from '../support/zoo/behaviours.ts';
 import type { Front } from '../support/zoo/engine.ts';
@@ -231,7 +235,7 @@ describe('the evidence for each profile', () => {
   });
 });
 
-describe('the functions copy path through a profile', () => {
+describe('the functions through a profile', () => {
   it('copies a job message from docker.io, then records a redelivery as exists', async () => {
     const f = front('dockerhub');
     const store = memoryRunStore();
@@ -261,6 +265,38 @@ describe('the functions copy path through a profile', () => {
       zoo.images.index.digest,
     );
   });
+
+  it('the fan-out pins the digest through registry.k8s.io’s redirects, with no warning', async () => {
+    const logger = new MemoryLogger();
+    const registries = registriesFor(front('k8s'), zoo.targetFront);
+    try {
+      const { run } = await fanOut(
+        {
+          runId: 'zoo-k8s-pin',
+          file: 'external-images.yaml',
+          bytes: Buffer.from(
+            'images:\n- source: registry.k8s.io/team/multi:v1\n- source: registry.k8s.io/team/multi:v1\n  tag: again\n',
+          ),
+          trigger: { type: 'test' },
+          dryRun: false,
+        },
+        {
+          prefix: parseTargetPrefix(`${zoo.targetFront.host}/zoo/fanout/`),
+          store: memoryRunStore(),
+          publisher: { publish: async () => undefined },
+          logger,
+          registries,
+        },
+      );
+      assert.deepEqual(
+        run.jobs.map((j) => j.sourceDigest),
+        [zoo.images.index.digest, zoo.images.index.digest],
+      );
+      assert.ok(!logger.lines.some((l) => l.message === 'could not resolve source digest'));
+    } finally {
+      await registries.close();
+    }
+  });
 });
 
 describe('the failures issue 9 reported, as regressions', { concurrency: true }, () => {
@@ -288,12 +324,27 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
     assert.ok(
       atK8s.some((s) => s.method === 'HEAD' && /\/manifests\/v1$/.test(s.path) && s.status === 307),
     );
-    // The host redirected to challenged with its own realm; the token was asked anonymously.
+    // The host redirected to challenged with its own realm; the token was asked
+    // anonymously, to pull the repository under archeio's upstream path only.
     const tokens = backend.authSeen.slice(marks.auth);
     assert.ok(tokens.length > 0, 'a token was fetched from the redirected host’s realm');
     assert.deepEqual(
       tokens.filter((s) => s.authorization !== undefined),
       [],
+    );
+    const scopes = tokens.map((s) => new URL(s.path, 'http://x').searchParams.getAll('scope'));
+    assert.deepEqual(
+      [...new Set(scopes.flat())],
+      ['repository:k8s-artifacts-prod/images/team/single:pull'],
+    );
+    assert.equal(
+      sha256(
+        await inspectRaw(
+          `${zoo.target.host}/zoo/k8s-creds/registry.k8s.io/team/single:v1`,
+          TARGET_WRITER,
+        ),
+      ),
+      zoo.images.single.digest,
     );
     const leaked = basic(k8sSecret.username, k8sSecret.password);
     for (const s of [...backend.seen.slice(marks.seen), ...tokens]) {
@@ -361,7 +412,17 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
     );
     const posts = target.seen.filter((s) => s.method === 'POST');
     const mounts = posts.filter((s) => s.path.includes('mount='));
-    assert.ok(mounts.length > 0, 'a cross-repository mount was asked');
+    // The blobs the two images share, each mounted once (refused or not).
+    const blobs = async (repo: string) => {
+      const m = JSON.parse(
+        (await inspectRaw(`${zoo.tokenSource.host}/team/${repo}:v1`)).toString(),
+      );
+      return [m.config, ...m.layers].map((d: { digest: string }) => d.digest);
+    };
+    const second = await blobs('dockersingle');
+    const shared = (await blobs('single')).filter((d) => second.includes(d));
+    assert.ok(shared.length > 0);
+    assert.equal(mounts.length, shared.length, 'one mount asked per shared blob');
     for (const [repo, digest] of [
       ['single', zoo.images.single.digest],
       ['dockersingle', zoo.images.dockerSingleDigest],
@@ -388,6 +449,37 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
       );
     });
   }
+
+  it('docker-registry answers a mount from a repository lacking the blob with 202 and a session; the upload goes on in it', async () => {
+    // OCI distribution-spec v1.1, "Mounting a blob from another repository":
+    // a registry that cannot mount answers 202 with an upload session.
+    const registries = registriesFor(front('ghcr'), zoo.targetFront);
+    try {
+      const target = registries.client(zoo.targetFront.host);
+      const since = zoo.targetFront.seen.length;
+      const { shared } = zoo.images;
+      const mount = await target.mountBlob('zoo/mount-native/two', shared.digest, 'zoo/no/such');
+      assert.ok(!mount.mounted && mount.location, 'the 202 opened an upload session');
+      await target.copyBlobFrom(
+        registries.client('ghcr.io'),
+        'team/multi',
+        shared,
+        'zoo/mount-native/two',
+        { location: mount.location },
+      );
+      assert.equal(await target.hasBlob('zoo/mount-native/two', shared.digest), true);
+      const exchanges = zoo.targetFront.seen
+        .slice(since)
+        .filter((s) => s.path.startsWith('/v2/zoo/mount-native/') && s.method !== 'HEAD');
+      assert.deepEqual(
+        exchanges.map((s) => `${s.method} ${s.status}`),
+        ['POST 202', 'PUT 201'],
+        'one session, opened by the mount, used by the upload',
+      );
+    } finally {
+      await registries.close();
+    }
+  });
 
   it('a mount answered 202 continues with the upload session it opened', async () => {
     const { target, mounts } = await copyWithMount('mount-202', 'session-202');
@@ -469,6 +561,44 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
       assert.equal(broken?.status, 'failed');
       assert.match(broken?.error ?? '', /docker-credential-zoo-broken/);
       assert.deepEqual(writesUnder(zoo.targetFront, 'helpers-broken'), []);
+
+      // A default store for every host, and a target with Basic auth (every
+      // request carries the credential): asked once, for the target only. The
+      // sources need none (registry.k8s.io redirects to a host that gets none
+      // of ours; mcr.microsoft.com asks for no auth at all).
+      writeFileSync(calls, '');
+      helper(
+        'zoo-store',
+        `host=$(cat); echo "$host" >> ${calls}; printf '{"Username":"%s","Secret":"%s"}' ${WRITER.username} ${WRITER.password}`,
+      );
+      const store = join(mkdtempSync(join(dir, 'config-')), 'config.json');
+      writeFileSync(store, JSON.stringify({ credsStore: 'zoo-store' }));
+      const basicTarget = await startRegistry({
+        kind: 'basic',
+        users: { [WRITER.username]: WRITER.password },
+      });
+      try {
+        const stored = await runOnce(
+          registriesFor([front('k8s'), front('mcr')], basicTarget, {
+            credentials: new DockerConfigCredentials(store),
+          }),
+          jobsFor(basicTarget, 'helpers-store', [
+            ['registry.k8s.io/team/single:v1'],
+            ['registry.k8s.io/team/multi:v1'],
+            ['mcr.microsoft.com/team/dockersingle:v1'],
+          ]),
+        );
+        assert.deepEqual(
+          stored.map((r) => r.status),
+          ['copied', 'copied', 'copied'],
+          JSON.stringify(stored.map((r) => r.error)),
+        );
+        assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n'), [basicTarget.host]);
+        const copied = `${basicTarget.host}/zoo/helpers-store/registry.k8s.io/team/multi:v1`;
+        assert.equal(sha256(await inspectRaw(copied, TARGET_WRITER)), zoo.images.index.digest);
+      } finally {
+        await basicTarget.stop();
+      }
     } finally {
       process.env.PATH = path;
     }
@@ -488,6 +618,7 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
       jobsFor(target, 'race', [['ghcr.io/team/single:v1']]),
     );
     assert.equal(result?.status, 'conflict', result?.error);
+    assert.equal(result?.category, 'conflict');
     assert.equal(result?.targetDigest, zoo.images.other.digest);
     const refused = target.seen.filter((s) => s.method === 'PUT' && tag.test(s.path));
     assert.deepEqual(
@@ -498,6 +629,74 @@ describe('the failures issue 9 reported, as regressions', { concurrency: true },
     assert.equal(
       sha256(await inspectRaw(`${zoo.target.host}/zoo/race/ghcr.io/team/single:v1`, TARGET_WRITER)),
       zoo.images.other.digest,
+    );
+  });
+});
+
+describe('manifests a registry describes oddly', { concurrency: true }, () => {
+  it('a HEAD without digest and length falls back to the GET, whose doubled digest header is only a hint', async () => {
+    const odd = await zoo.sourceVariant('ghcr', { brokenManifestHeaders: true });
+    const [result] = await runOnce(
+      registriesFor(odd, zoo.targetFront),
+      jobsFor(zoo.targetFront, 'broken-headers', [['ghcr.io/team/multi:v1']]),
+    );
+    assert.equal(result?.status, 'copied', result?.error);
+    assert.equal(result?.digest, zoo.images.index.digest);
+    const byTag = odd.seen.filter((s) => s.path === '/v2/team/multi/manifests/v1');
+    assert.deepEqual(
+      byTag.map((s) => `${s.method} ${s.status}`),
+      ['HEAD 200', 'GET 200'],
+      'the HEAD said too little, so the manifest was read and hashed',
+    );
+  });
+
+  it('a source pinned by sha512 is copied, and a re-run is exists, not a false conflict', async () => {
+    const sha512 = await zoo.sourceVariant('ghcr', { sha512Manifests: true });
+    const bytes = await inspectRaw(`${zoo.tokenSource.host}/team/multi:v1`);
+    const digest = `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
+    const jobs = () =>
+      jobsFor(zoo.targetFront, 'sha512', [['ghcr.io/team/multi:v1']]).map((job) => ({
+        ...job,
+        sourceDigest: digest,
+      }));
+    const [first] = await runOnce(registriesFor(sha512, zoo.targetFront), jobs());
+    assert.equal(first?.status, 'copied', first?.error);
+    assert.equal(first?.digest, digest);
+    // The target knows the tag by sha256: compared in sha512, it is the same manifest.
+    const [again] = await runOnce(registriesFor(sha512, zoo.targetFront), jobs());
+    assert.equal(again?.status, 'exists', again?.error);
+    assert.equal(
+      sha256(
+        await inspectRaw(`${zoo.target.host}/zoo/sha512/ghcr.io/team/multi:v1`, TARGET_WRITER),
+      ),
+      zoo.images.index.digest,
+    );
+  });
+});
+
+// Alone (not beside concurrent tests): the token server's expiry switch is shared.
+describe('tokens', () => {
+  it('many requests refused with one expired token share one new token (single flight)', async () => {
+    const ghcr = front('ghcr');
+    const tokens = zoo.tokenSource.tokenServer;
+    assert.ok(tokens);
+    // The first token is announced fresh but already expired: every request is refused.
+    tokens.expireNext(1);
+    const since = ghcr.authSeen.length;
+    const registries = registriesFor(ghcr, zoo.targetFront);
+    try {
+      const client = registries.client('ghcr.io');
+      const heads = await Promise.all(
+        [1, 2, 3, 4, 5].map(() => client.headManifest('team/multi', 'v1')),
+      );
+      assert.ok(heads.every((h) => h?.digest === zoo.images.index.digest));
+    } finally {
+      await registries.close();
+    }
+    assert.equal(
+      ghcr.authSeen.length - since,
+      2,
+      'the refused token, then one new token for all five',
     );
   });
 });

@@ -14,28 +14,20 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PubSub } from '@google-cloud/pubsub';
 import { mapLimited } from '../../functions/engine/limiter.ts';
-import { loadConfig } from '../../functions/gcp/config.ts';
-import { registerFunctions } from '../../functions/gcp/register.ts';
-import { createRuntime } from '../../functions/gcp/runtime.ts';
 import type { RunCompletedEvent } from '../../functions/pipeline/records.ts';
 import { RunStore } from '../../functions/pipeline/run-store.ts';
-import { silentLogger } from '../../functions/util/logger.ts';
-import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import { Pusher } from './artifacts.ts';
-import { type Pair, pairFunctionEnv, SOURCE_PUSHER, startPair, TARGET_WRITER } from './fixture.ts';
-import { serveFunction } from './functions.ts';
+import { type Pair, SOURCE_PUSHER, TARGET_WRITER } from './fixture.ts';
 import { listenOnLoopback } from './listen.ts';
+import { RUNS_BUCKET, startPipeline } from './pipeline-fixture.ts';
 import { freePort } from './ports.ts';
-import { startPubSubEmulator } from './pubsub-emulator.ts';
 import { testBucket } from './run-stores.ts';
 
 const FRAMEWORK = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 const PROJECT = 'image-syncer-chaos';
-const RUNS_BUCKET = 'runs';
 const REPOSITORIES = 10;
 
 export interface ChaosOptions {
@@ -113,36 +105,84 @@ async function seedImages(pair: Pair, count: number): Promise<string[]> {
   );
 }
 
+/**
+ * The front Pub/Sub pushes to, as Cloud Run's: each push goes to the next live
+ * instance; 503 when that instance dies mid-request, 429 when none lives.
+ */
+function frontOf(
+  instances: readonly (Instance | undefined)[],
+  pushes: Record<number, number>,
+): Server {
+  let turn = 0;
+  return createServer((req, res) => {
+    const answer = (status: number) => {
+      pushes[status] = (pushes[status] ?? 0) + 1;
+      if (!res.headersSent) res.writeHead(status).end();
+    };
+    const live = instances.filter((i) => i?.ready);
+    const instance = live[turn++ % Math.max(1, live.length)];
+    if (!instance) return answer(429);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const forward = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: instance.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (reply) => {
+          reply.resume();
+          reply.on('end', () => answer(reply.statusCode ?? 502));
+          reply.on('error', () => answer(503));
+        },
+      );
+      forward.on('error', () => answer(503));
+      forward.end(Buffer.concat(chunks));
+    });
+  });
+}
+
 export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
   const say = options.say ?? (() => undefined);
   const stops: (() => Promise<unknown> | unknown)[] = [];
   try {
-    const pair = await startPair();
-    stops.push(() => pair.stop());
-    const gcs: GcsServer = await startGcsServer();
-    stops.push(() => gcs.close());
-    const emulator = await startPubSubEmulator();
-    stops.push(() => emulator.stop());
-    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
-    process.env.METADATA_SERVER_DETECTION = 'none';
-    const sources = await seedImages(pair, options.images);
-    say(`chaos: ${sources.length} images in ${REPOSITORIES} repositories`);
-
-    const env: Record<string, string> = {
-      ...pairFunctionEnv(pair, { storage: gcs.url, project: PROJECT }),
-      SYNCER_ALLOWED_REGISTRY: pair.source.host,
-      SYNCER_JOBS_TOPIC: 'jobs',
-      SYNCER_RUNS_TOPIC: 'runs',
-      SYNCER_DEAD_LETTER_TOPIC: 'jobs-dead-letter',
-      SYNCER_RUNS_BUCKET: RUNS_BUCKET,
-      SYNCER_MAX_DELIVERY_ATTEMPTS: '5',
-      SYNCER_COMPLETION_LEASE_SECONDS: '5',
-      // Signatures are another test's subject; here they would only add requests.
-      SYNCER_REFERRERS: 'false',
-    };
-
     // The copy function instances, and the front that takes the pushes.
     const instances: Instance[] = [];
+    const kill = (instance: Instance | undefined) => {
+      if (!instance) return;
+      instance.ready = false;
+      instance.child.kill('SIGKILL');
+    };
+    const pushes: Record<number, number> = {};
+    const frontAt = await listenOnLoopback(frontOf(instances, pushes));
+    stops.push(() => frontAt.close());
+
+    let sources: string[] = [];
+    const pipeline = await startPipeline({
+      project: PROJECT,
+      // The fan-out, in this process: POST /sync to the api function.
+      functions: ['api'],
+      seed: async (pair) => {
+        sources = await seedImages(pair, options.images);
+      },
+      env: {
+        SYNCER_RUNS_TOPIC: 'runs',
+        SYNCER_DEAD_LETTER_TOPIC: 'jobs-dead-letter',
+        SYNCER_MAX_DELIVERY_ATTEMPTS: '5',
+        SYNCER_COMPLETION_LEASE_SECONDS: '5',
+        // Signatures are another test's subject; here they would only add requests.
+        SYNCER_REFERRERS: 'false',
+      },
+      jobsPush: { endpoint: frontAt.url, maxDeliveryAttempts: 100 },
+    });
+    stops.push(() => pipeline.stop());
+    stops.push(() => instances.forEach(kill));
+    const { pair, gcs, emulator, env } = pipeline;
+    say(`chaos: ${sources.length} images in ${REPOSITORIES} repositories`);
+
     const start = async (slot: number) => {
       const port = await freePort();
       const child = spawn(
@@ -171,47 +211,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
         }
       }
     };
-    const kill = (instance: Instance | undefined) => {
-      if (!instance) return;
-      instance.ready = false;
-      instance.child.kill('SIGKILL');
-    };
-    stops.push(() => instances.forEach(kill));
     await Promise.all(Array.from({ length: options.instances }, (_, slot) => start(slot)));
-
-    const pushes: Record<number, number> = {};
-    let turn = 0;
-    const front = createServer((req, res) => {
-      const answer = (status: number) => {
-        pushes[status] = (pushes[status] ?? 0) + 1;
-        if (!res.headersSent) res.writeHead(status).end();
-      };
-      const live = instances.filter((i) => i?.ready);
-      const instance = live[turn++ % Math.max(1, live.length)];
-      if (!instance) return answer(429);
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const forward = httpRequest(
-          {
-            host: '127.0.0.1',
-            port: instance.port,
-            method: req.method,
-            path: req.url,
-            headers: req.headers,
-          },
-          (reply) => {
-            reply.resume();
-            reply.on('end', () => answer(reply.statusCode ?? 502));
-            reply.on('error', () => answer(503));
-          },
-        );
-        forward.on('error', () => answer(503));
-        forward.end(Buffer.concat(chunks));
-      });
-    });
-    const frontAt = await listenOnLoopback(front);
-    stops.push(() => frontAt.close());
 
     // The kill between claim and publish: the claim is committed, its answer never arrives.
     let claimerKilled = false;
@@ -226,39 +226,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       void Promise.all(instances.map((_, slot) => start(slot)));
     };
 
-    const pubsub = new PubSub({ projectId: PROJECT });
-    stops.push(() => pubsub.close());
-    const [jobs] = await pubsub.createTopic('jobs');
-    const [deadLetter] = await pubsub.createTopic('jobs-dead-letter');
-    const [deadTap] = await deadLetter.createSubscription('dead-letter-tap');
-    await jobs.createSubscription('jobs-push', {
-      pushConfig: { pushEndpoint: `${frontAt.url}/projects/${PROJECT}/topics/jobs` },
-      ackDeadlineSeconds: 60,
-      retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
-      deadLetterPolicy: { deadLetterTopic: deadLetter.name, maxDeliveryAttempts: 100 },
-    });
-    const [runs] = await pubsub.createTopic('runs');
-    const [runsTap] = await runs.createSubscription('runs-tap');
-    const messages: ChaosOutcome['messages'][number][] = [];
-    runsTap.on('message', (message) => {
-      messages.push({ data: JSON.parse(message.data.toString()), attributes: message.attributes });
-      message.ack();
-    });
-    let deadLetters = 0;
-    deadTap.on('message', (message) => {
-      deadLetters++;
-      message.ack();
-    });
-    stops.push(() => Promise.all([runsTap.close(), deadTap.close()]));
-
-    // The fan-out, in this process: POST /sync to the api function.
-    await registerFunctions(createRuntime(loadConfig(env), silentLogger), 'api');
-    const api = await serveFunction('api');
-    stops.push(() => api.close());
+    const messages = () =>
+      pipeline.taps.runs.map((m) => ({
+        data: m.data as unknown as RunCompletedEvent,
+        attributes: m.attributes,
+      }));
     const started = Date.now();
     const runId = 'chaos-run';
     const file = `images:\n${sources.map((s) => `- source: ${s}\n`).join('')}`;
-    const sync = await fetch(`${api.url}/sync?runId=${runId}`, {
+    const sync = await pipeline.api(`/sync?runId=${runId}`, {
       method: 'POST',
       headers: { 'content-type': 'application/yaml' },
       body: file,
@@ -284,7 +260,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       }
     })();
     const deadline = started + options.timeoutMs;
-    while (!messages.some((m) => m.attributes.runId === runId)) {
+    while (!messages().some((m) => m.attributes.runId === runId)) {
       if (Date.now() > deadline)
         throw new Error(
           `no run-completed message in ${options.timeoutMs} ms; pushes ${JSON.stringify(pushes)}`,
@@ -305,9 +281,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       ]),
     );
     const plannedKeys = ((await store.readRun(runId))?.value.jobs ?? []).map((j) => j.key);
-    const status = (await (
-      await fetch(`${api.url}/runs/${runId}`)
-    ).json()) as ChaosOutcome['status'];
+    const status = (await (await pipeline.api(`/runs/${runId}`)).json()) as ChaosOutcome['status'];
     let targetTags = 0;
     for (let r = 0; r < REPOSITORIES; r++) {
       const list = await fetch(
@@ -322,8 +296,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       kills,
       claimerKilled,
       pushes,
-      messages: messages.filter((m) => m.attributes.runId === runId),
-      deadLetters,
+      messages: messages().filter((m) => m.attributes.runId === runId),
+      deadLetters: pipeline.taps['jobs-dead-letter'].length,
       records,
       plannedKeys,
       status,

@@ -1,6 +1,7 @@
 // A test server on a free loopback port: its address, and a close that does
-// not wait for keep-alive connections to time out; and the pass-through a
-// proxy in front of a real registry uses for what it leaves alone.
+// not wait for keep-alive connections to time out; and what a proxy in front
+// of a real registry uses to reach it: the pass-through for what it leaves
+// alone, one buffered exchange for what it looks into.
 
 import {
   request as httpRequest,
@@ -57,5 +58,34 @@ export function passThrough(
       resolve(502);
     });
     req.pipe(outgoing);
+  });
+}
+
+/** Sends one request to the registry and returns status, headers and body. */
+export function send(
+  upstream: string,
+  method: string,
+  path: string,
+  headers: IncomingMessage['headers'],
+  body?: Buffer,
+): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
+  const url = new URL(path, upstream);
+  return new Promise((resolve, reject) => {
+    const out = httpRequest(
+      { host: url.hostname, port: url.port, method, path: `${url.pathname}${url.search}`, headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () =>
+          resolve({
+            status: answer.statusCode ?? 0,
+            headers: answer.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+      },
+    );
+    out.on('error', reject);
+    out.end(body);
   });
 }

@@ -17,8 +17,7 @@
 
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback, passThrough } from './listen.ts';
-import { send as sendUpstream } from './protocol-proxy.ts';
+import { listenOnLoopback, passThrough, send as sendUpstream } from './listen.ts';
 
 interface Entry {
   readonly mediaType: string;

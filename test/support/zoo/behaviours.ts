@@ -10,7 +10,11 @@ export type MountBehaviour =
   | 'refuse-401'
   /** Refused with 403 DENIED (registries in containerd/containerd#14086). */
   | 'refuse-403'
-  /** Not mounted: an ordinary upload session is opened instead (202), as the spec allows. */
+  /**
+   * Not mounted: an ordinary upload session is opened instead (202), as OCI
+   * distribution-spec v1.1 allows ("Mounting a blob from another repository":
+   * a registry that does not mount answers 202 with the Location of a session).
+   */
   | 'session-202';
 
 export interface Behaviours {
@@ -32,8 +36,11 @@ export interface Behaviours {
     readonly status: 302 | 307;
     readonly storage: 'other-host' | 'same-host';
   };
-  /** Every `/v2/` request, the ping included, answered with 307 to another registry (archeio). */
-  readonly redirectEverything?: boolean;
+  /**
+   * Every `/v2/` request, the ping included, answered with 307 to another
+   * registry (archeio), the repository moved under `repositoryPrefix` there.
+   */
+  readonly redirectEverything?: { readonly repositoryPrefix: string };
   /** Docker Hub's pull limit: `ratelimit-*` headers, manifest GETs counted, HEADs not. */
   readonly pullLimit?: number;
   /** Chunked uploads (PATCH) refused: monolithic PUT only. */
@@ -43,6 +50,22 @@ export interface Behaviours {
   readonly mount?: MountBehaviour;
   /** A tag served as a signed schema 1 manifest (old images on Docker Hub still are). */
   readonly schema1Tag?: string;
+  /**
+   * Manifest answers by tag with broken headers: a HEAD without
+   * Docker-Content-Digest and Content-Length (the digest header is only a
+   * SHOULD: OCI distribution-spec v1.1, "Checking if content exists in the
+   * registry"), and a GET whose digest header came twice and was joined into
+   * one comma-separated line, as HTTP lets a proxy do (RFC 9110 §5.3).
+   */
+  readonly brokenManifestHeaders?: boolean;
+  /**
+   * Manifests also known by their sha512 digest (a registered algorithm: OCI
+   * image-spec descriptor.md, "Registered algorithms"), answered with the
+   * registry's own sha256 Docker-Content-Digest, which "MAY differ from the
+   * provided digest … the hashing algorithms used do not match" (OCI
+   * distribution-spec v1.1, "Pulling manifests").
+   */
+  readonly sha512Manifests?: boolean;
 }
 
 export interface Profile {

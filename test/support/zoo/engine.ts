@@ -12,10 +12,12 @@ import {
   close,
   errorBody,
   listen,
+  MANIFEST_ACCEPT,
   readBody,
   record,
   type Seen,
   serveBlobFile,
+  sha256BySha512,
   upstreamRequest,
 } from './http.ts';
 import { schema1Manifest } from './schema1.ts';
@@ -47,12 +49,6 @@ export interface FrontOptions {
 }
 
 const SIGNING_KEY = 'zoo-storage-signing-key';
-const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 
 function sign(hex: string): string {
   return createHmac('sha256', SIGNING_KEY).update(hex).digest('hex').slice(0, 32);
@@ -149,7 +145,9 @@ export async function startFront(
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(307, { location: `${(backend as Front).url}${url}` }).end();
+      const moved =
+        url === '/v2/' ? url : `/v2/${b.redirectEverything.repositoryPrefix}${url.slice(4)}`;
+      res.writeHead(307, { location: `${(backend as Front).url}${moved}` }).end();
       return;
     }
     if (!upstream || !registry) throw new Error('a front needs a registry behind it');
@@ -164,6 +162,17 @@ export async function startFront(
       });
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
+    }
+    if (b.sha512Manifests && manifest?.[2]?.startsWith('sha512:')) {
+      const name = manifest[1] as string;
+      const known = await sha256BySha512(upstream, name, manifest[2], req.headers.authorization);
+      if (!known) {
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(errorBody('MANIFEST_UNKNOWN', 'manifest unknown'));
+        return;
+      }
+      return forward(req, res, `/v2/${name}/manifests/${known}`, undefined, manifest);
     }
     if (b.monolithicUploadsOnly && req.method === 'PATCH') {
       req.resume();
@@ -242,16 +251,19 @@ export async function startFront(
         .end(errorBody('TOOMANYREQUESTS', 'You have reached your pull rate limit.'));
       return;
     }
-    return forward(req, res, url, undefined, manifest !== null);
+    return forward(req, res, url, undefined, manifest);
   });
 
-  /** Passes a request through, rewriting the challenge's realm and adding the pull-limit headers. */
+  /**
+   * Passes a request through, rewriting the challenge's realm and adding the
+   * pull-limit headers; `manifest` is the path's match when it names a manifest.
+   */
   function forward(
     req: IncomingMessage,
     res: ServerResponse,
     path: string,
     body: Buffer | undefined,
-    isManifest = false,
+    manifest: RegExpExecArray | null = null,
   ): void {
     const out = httpRequest(
       {
@@ -270,11 +282,18 @@ export async function startFront(
           if (b.challengeWithoutService) rewritten = rewritten.replace(/,?service="[^"]*"/, '');
           headers['www-authenticate'] = rewritten;
         }
-        if (b.pullLimit !== undefined && isManifest && answer.statusCode === 200) {
+        if (b.pullLimit !== undefined && manifest && answer.statusCode === 200) {
           if (req.method === 'GET') pulls++;
           headers['ratelimit-limit'] = `${b.pullLimit};w=21600`;
           headers['ratelimit-remaining'] = `${Math.max(0, b.pullLimit - pulls)};w=21600`;
           headers['docker-ratelimit-source'] = '127.0.0.1';
+        }
+        if (b.brokenManifestHeaders && manifest && !manifest[2]?.includes(':')) {
+          const announced = headers['docker-content-digest'];
+          if (req.method === 'HEAD') {
+            delete headers['docker-content-digest'];
+            delete headers['content-length'];
+          } else if (announced) headers['docker-content-digest'] = `${announced}, ${announced}`;
         }
         res.writeHead(answer.statusCode ?? 502, headers);
         answer.pipe(res);

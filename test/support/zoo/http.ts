@@ -1,7 +1,9 @@
 // Small HTTP pieces of the zoo's engine: servers on 127.0.0.1, a request
-// log, registry error bodies, requests to the registry behind a front, and
-// blob bytes served from a registry's storage directory as a bucket would.
+// log, registry error bodies, requests to the registry behind a front (a
+// manifest found by its sha512 among them), and blob bytes served from a
+// registry's storage directory as a bucket would.
 
+import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import {
   createServer,
@@ -14,6 +16,13 @@ import {
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TestRegistry } from '../registry.ts';
+
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
 
 export interface Seen {
   readonly method: string;
@@ -111,4 +120,26 @@ export function serveBlobFile(
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
   if (req.method === 'HEAD') res.end();
   else createReadStream(file).pipe(res);
+}
+
+/**
+ * The sha256 digest of the tagged manifest of `name` whose sha512 digest is
+ * `sha512`, found by reading each tag with the client's Authorization.
+ */
+export async function sha256BySha512(
+  upstream: URL,
+  name: string,
+  sha512: string,
+  authorization: string | undefined,
+): Promise<string | undefined> {
+  const headers = { ...(authorization && { authorization }), accept: MANIFEST_ACCEPT };
+  const list = await upstreamRequest(upstream, 'GET', `/v2/${name}/tags/list`, headers);
+  const { tags } = JSON.parse((await readBody(list)).toString() || '{}') as { tags?: string[] };
+  for (const tag of tags ?? []) {
+    const answer = await upstreamRequest(upstream, 'GET', `/v2/${name}/manifests/${tag}`, headers);
+    const bytes = await readBody(answer);
+    if (`sha512:${createHash('sha512').update(bytes).digest('hex')}` === sha512)
+      return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  }
+  return undefined;
 }

@@ -18,14 +18,15 @@ export const WRITER = {
   password: TARGET_WRITER.split(':')[1] as string,
 };
 
-/** The registries of one run: the profile's logical name answered by its front. */
+/** The registries of one run: each profile's logical name answered by its front. */
 export function registriesFor(
-  front: Front,
-  target: Front,
+  fronts: Front | readonly Front[],
+  target: Pick<Front, 'host'>,
   options: { credentials?: CredentialProvider } & RegistriesOptions = {},
 ): Registries {
+  const sources = 'profile' in fronts ? [fronts] : fronts;
   return new Registries({
-    endpoints: new Map([[front.profile.registry, front.url]]),
+    endpoints: new Map(sources.map((f) => [f.profile.registry, f.url])),
     credentials: new StaticCredentials([[target.host, WRITER]]),
     retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
     ...options,
@@ -33,7 +34,11 @@ export function registriesFor(
 }
 
 /** `[source, tag?]` → the engine's job, into `<target>/zoo/<name>/…`. */
-export function jobsFor(target: Front, name: string, entries: [string, string?][]): CopyJob[] {
+export function jobsFor(
+  target: Pick<Front, 'host'>,
+  name: string,
+  entries: [string, string?][],
+): CopyJob[] {
   const prefix = parseTargetPrefix(`${target.host}/zoo/${name}/`);
   return entries.map(([source, tag]) => {
     const sourceRef = parseReference(source);

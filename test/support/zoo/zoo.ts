@@ -1,7 +1,9 @@
 // The whole zoo for one test file: three real docker-registry servers started
 // once (a token-auth source, an anonymous source, a token-auth target), the
-// matrix's images pushed to both sources with skopeo, and a front per profile.
-// Profiles share the registries: each one copies into its own target prefix.
+// matrix's images pushed to both sources with skopeo (and to the token source
+// once more under the path registry.k8s.io redirects to), and a front per
+// profile. Profiles share the registries: each one copies into its own target
+// prefix.
 
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -13,13 +15,15 @@ import { type Descriptor, inspectRaw, Layout, push, sha256 } from '../images.ts'
 import { startRegistry, type TestRegistry } from '../registry.ts';
 import type { Behaviours, Profile } from './behaviours.ts';
 import { type Front, startFront } from './engine.ts';
-import { artifactRegistry, PROFILES } from './profiles/index.ts';
+import { artifactRegistry, PROFILES, registryK8s } from './profiles/index.ts';
 
 export interface MatrixImages {
   /** The OCI layout every image was pushed from (tags multi, list, single, other). */
   readonly layout: Layout;
   /** OCI index: two platforms and a BuildKit attestation. */
   readonly index: Descriptor;
+  /** The layer both platforms of the index share. */
+  readonly shared: Descriptor;
   readonly amd64: Descriptor;
   /** Docker manifest list (skopeo --format v2s2). */
   readonly dockerListDigest: string;
@@ -52,7 +56,7 @@ export interface Zoo {
 const run = promisify(execFile);
 
 /** skopeo copy between registries, bytes preserved (a Docker list converts anew each push). */
-async function copyBetween(from: string, to: string): Promise<void> {
+async function copyBetween(from: string, to: string, creds = 'anonymous:none'): Promise<void> {
   const authFile = join(mkdtempSync(join(tmpdir(), 'zoo-auth-')), 'auth.json');
   writeFileSync(authFile, '{"auths":{}}');
   await run(
@@ -65,7 +69,7 @@ async function copyBetween(from: string, to: string): Promise<void> {
       '--src-tls-verify=false',
       '--dest-tls-verify=false',
       '--dest-creds',
-      'anonymous:none',
+      creds,
       `docker://${from}`,
       `docker://${to}`,
     ],
@@ -86,6 +90,9 @@ async function seed(tokenSource: TestRegistry, openSource: TestRegistry): Promis
   const other = layout.image({ layers: [5_000] });
   layout.tag('other', other);
   const at = (registry: TestRegistry, repo: string) => `${registry.host}/team/${repo}:v1`;
+  // Where registry.k8s.io sends its clients: the same images under its upstream path.
+  const k8sPrefix = registryK8s.behaviours.redirectEverything?.repositoryPrefix ?? '';
+  const atK8s = (repo: string) => `${tokenSource.host}/${k8sPrefix}team/${repo}:v1`;
   const creds = { creds: SOURCE_PUSHER };
   // skopeo wants some credentials; the anonymous registry ignores them.
   const anonymous = { creds: 'anonymous:none' };
@@ -99,15 +106,18 @@ async function seed(tokenSource: TestRegistry, openSource: TestRegistry): Promis
         push(layout, 'single', at(registry, 'single'), how),
       ];
     }),
+    push(layout, 'multi', atK8s('multi'), creds),
+    push(layout, 'single', atK8s('single'), creds),
   ]);
   await Promise.all(
-    ['dockerlist', 'dockersingle'].map((repo) =>
+    ['dockerlist', 'dockersingle'].flatMap((repo) => [
       copyBetween(at(tokenSource, repo), at(openSource, repo)),
-    ),
+      copyBetween(at(tokenSource, repo), atK8s(repo), SOURCE_PUSHER),
+    ]),
   );
   const dockerListDigest = sha256(await inspectRaw(at(tokenSource, 'dockerlist')));
   const dockerSingleDigest = sha256(await inspectRaw(at(tokenSource, 'dockersingle')));
-  return { layout, index, amd64, dockerListDigest, single, dockerSingleDigest, other };
+  return { layout, index, shared, amd64, dockerListDigest, single, dockerSingleDigest, other };
 }
 
 export async function startZoo(): Promise<Zoo> {

@@ -10,11 +10,17 @@ export const registryK8s: Profile = {
     // request: Redirect to Upstream Registry … Currently the Upstream Registry is
     // a region specific Artifact Registry backend". The ping (/v2/) and manifest
     // HEADs are redirected too; the upstream has its own token auth, so a 401
-    // comes from the host redirected to, with that host's own realm.
-    redirectEverything: true,
+    // comes from the host redirected to, with that host's own realm. There the
+    // repository lives under UPSTREAM_REGISTRY_PATH, `k8s-artifacts-prod/images`
+    // (cmd/archeio/main.go), so `/v2/pause/manifests/3.8` is sent to
+    // `us-west1-docker.pkg.dev/v2/k8s-artifacts-prod/images/pause/manifests/3.8`
+    // (the HEAD in kubernetes.io/blog/2023/03/10/image-registry-redirect).
+    redirectEverything: { repositoryPrefix: 'k8s-artifacts-prod/images/' },
   },
   sources: [
     'https://github.com/kubernetes/registry.k8s.io/blob/main/cmd/archeio/docs/request-handling.md',
+    'https://github.com/kubernetes/registry.k8s.io/blob/main/cmd/archeio/main.go (UPSTREAM_REGISTRY_PATH)',
+    'https://kubernetes.io/blog/2023/03/10/image-registry-redirect/ (a redirected HEAD)',
     'https://github.com/kubernetes/registry.k8s.io/blob/main/README.md (do not depend on the backends)',
   ],
 };

@@ -52,7 +52,9 @@ export interface PipelineOptions<R extends Record<string, Endpoint>> {
   /** Pushes the test's images; runs while the emulator and the functions start. */
   readonly seed?: (pair: Pair) => Promise<unknown>;
   /** Settings beside the fixture's own; these win. */
-  readonly env?: Readonly<Record<string, string>>;
+  readonly env?:
+    | Readonly<Record<string, string>>
+    | ((pair: Pair) => Readonly<Record<string, string>>);
   readonly jobsPush?: JobsPush;
 }
 
@@ -181,7 +183,7 @@ function settings(
       SYNCER_REGISTRY_ENDPOINT: named.map(([name, r]) => `${name}=${r.url}`).join(','),
     }),
     SYNCER_ALLOWED_REGISTRY: [pair.source.host, ...named.map(([name]) => name)].join(','),
-    ...options.env,
+    ...(typeof options.env === 'function' ? options.env(pair) : options.env),
   };
 }
 

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { earlyTrust } from '../../functions/pipeline/early-mirror.ts';
 import { parseReference } from '../../functions/reference/reference.ts';
 import { parseTrustPattern, trustedBy } from '../../functions/reference/trust.ts';
 
@@ -62,5 +63,36 @@ describe('trusted-source patterns', () => {
 
   it('a source the grammar refuses is never trusted, whatever the pattern', () => {
     assert.throws(() => parseReference('ghcr.io/sap/../x:1'));
+  });
+});
+
+describe('who may mirror early', () => {
+  const trust = { patterns: [parseTrustPattern('ghcr.io/acme/*')], forks: false };
+  const app = parseReference('ghcr.io/acme/app:1');
+
+  it('the repository’s own pull request, for a trusted source: the pattern that trusts it', () => {
+    assert.deepEqual(earlyTrust(trust, { fork: false }, app), { pattern: 'ghcr.io/acme/*' });
+  });
+
+  it('a fork’s pull request only when the deployment allows forks', () => {
+    assert.match(
+      (earlyTrust(trust, { fork: true }, app) as { refusal: string }).refusal,
+      /from a fork may not mirror early/,
+    );
+    assert.deepEqual(earlyTrust({ ...trust, forks: true }, { fork: true }, app), {
+      pattern: 'ghcr.io/acme/*',
+    });
+  });
+
+  it('nothing, with no trusted source or an untrusted one', () => {
+    assert.ok('refusal' in earlyTrust({ patterns: [], forks: true }, { fork: false }, app));
+    assert.match(
+      (
+        earlyTrust(trust, { fork: false }, parseReference('ghcr.io/other/app:1')) as {
+          refusal: string;
+        }
+      ).refusal,
+      /ghcr\.io\/other\/app is not a trusted source/,
+    );
   });
 });

@@ -30,6 +30,9 @@ interface Build {
 const DEPLOY = read('cloudbuild.yaml');
 const TESTS = read('cloudbuild-tests.yaml');
 
+/** The step that runs what only the terraform binary checks (formatting, variable validations). */
+const BINARY_CHECKS = 'sh scripts/terraform/check-with-binary.sh';
+
 const commandOf = (s: BuildStep) => [s.entrypoint ?? '', ...(s.args ?? [])].join(' ');
 
 /** What would let a dependency's code run beside the deployer's token, or a build run as the wrong account. */
@@ -61,12 +64,18 @@ function cloudbuildProblems(deployText: string, testsText: string): string[] {
     if (/\b(test|node --test|pretest|ensure-deps)\b/.test(command) || s.name.includes('emulators'))
       problems.push(`cloudbuild.yaml step ${s.id} runs tests beside the deployer's token`);
   }
+  const binaryChecks = (s: BuildStep) =>
+    s.name.startsWith('hashicorp/terraform') && commandOf(s) === BINARY_CHECKS;
   if (
     tests.steps.some(
-      (s) => s.name.startsWith('hashicorp/terraform') || /terraform/.test(commandOf(s)),
+      (s) =>
+        !binaryChecks(s) &&
+        (s.name.startsWith('hashicorp/terraform') || /terraform/.test(commandOf(s))),
     )
   )
     problems.push('cloudbuild-tests.yaml deploys');
+  if (!tests.steps.some(binaryChecks))
+    problems.push("cloudbuild-tests.yaml skips the checks only terraform's binary can make");
   if (!tests.steps.some((s) => /\bnpm test\b/.test(commandOf(s))))
     problems.push('cloudbuild-tests.yaml runs no tests');
   if (testsText.includes('image-syncer-deployer'))
@@ -153,6 +162,18 @@ describe('Cloud Build (cloudbuild.yaml deploys, cloudbuild-tests.yaml tests)', (
         'image-syncer-tests@$PROJECT_ID',
         'image-syncer-deployer@$PROJECT_ID',
         /cloudbuild-tests\.yaml does not first stop unless it runs as image-syncer-tests/,
+      ],
+      [
+        TESTS,
+        'args: [scripts/terraform/check-with-binary.sh]',
+        'args: [-c, "terraform init && terraform apply -auto-approve"]',
+        /cloudbuild-tests\.yaml deploys/,
+      ],
+      [
+        TESTS,
+        'args: [scripts/terraform/check-with-binary.sh]',
+        'args: [-c, "true"]',
+        /cloudbuild-tests\.yaml skips the checks only terraform's binary can make/,
       ],
       [
         DEPLOY,

@@ -441,6 +441,6 @@ describe('Terraform rules (offline)', () => {
       ),
       JSON.stringify(validations),
     );
-    // terraform-cli.test.ts runs it with the terraform binary where it is installed.
+    // scripts/terraform/check-with-binary.sh has Terraform evaluate it (cloudbuild-tests.yaml).
   });
 });

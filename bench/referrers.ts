@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pusher, SPDX } from '../test/support/artifacts.ts';
 import { startRegistry, type TestRegistry } from '../test/support/registry.ts';
+import { useTarget } from './copy.ts';
 import {
   countRequests,
   type Measurement,
@@ -59,12 +60,7 @@ export async function benchReferrers(
 
   const phase = async (args: string[]) => {
     const target = await startRegistry({ kind: 'basic', users: { bench: 'bench-write' } });
-    writeFileSync(
-      join(dir, 'config.json'),
-      JSON.stringify({
-        auths: { [target.host]: { auth: Buffer.from('bench:bench-write').toString('base64') } },
-      }),
-    );
+    useTarget(dir, target);
     try {
       const once = async () => {
         source.clearLog();

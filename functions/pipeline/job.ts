@@ -1,24 +1,11 @@
 // The job message: one image of one run, as the fan-out publishes it and the
-// copy function consumes it (a contract: README "Job message"):
-//
-//   {"runId": "...", "source": "ghcr.io/a/b:1", "tag": "x"?, "sourceDigest": "sha256:…"?,
-//    "requireSignature": bool?, "dryRun": bool?, "platforms": ["linux/amd64", …]?}
-//
-// The image's policy fields (`requireSignature`, `platforms`, and any the
-// images file gains) are carried as images-file/fields.ts encodes them, only
-// when the entry or its file sets them; absent, the copy function applies the
-// deployment's defaults. A field a copy function does not know makes the
-// message invalid: the functions are deployed together (one module, one
-// Terraform apply).
-//
-// `early` marks a job a pull request may mirror before it is merged: the
-// pull request (repository, number, head commit, whether it is a fork) and
-// the trusted-source pattern the fan-out found for it. The copy function
-// checks that trust again against its own configuration (copy-job.ts).
-//
-// A job names no target: the copy function derives the target from its own
-// configured prefix, so no message can make it write anywhere else. Fields it
-// does not know (a `target`, a `prefix`) make the message invalid.
+// copy function consumes it. Its fields and attributes are specified in
+// docs/pipeline.md, "The job message"; test/unit/job-message.test.ts pins its
+// bytes. Here: reading it strictly (a field this code does not know, a
+// `target` or `prefix` included, makes the message invalid, so no message can
+// make the copy function write anywhere but under its own prefix) and writing
+// it in a fixed field order. The policy fields are encoded as
+// images-file/fields.ts declares them.
 
 import { createHash } from 'node:crypto';
 import { describeError, SyncerError } from '../errors.ts';

@@ -1,7 +1,7 @@
 // The run records' shapes: what the fan-out plans, what each job ends as, and
 // how a run's completion is claimed and announced. The layout in the bucket
 // and how each is written are run-store.ts's; what completes a run is
-// completion.ts's. A contract (README "Run records"): fields are only added.
+// completion.ts's. A contract (docs/pipeline.md "Run records"): fields are only added.
 
 import type { Drift } from '../engine/drift.ts';
 import type { PlatformCheck } from '../engine/platforms.ts';
@@ -147,7 +147,7 @@ export interface RunProblem {
   readonly deadLettered?: boolean;
 }
 
-/** The message on the runs topic (a contract: README "Operations"). */
+/** The message on the runs topic (a contract: docs/pipeline.md "The run-completed message"). */
 export interface RunCompletedEvent {
   readonly type: typeof RUN_COMPLETED;
   readonly runId: string;

@@ -1,4 +1,4 @@
-// Run records in a bucket. Layout (a contract, see README "Run records"):
+// Run records in a bucket. Layout (a contract, docs/pipeline.md "Run records"):
 //
 //   runs/<runId>/run.json               the plan: trigger, jobs, or the file's errors
 //   runs/<runId>/results/<jobKey>.json  one per job, written by the copy function

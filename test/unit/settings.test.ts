@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CLI_FLAGS, type CliOptions, parseFlags, usage } from '../../functions/cli/flags.ts';
 import { ConfigError } from '../../functions/errors.ts';
-import { loadConfig } from '../../functions/gcp/config.ts';
+import { CLOUD_SETTINGS, loadConfig } from '../../functions/gcp/config.ts';
 import { DEFAULT_ALLOWED_REGISTRIES } from '../../functions/registry/network-policy.ts';
 import { bool } from '../../functions/settings/parsers.ts';
 import {
@@ -217,5 +217,16 @@ describe('help and README', () => {
         `| \`${flagNames(d)}\` | \`${envName(d.name)}\`${d.kind === 'list' ? ' (comma-separated)' : ''} | ${describeSetting(d, (t) => `\`${t}\``)} |`,
     );
     assert.deepEqual(rows, expected, `the README's rows should be:\n${expected.join('\n')}`);
+  });
+
+  it("lists every cloud-only setting in docs/pipeline.md's configuration table, and nothing else", () => {
+    const doc = readFileSync(new URL('../../docs/pipeline.md', import.meta.url), 'utf8');
+    const start = doc.indexOf('| variable | meaning |');
+    assert.ok(start > 0, 'docs/pipeline.md has the configuration table');
+    const rows = doc.slice(start).split('\n\n')[0]?.split('\n').slice(2) ?? [];
+    const expected = Object.values(CLOUD_SETTINGS).map(
+      (d) => `| \`${envName(d.name)}\` | ${describeSetting(d, (t) => `\`${t}\``)} |`,
+    );
+    assert.deepEqual(rows, expected, `the table's rows should be:\n${expected.join('\n')}`);
   });
 });

@@ -36,6 +36,8 @@ export interface ChaosOutcome {
   readonly runId: string;
   readonly seconds: number;
   readonly kills: number;
+  /** Random kills before the run's last job ended (the claim), while copies were in flight. */
+  readonly killsBeforeClaim: number;
   /** The claimer was killed between its claim and the publish. */
   readonly claimerKilled: boolean;
   /** Pushes the front answered, by status. */
@@ -168,6 +170,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
 
     // Random kills until the run is announced.
     let kills = 0;
+    let killsBeforeClaim = 0;
     let announced = false;
     const killer = (async () => {
       const [least, most] = options.killEveryMs;
@@ -178,6 +181,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
         if (!instances[slot]?.ready) continue;
         kill(instances[slot]);
         kills++;
+        if (!claimerKilled) killsBeforeClaim++;
         await sleep(Math.random() * 300);
         await start(slot);
       }
@@ -217,6 +221,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       runId,
       seconds,
       kills,
+      killsBeforeClaim,
       claimerKilled,
       pushes,
       messages: messages().filter((m) => m.attributes.runId === runId),

@@ -8,8 +8,8 @@
 // started on port 0 (docker-registry's `http.addr`, the Pub/Sub emulator's and
 // the Functions Framework's `--port`) does not print it (the emulator and the
 // Framework print the 0 they were given), so it is read from the kernel: the
-// socket in LISTEN state (`st` 0A) in /proc/PID/net/tcp and tcp6 whose inode
-// is one of the child's file descriptors, /proc/PID/fd/N -> socket:[INODE]
+// socket in LISTEN state (`st` 0A) in /proc/net/tcp and tcp6 whose inode is
+// one of the child's file descriptors, /proc/PID/fd/N -> socket:[INODE]
 // (proc(5): https://man7.org/linux/man-pages/man5/proc_pid_net.5.html and
 // https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html).
 
@@ -29,14 +29,14 @@ export function listenOnFreePort(server: Server, host = '127.0.0.1'): Promise<nu
   });
 }
 
-/** The TCP ports process `pid` listens on now (none when it has gone). */
-function listeningPorts(pid: number): number[] {
+/** The inodes of the sockets among `pid`'s open file descriptors (none when it has gone). */
+function socketInodes(pid: number): Set<string> {
   const sockets = new Set<string>();
-  let fds: string[];
+  let fds: string[] = [];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
   } catch {
-    return [];
+    // gone
   }
   for (const fd of fds) {
     try {
@@ -46,21 +46,30 @@ function listeningPorts(pid: number): number[] {
       // closed meanwhile
     }
   }
+  return sockets;
+}
+
+/**
+ * The TCP ports in LISTEN state whose socket is one of `sockets`. Reading the
+ * kernel's tables walks its whole connection hash (about 4 ms each here,
+ * however few sockets there are), so it is done only when needed.
+ */
+function listeningPorts(sockets: ReadonlySet<string>): number[] {
   const ports = new Set<number>();
-  for (const table of ['tcp', 'tcp6']) {
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text = '';
     try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+      text = readFileSync(table, 'utf8');
     } catch {
       continue;
     }
     // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
     for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const [, local, , state, , , , , , inode] = fields;
+      const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
       if (state === '0A' && inode && sockets.has(inode) && local)
         ports.add(Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
     }
+    if (ports.size > 0) break;
   }
   return [...ports];
 }
@@ -82,10 +91,22 @@ export async function servingPort(
   const timeoutMs = options.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   const said = () => (options.output ? `:\n${options.output()}` : '');
+  // The tables are read again when the child's sockets change, and each
+  // second in case a socket was read between its creation and its listen().
+  let ports: number[] = [];
+  let sockets = '';
+  let readAt = 0;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) at start${said()}`);
-    for (const port of child.pid === undefined ? [] : listeningPorts(child.pid)) {
+    const now = child.pid === undefined ? new Set<string>() : socketInodes(child.pid);
+    const key = [...now].sort().join();
+    if (key !== sockets || Date.now() - readAt > 1000) {
+      sockets = key;
+      readAt = Date.now();
+      ports = now.size > 0 ? listeningPorts(now) : [];
+    }
+    for (const port of ports) {
       if (await ready(`http://127.0.0.1:${port}`).catch(() => false)) return port;
     }
     if (Date.now() > deadline)

@@ -178,12 +178,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
         await sleep(least + Math.random() * (most - least));
         if (announced) break;
         const slot = Math.floor(Math.random() * instances.length);
-        if (!instances[slot]?.ready) continue;
-        kill(instances[slot]);
+        const victim = instances[slot];
+        if (!victim?.ready) continue;
+        kill(victim);
         kills++;
         if (!claimerKilled) killsBeforeClaim++;
         await sleep(Math.random() * 300);
-        await start(slot);
+        // Unless the claim's kill has started this slot again meanwhile (a
+        // second start would leave that instance running, untracked).
+        if (instances[slot] === victim) await start(slot);
       }
     })();
     const deadline = started + options.timeoutMs;

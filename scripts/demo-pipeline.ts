@@ -13,8 +13,6 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../test/support/ports.ts';
 import { EMULATOR } from '../test/support/pubsub-emulator.ts';
 import { startRegistry, type TestRegistry } from '../test/support/registry.ts';
 import { type GcsServer, startGcsServer } from './local/gcs-server.ts';
@@ -71,7 +69,6 @@ async function main(): Promise<number> {
     target,
     targetCredentials: MIRROR,
     secretsDir: mkdtempSync(join(dir, 'secrets-')),
-    port: freePort,
     say,
     line,
   });
@@ -122,14 +119,15 @@ async function main(): Promise<number> {
   ]);
   const rerun = await pipeline.upload('team-a/external-images.yaml', all);
   const status = await pipeline.follow(rerun);
-  await sleep(300); // the registries flush their access logs
-  const sourceLog = source.accessLog();
+  const sourceLog = await source.settledLog();
   const heads = sourceLog.filter((e) => e.method === 'HEAD').length;
   // The referrers query (a GET of /referrers/, answered 404 here) is not a pull.
   const gets = sourceLog.filter(
     (e) => e.method === 'GET' && /\/(manifests|blobs)\//.test(e.path),
   ).length;
-  const writes = target.accessLog().filter((e) => e.method !== 'GET' && e.method !== 'HEAD');
+  const writes = (await target.settledLog()).filter(
+    (e) => e.method !== 'GET' && e.method !== 'HEAD',
+  );
   say(
     `re-run ${rerun}: ${status.counts.exists ?? 0} exists, ${status.counts.copied ?? 0} copied; ` +
       `source saw ${heads} HEAD and ${gets} manifest/blob GETs; target saw ${writes.length} writes`,

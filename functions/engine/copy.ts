@@ -17,7 +17,7 @@ import type { Registries } from '../registry/registries.ts';
 import { throwIfCancelled } from '../util/abort.ts';
 import type { BlobTracker } from './blobs.ts';
 import { explainDrift } from './drift.ts';
-import type { Limiter } from './limiter.ts';
+import { allEnded, type Limiter } from './limiter.ts';
 import { platformFailureFields, requirePlatforms } from './platforms.ts';
 import { estimatePulls, pullsOf } from './pull-estimate.ts';
 import type { ReferrersState } from './referrer-discovery.ts';
@@ -285,7 +285,8 @@ async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Prom
     // Largest first: the long transfers start early and overlap the short ones.
     const blobs = blobsToCopy(parsed).sort((a, b) => b.size - a.size);
     const priority = blobs[0]?.size ?? 0;
-    await Promise.all(
+    // Every transfer ends before the image does, failed or not (allEnded).
+    await allEnded(
       blobs.map((blob) =>
         tree.ctx.blobs.ensure(
           {
@@ -311,7 +312,7 @@ async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Prom
   // Every child of an index (all platforms, attestations included) is copied,
   // by digest, before the index: a registry refuses an index whose children it lacks.
   const op = { signal: tree.ctx.signal };
-  await Promise.all(
+  await allEnded(
     parsed.manifests.map(async (child) => {
       if (await tree.destination.headManifest(tree.targetRepository, child.digest, op)) return;
       const childManifest = await tree.source.getManifest(tree.sourceRepository, child.digest, op);

@@ -49,3 +49,23 @@ export async function mapLimited<T, R>(
   const limiter = new Limiter(limit);
   return Promise.all(items.map((item, index) => limiter.run(() => task(item, index))));
 }
+
+/**
+ * Like Promise.all, but settles only once every promise has: a failure (the
+ * first to happen) is thrown after the others have ended too. So whoever
+ * hears of the failure, and then closes its connections or answers its
+ * caller, leaves no work of its own running on behind it.
+ */
+export async function allEnded<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  let failure: { error: unknown } | undefined;
+  const values = await Promise.all(
+    promises.map((promise) =>
+      promise.catch((error: unknown) => {
+        failure ??= { error };
+        return undefined as T;
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+  return values;
+}

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub } from '@google-cloud/pubsub';
 import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { sendStorageFinalized } from '../../test/support/functions.ts';
-import { EMULATOR } from '../../test/support/pubsub-emulator.ts';
+import { listening, servingPort } from '../../test/support/ports.ts';
+import { EMULATOR, isEmulator } from '../../test/support/pubsub-emulator.ts';
 import type { TestRegistry } from '../../test/support/registry.ts';
 import { defaultOf, loadInfra } from '../terraform/config.ts';
 import { type DeployedFunction, deployedFunctions } from '../terraform/environment.ts';
@@ -53,7 +54,6 @@ export interface LocalPipelineOptions {
   readonly targetCredentials: string;
   /** Where the credentials secret is mounted (Terraform mounts it at local.credentials_mount). */
   readonly secretsDir: string;
-  readonly port: () => Promise<number>;
   readonly say: (text: string) => void;
   readonly line: (text: string) => void;
 }
@@ -98,17 +98,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     }),
   );
 
-  const emulatorPort = await options.port();
-  const emulatorHost = `127.0.0.1:${emulatorPort}`;
-  const emulator = processes.spawn(
-    EMULATOR,
-    ['--host=127.0.0.1', `--port=${emulatorPort}`],
-    process.env,
-  );
-  await waitFor(`the Pub/Sub emulator (${emulatorHost})`, emulator, async () => {
-    const response = await fetch(`http://${emulatorHost}/`);
-    return (await response.text()).trim() === 'Ok';
-  });
+  // Every server here starts on port 0: the kernel picks a free port, read back once it serves.
+  const emulator = processes.spawn(EMULATOR, ['--host=127.0.0.1', '--port=0'], process.env);
+  const emulatorHost = `127.0.0.1:${await servingPort(emulator.child, 'the Pub/Sub emulator', isEmulator, { output: emulator.output })}`;
 
   const tokenHost = source.tokenServer ? new URL(source.tokenServer.url).host : undefined;
   const local: Record<(typeof LOCAL_ONLY)[number], string> = {
@@ -137,18 +129,13 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
   line(`processes: ${processes.pids.join(' ')}`);
 
   async function startFunction(fn: DeployedFunction, extra: Record<string, string>) {
-    const port = await options.port();
     const child = processes.spawn(
       process.execPath,
-      [FRAMEWORK, `--target=${fn.entryPoint}`, '--source=functions/gcp/index.ts', `--port=${port}`],
+      [FRAMEWORK, `--target=${fn.entryPoint}`, '--source=functions/gcp/index.ts', '--port=0'],
       { PATH: process.env.PATH, ...fn.env, ...extra },
     );
-    const url = `http://127.0.0.1:${port}`;
-    await waitFor(`${fn.entryPoint} (${url})`, child, async () => {
-      await fetch(url, { method: 'OPTIONS' });
-      return true;
-    });
-    return url;
+    const port = await servingPort(child.child, fn.entryPoint, listening, { output: child.output });
+    return `http://127.0.0.1:${port}`;
   }
 
   // Topics and subscriptions as infra/pubsub.tf declares them.
@@ -312,21 +299,4 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
       });
     },
   };
-}
-
-async function waitFor(
-  what: string,
-  child: { exited: Promise<number | null>; output: () => string },
-  ready: () => Promise<boolean>,
-): Promise<void> {
-  let exited = false;
-  void child.exited.then(() => {
-    exited = true;
-  });
-  for (let i = 0; i < 300; i++) {
-    if (exited) throw new Error(`${what} exited at start:\n${child.output()}`);
-    if (await ready().catch(() => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`${what} did not start in 30 s:\n${child.output()}`);
 }

@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../support/ports.ts';
+import { listening, servingPort } from '../support/ports.ts';
 
 const FRAMEWORK = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 
-function start(target: string, signature: string, port: number, env: NodeJS.ProcessEnv) {
+function start(target: string, signature: string, env: NodeJS.ProcessEnv) {
   const child = spawn(
     process.execPath,
     [
@@ -18,7 +17,7 @@ function start(target: string, signature: string, port: number, env: NodeJS.Proc
       `--target=${target}`,
       '--source=functions/gcp/index.ts',
       `--signature-type=${signature}`,
-      `--port=${port}`,
+      '--port=0',
     ],
     {
       env: { PATH: process.env.PATH, METADATA_SERVER_DETECTION: 'none', ...env },
@@ -38,11 +37,11 @@ function start(target: string, signature: string, port: number, env: NodeJS.Proc
 
 describe('cold start under functions-framework', () => {
   it('fails at once, naming the missing variable', async () => {
-    const plain = start('copyJob', 'cloudevent', await freePort(), {});
+    const plain = start('copyJob', 'cloudevent', {});
     assert.notEqual(await plain.exited, 0);
     assert.match(plain.output(), /SYNCER_TARGET_REPO_PREFIX is required/);
 
-    const fanOut = start('fanOutUpload', 'cloudevent', await freePort(), {
+    const fanOut = start('fanOutUpload', 'cloudevent', {
       FUNCTION_TARGET: 'fanOutUpload',
       SYNCER_TARGET_REPO_PREFIX: 'europe-docker.pkg.dev/p/r/',
     });
@@ -54,23 +53,21 @@ describe('cold start under functions-framework', () => {
   });
 
   it('serves when configured', async () => {
-    const port = await freePort();
-    const planApi = start('planApi', 'http', port, {
+    const planApi = start('planApi', 'http', {
       FUNCTION_TARGET: 'planApi',
       SYNCER_TARGET_REPO_PREFIX: 'europe-docker.pkg.dev/p/r/',
     });
     try {
-      let response: Response | undefined;
-      for (let i = 0; i < 100 && !response; i++) {
-        response = await fetch(`http://127.0.0.1:${port}/plan`, {
-          method: 'POST',
-          headers: { 'content-type': 'text/plain' },
-          body: 'images:\n- source: Not/Valid\n',
-        }).catch(() => undefined);
-        if (!response) await sleep(100);
-      }
-      assert.equal(response?.status, 422, planApi.output());
-      const body = (await response?.json()) as { errors: string[] };
+      const port = await servingPort(planApi.child, 'planApi', listening, {
+        output: planApi.output,
+      });
+      const response = await fetch(`http://127.0.0.1:${port}/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'images:\n- source: Not/Valid\n',
+      });
+      assert.equal(response.status, 422, planApi.output());
+      const body = (await response.json()) as { errors: string[] };
       assert.match(body.errors[0] ?? '', /request body:2: images\[0\]\.source: .*lowercase/);
     } finally {
       planApi.child.kill();

@@ -1,10 +1,10 @@
 // The copy function killed in the middle of a copy (the process exits), then
 // the job redelivered by the real Pub/Sub emulator to a fresh instance under
-// the real functions-framework command: the redelivery finishes the image and
-// does not upload again the blobs the first instance had already put.
+// the real functions-framework command, behind Cloud Run's front
+// (test/support/front.ts): the redelivery finishes the image and does not
+// upload again the blobs the first instance had already put.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub } from '@google-cloud/pubsub';
@@ -18,11 +18,10 @@ import {
   startPair,
   TARGET_WRITER,
 } from '../support/fixture.ts';
+import { frontOf, type Instance, kill, startInstance } from '../support/front.ts';
 import { type Descriptor, inspectRaw, Layout, push, sha256 } from '../support/images.ts';
-import { freePort } from '../support/ports.ts';
+import { type Listening, listenOnLoopback } from '../support/listen.ts';
 import { type PubSubEmulator, startPubSubEmulator } from '../support/pubsub-emulator.ts';
-
-const FRAMEWORK = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 
 describe('copy function killed mid-copy', () => {
   let pair: Pair;
@@ -32,38 +31,29 @@ describe('copy function killed mid-copy', () => {
   let pubsub: PubSub;
   let image: Descriptor;
   let layers: Descriptor[];
-  let port: number;
-  const children: ChildProcess[] = [];
+  let front: Listening;
+  /** The one instance behind the front (Cloud Run's maximum of one, here). */
+  const instances: Instance[] = [];
 
-  function startInstance(): ChildProcess {
-    const child = spawn(
-      process.execPath,
-      [
-        FRAMEWORK,
-        '--target=copyJob',
-        '--source=functions/gcp/index.ts',
-        '--signature-type=cloudevent',
-        `--port=${port}`,
-      ],
+  async function startCopyInstance(): Promise<Instance> {
+    const instance = startInstance(
       {
-        env: {
-          PATH: process.env.PATH,
-          FUNCTION_TARGET: 'copyJob',
-          METADATA_SERVER_DETECTION: 'none',
-          ...pairFunctionEnv(pair, {
-            storage: gcs.url,
-            project: 'crash-test',
-            prefix: 'crash',
-            hosts: [proxy.host],
-          }),
-          SYNCER_RUNS_BUCKET: 'runs',
-          SYNCER_ALLOWED_REGISTRY: proxy.host,
-        },
-        stdio: 'ignore',
+        FUNCTION_TARGET: 'copyJob',
+        METADATA_SERVER_DETECTION: 'none',
+        ...pairFunctionEnv(pair, {
+          storage: gcs.url,
+          project: 'crash-test',
+          prefix: 'crash',
+          hosts: [proxy.host],
+        }),
+        SYNCER_RUNS_BUCKET: 'runs',
+        SYNCER_ALLOWED_REGISTRY: proxy.host,
       },
+      ['--signature-type=cloudevent'],
     );
-    children.push(child);
-    return child;
+    instances.push(instance);
+    assert.ok(await instance.serving, 'the copy function serves');
+    return instance;
   }
 
   before(async () => {
@@ -76,16 +66,22 @@ describe('copy function killed mid-copy', () => {
     image = layout.image({ layers });
     layout.tag('v1', image);
     await push(layout, 'v1', `${pair.source.host}/team/crash:v1`, { creds: SOURCE_PUSHER });
-    port = await freePort();
+    front = await listenOnLoopback(frontOf(instances, {}));
     process.env.PUBSUB_EMULATOR_HOST = emulator.host;
     process.env.METADATA_SERVER_DETECTION = 'none';
     pubsub = new PubSub({ projectId: 'crash-test' });
   });
 
   after(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    instances.forEach(kill);
     await pubsub?.close();
-    await Promise.all([pair?.stop(), gcs?.close(), emulator?.stop(), proxy?.close()]);
+    await Promise.all([
+      pair?.stop(),
+      gcs?.close(),
+      emulator?.stop(),
+      proxy?.close(),
+      front?.close(),
+    ]);
   });
 
   it('finishes on redelivery without uploading again what was already there', async () => {
@@ -96,10 +92,10 @@ describe('copy function killed mid-copy', () => {
       path: new RegExp(`/blobs/${big.digest}`),
       faults: [{ kind: 'throttle', bytesPerSecond: 1_000_000 }],
     });
-    const first = startInstance();
+    const first = await startCopyInstance();
     const [topic] = await pubsub.createTopic('jobs');
     await topic.createSubscription('jobs-push', {
-      pushConfig: { pushEndpoint: `http://127.0.0.1:${port}/projects/crash-test/topics/jobs` },
+      pushConfig: { pushEndpoint: `${front.url}/projects/crash-test/topics/jobs` },
       ackDeadlineSeconds: 60,
       retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
     });
@@ -128,15 +124,15 @@ describe('copy function killed mid-copy', () => {
       if (Date.now() > deadline) assert.fail('the first instance never got the small layers in');
       await sleep(100);
     }
-    first.kill('SIGKILL');
-    await new Promise((resolve) => first.once('exit', resolve));
+    kill(first);
+    await new Promise((resolve) => first.child.once('exit', resolve));
     assert.equal(
       gcs.list('runs', 'runs/crash-run/').length,
       0,
       'the killed instance recorded nothing',
     );
 
-    startInstance();
+    await startCopyInstance();
     const done = Date.now() + 60_000;
     let record: { status: string; digest?: string } | undefined;
     while (!record && Date.now() < done) {

@@ -20,7 +20,7 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { type Pair, SOURCE_PUSHER, startPair, TARGET_WRITER } from '../support/fixture.ts';
 import { type HubBudgetProxy, startHubBudgetProxy } from '../support/hub-budget-proxy.ts';
 import { Layout, push } from '../support/images.ts';
-import { freePort } from '../support/ports.ts';
+import { listenOnFreePort } from '../support/ports.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 
 interface ReportEntry {
@@ -87,8 +87,7 @@ describe('Docker Hub pull budget and failure categories (CLI)', () => {
       if (req.url === '/v2/') res.writeHead(200).end('{}');
       else req.socket.destroy();
     });
-    deadPort = await freePort();
-    await new Promise<void>((resolve) => dead.listen(deadPort, '127.0.0.1', resolve));
+    deadPort = await listenOnFreePort(dead);
   });
   after(async () => {
     dead?.close();

@@ -5,28 +5,20 @@
 // test/integration/chaos.test.ts and the `chaos` phase of `npm run bench`.
 //
 // Like Cloud Run, a front that never dies takes the pushes and hands each to a
-// live instance: a push whose instance dies mid-request is answered 503, one
-// that finds no live instance 429 (Cloud Run's "no available instance",
-// https://cloud.google.com/run/docs/troubleshooting#no-instance). Pub/Sub then
-// redelivers with the subscription's backoff. The front also keeps the
-// emulator away from endpoints killed and restarted on the same port, after
-// which it was seen to stop pushing for minutes (ENVIRONMENT.md).
+// live instance (front.ts).
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mapLimited } from '../../functions/engine/limiter.ts';
 import type { RunCompletedEvent } from '../../functions/pipeline/records.ts';
 import { RunStore } from '../../functions/pipeline/run-store.ts';
 import { Pusher } from './artifacts.ts';
 import { type Pair, SOURCE_PUSHER, TARGET_WRITER } from './fixture.ts';
+import { frontOf, type Instance, kill, startInstance } from './front.ts';
 import { listenOnLoopback } from './listen.ts';
 import { RUNS_BUCKET, startPipeline } from './pipeline-fixture.ts';
-import { freePort } from './ports.ts';
 import { testBucket } from './run-stores.ts';
 
-const FRAMEWORK = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 const PROJECT = 'image-syncer-chaos';
 const REPOSITORIES = 10;
 
@@ -44,6 +36,8 @@ export interface ChaosOutcome {
   readonly runId: string;
   readonly seconds: number;
   readonly kills: number;
+  /** Random kills before the run's last job ended (the claim), while copies were in flight. */
+  readonly killsBeforeClaim: number;
   /** The claimer was killed between its claim and the publish. */
   readonly claimerKilled: boolean;
   /** Pushes the front answered, by status. */
@@ -57,12 +51,6 @@ export interface ChaosOutcome {
   readonly status: { phase: string; done: boolean; counts: Record<string, number> };
   /** Target tags that exist, by repository. */
   readonly targetTags: number;
-}
-
-interface Instance {
-  child: ChildProcess;
-  port: number;
-  ready: boolean;
 }
 
 /** Pushes `count` distinct small images (a config each, layers shared) over `REPOSITORIES` repositories. */
@@ -105,57 +93,12 @@ async function seedImages(pair: Pair, count: number): Promise<string[]> {
   );
 }
 
-/**
- * The front Pub/Sub pushes to, as Cloud Run's: each push goes to the next live
- * instance; 503 when that instance dies mid-request, 429 when none lives.
- */
-function frontOf(
-  instances: readonly (Instance | undefined)[],
-  pushes: Record<number, number>,
-): Server {
-  let turn = 0;
-  return createServer((req, res) => {
-    const answer = (status: number) => {
-      pushes[status] = (pushes[status] ?? 0) + 1;
-      if (!res.headersSent) res.writeHead(status).end();
-    };
-    const live = instances.filter((i) => i?.ready);
-    const instance = live[turn++ % Math.max(1, live.length)];
-    if (!instance) return answer(429);
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const forward = httpRequest(
-        {
-          host: '127.0.0.1',
-          port: instance.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-        },
-        (reply) => {
-          reply.resume();
-          reply.on('end', () => answer(reply.statusCode ?? 502));
-          reply.on('error', () => answer(503));
-        },
-      );
-      forward.on('error', () => answer(503));
-      forward.end(Buffer.concat(chunks));
-    });
-  });
-}
-
 export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
   const say = options.say ?? (() => undefined);
   const stops: (() => Promise<unknown> | unknown)[] = [];
   try {
     // The copy function instances, and the front that takes the pushes.
     const instances: Instance[] = [];
-    const kill = (instance: Instance | undefined) => {
-      if (!instance) return;
-      instance.ready = false;
-      instance.child.kill('SIGKILL');
-    };
     const pushes: Record<number, number> = {};
     const frontAt = await listenOnLoopback(frontOf(instances, pushes));
     stops.push(() => frontAt.close());
@@ -184,32 +127,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
     say(`chaos: ${sources.length} images in ${REPOSITORIES} repositories`);
 
     const start = async (slot: number) => {
-      const port = await freePort();
-      const child = spawn(
-        process.execPath,
-        [FRAMEWORK, '--target=copyJob', '--source=functions/gcp/index.ts', `--port=${port}`],
-        {
-          env: {
-            PATH: process.env.PATH,
-            ...env,
-            FUNCTION_TARGET: 'copyJob',
-            PUBSUB_EMULATOR_HOST: emulator.host,
-            METADATA_SERVER_DETECTION: 'none',
-          },
-          stdio: 'ignore',
-        },
-      );
-      const instance: Instance = { child, port, ready: false };
+      const instance = startInstance({
+        ...env,
+        FUNCTION_TARGET: 'copyJob',
+        PUBSUB_EMULATOR_HOST: emulator.host,
+        METADATA_SERVER_DETECTION: 'none',
+      });
       instances[slot] = instance;
-      for (let i = 0; i < 200 && child.exitCode === null && child.signalCode === null; i++) {
-        try {
-          await fetch(`http://127.0.0.1:${port}/`, { method: 'OPTIONS' });
-          instance.ready = true;
-          return;
-        } catch {
-          await sleep(25);
-        }
-      }
+      await instance.serving;
     };
     await Promise.all(Array.from({ length: options.instances }, (_, slot) => start(slot)));
 
@@ -245,6 +170,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
 
     // Random kills until the run is announced.
     let kills = 0;
+    let killsBeforeClaim = 0;
     let announced = false;
     const killer = (async () => {
       const [least, most] = options.killEveryMs;
@@ -252,11 +178,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
         await sleep(least + Math.random() * (most - least));
         if (announced) break;
         const slot = Math.floor(Math.random() * instances.length);
-        if (!instances[slot]?.ready) continue;
-        kill(instances[slot]);
+        const victim = instances[slot];
+        if (!victim?.ready) continue;
+        kill(victim);
         kills++;
+        if (!claimerKilled) killsBeforeClaim++;
         await sleep(Math.random() * 300);
-        await start(slot);
+        // Unless the claim's kill has started this slot again meanwhile (a
+        // second start would leave that instance running, untracked).
+        if (instances[slot] === victim) await start(slot);
       }
     })();
     const deadline = started + options.timeoutMs;
@@ -294,6 +224,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       runId,
       seconds,
       kills,
+      killsBeforeClaim,
       claimerKilled,
       pushes,
       messages: messages().filter((m) => m.attributes.runId === runId),

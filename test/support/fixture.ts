@@ -5,7 +5,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '../../functions/cli/main.ts';
 import { type AccessLogEntry, startRegistry, type TestRegistry } from './registry.ts';
 
@@ -110,10 +109,9 @@ export async function runCliCaptured(args: string[], env: NodeJS.ProcessEnv): Pr
   return { code, stdout, stderr };
 }
 
-/** The registry writes its access log line just after answering; give it a moment. */
-export async function settledLog(registry: TestRegistry): Promise<AccessLogEntry[]> {
-  await sleep(150);
-  return registry.accessLog();
+/** The registry's access log, once every request it has answered is in it. */
+export function settledLog(registry: TestRegistry): Promise<AccessLogEntry[]> {
+  return registry.settledLog();
 }
 
 export function writes(log: AccessLogEntry[]): AccessLogEntry[] {

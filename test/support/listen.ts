@@ -9,7 +9,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { freePort } from './ports.ts';
+import { listenOnFreePort } from './ports.ts';
 
 export interface Listening {
   readonly url: string;
@@ -18,8 +18,7 @@ export interface Listening {
 }
 
 export async function listenOnLoopback(server: Server, hostname = '127.0.0.1'): Promise<Listening> {
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const port = await listenOnFreePort(server);
   return {
     url: `http://${hostname}:${port}`,
     host: `${hostname}:${port}`,

@@ -1,11 +1,10 @@
 // The real Pub/Sub emulator (google-cloud-cli), one per test file, on a free
-// loopback port. Tests that need it fail loudly when it is missing: nothing
+// loopback port (port 0, read back by servingPort). Tests that need it fail loudly when it is missing: nothing
 // is skipped.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './ports.ts';
+import { servingPort } from './ports.ts';
 
 export const EMULATOR =
   process.env.PUBSUB_EMULATOR_BIN ??
@@ -23,8 +22,7 @@ export async function startPubSubEmulator(): Promise<PubSubEmulator> {
       `the Pub/Sub emulator is not installed at ${EMULATOR} (google-cloud-cli with its pubsub emulator); these tests cannot run without it`,
     );
   }
-  const port = await freePort();
-  const child: ChildProcess = spawn(EMULATOR, ['--host=127.0.0.1', `--port=${port}`], {
+  const child: ChildProcess = spawn(EMULATOR, ['--host=127.0.0.1', '--port=0'], {
     stdio: 'ignore',
     detached: true,
   });
@@ -32,29 +30,24 @@ export async function startPubSubEmulator(): Promise<PubSubEmulator> {
   child.on('exit', () => {
     exited = true;
   });
-  const host = `127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (exited) throw new Error('the Pub/Sub emulator exited at start');
+  const stop = async () => {
+    if (exited) return;
+    // The launcher script starts java as a child; end the whole group.
     try {
-      const response = await fetch(`http://${host}/`);
-      if ((await response.text()).trim() === 'Ok') break;
+      process.kill(-(child.pid as number), 'SIGTERM');
     } catch {
-      // not listening yet
+      child.kill('SIGTERM');
     }
-    if (i > 300) throw new Error('the Pub/Sub emulator did not start in 30 s');
-    await sleep(100);
-  }
-  return {
-    host,
-    stop: async () => {
-      if (exited) return;
-      // The launcher script starts java as a child; end the whole group.
-      try {
-        process.kill(-(child.pid as number), 'SIGTERM');
-      } catch {
-        child.kill('SIGTERM');
-      }
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
+    await new Promise((resolve) => child.once('exit', resolve));
   };
+  const port = await servingPort(child, 'the Pub/Sub emulator', isEmulator).catch(async (error) => {
+    await stop();
+    throw error;
+  });
+  return { host: `127.0.0.1:${port}`, stop };
+}
+
+/** For `servingPort`: the emulator answers `GET /` with "Ok" on the port it serves. */
+export async function isEmulator(url: string): Promise<boolean> {
+  return (await (await fetch(`${url}/`)).text()).trim() === 'Ok';
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.ts';
+import { listenOnFreePort } from './ports.ts';
 
 export interface TokenRequest {
   readonly scopes: string[];
@@ -91,13 +91,12 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
     return users[user] !== undefined && users[user] === decoded.slice(colon + 1) ? user : null;
   };
 
-  const port = await freePort();
   const state: { expiresIn: number; jwtLifetime: number | undefined } = {
     expiresIn: 300,
     jwtLifetime: undefined,
   };
   const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const scopes = url.searchParams.getAll('scope');
     const user = userOf(req);
     requests.push({
@@ -154,8 +153,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
       }),
     );
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${await listenOnFreePort(server)}`;
   return {
     url,
     realm: `${url}/token`,

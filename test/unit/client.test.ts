@@ -22,6 +22,25 @@ const layer = randomBytes(3000);
 const manifest = ociManifest([layer], config);
 const lines = (s: FakeServer) => s.transcript.map((e) => `${e.method} ${e.path.split('?')[0]}`);
 
+/** Copies `host/repository:tag` to `targetHost/targetRepository:tag`, alone in its run. */
+function copyOne(
+  regs: Registries,
+  host: string,
+  repository: string,
+  tag: string,
+  targetHost: string,
+  targetRepository: string,
+) {
+  return copyImage(
+    {
+      source: `${host}/${repository}:${tag}`,
+      sourceRef: { registry: host, repository, tag },
+      target: { registry: targetHost, repository: targetRepository, tag },
+    },
+    { registries: regs, blobs: new BlobTracker(), transfers: new Limiter(2), dryRun: false },
+  );
+}
+
 describe('schema 1', () => {
   it('is refused right after the HEAD, before any GET, as a permanent failure', async () => {
     for (const type of [
@@ -39,13 +58,13 @@ describe('schema 1', () => {
           .end();
       });
       const regs = new Registries({ retry: fast });
-      const result = await copyImage(
-        {
-          source: `${source.host}/old/image:1`,
-          sourceRef: { registry: source.host, repository: 'old/image', tag: '1' },
-          target: { registry: source.host, repository: 'mirror/old/image', tag: '1' },
-        },
-        { registries: regs, blobs: new BlobTracker(), transfers: new Limiter(2), dryRun: false },
+      const result = await copyOne(
+        regs,
+        source.host,
+        'old/image',
+        '1',
+        source.host,
+        'mirror/old/image',
       );
       assert.equal(result.status, 'failed');
       assert.equal(result.errorCode, 'UNSUPPORTED_MEDIA_TYPE');
@@ -247,14 +266,7 @@ describe('Artifact Registry immutable tags', () => {
       res.writeHead(404).end();
     });
     const regs = new Registries({ retry: fast });
-    const result = await copyImage(
-      {
-        source: `${server.host}/src:v1`,
-        sourceRef: { registry: server.host, repository: 'src', tag: 'v1' },
-        target: { registry: server.host, repository: 'dst', tag: 'v1' },
-      },
-      { registries: regs, blobs: new BlobTracker(), transfers: new Limiter(2), dryRun: false },
-    );
+    const result = await copyOne(regs, server.host, 'src', 'v1', server.host, 'dst');
     assert.equal(result.status, 'conflict', result.error);
     assert.equal(result.targetDigest, otherDigest);
     assert.equal(result.category, 'conflict');
@@ -285,5 +297,59 @@ describe('concurrent writers', () => {
     });
     assert.equal(lines(server).filter((l) => l.startsWith('PUT')).length, 2);
     await regs.close();
+  });
+});
+
+describe('an image whose copy fails', () => {
+  it('ends only after every transfer it started has ended, so none runs on after it', async () => {
+    const events: string[] = [];
+    const source = await serve((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      // The image, and no referrers or signatures.
+      if (req.url === '/v2/a/b/manifests/1' || req.url === `/v2/a/b/manifests/${hash(manifest)}`)
+        return void res
+          .writeHead(200, {
+            'content-type': OCI_MANIFEST,
+            'docker-content-digest': hash(manifest),
+            'content-length': String(manifest.length),
+          })
+          .end(req.method === 'HEAD' ? undefined : manifest);
+      if (req.url?.includes('/blobs/'))
+        return void res.writeHead(200).end(req.url.includes(hash(config)) ? config : layer);
+      res.writeHead(404).end();
+    });
+    // The layer's HEAD is answered only well after the config's upload was
+    // refused: a copy that ended on that refusal would end before it.
+    const target = await serve((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.method === 'HEAD' && req.url?.includes(hash(layer))) {
+        const answer = () => {
+          events.push('layer HEAD answered');
+          res.writeHead(200).end();
+        };
+        const wait = setInterval(() => {
+          if (!events.includes('config upload refused')) return;
+          clearInterval(wait);
+          setTimeout(answer, 300);
+        }, 5);
+        return;
+      }
+      if (req.method === 'POST') {
+        events.push('config upload refused');
+        return void res
+          .writeHead(403, { 'content-type': 'application/json' })
+          .end(
+            '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
+          );
+      }
+      res.writeHead(404).end();
+    });
+    const regs = new Registries({ retry: fast });
+    const result = await copyOne(regs, source.host, 'a/b', '1', target.host, 'mirror/a/b');
+    events.push('copy ended');
+    await regs.close();
+    assert.equal(result.status, 'failed', JSON.stringify(result));
+    assert.match(result.error ?? '', /denied/);
+    assert.deepEqual(events, ['config upload refused', 'layer HEAD answered', 'copy ended']);
   });
 });

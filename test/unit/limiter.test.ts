@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Limiter, mapLimited } from '../../functions/engine/limiter.ts';
+import { allEnded, Limiter, mapLimited } from '../../functions/engine/limiter.ts';
 
 describe('Limiter', () => {
   it('runs at most `limit` tasks at once', async () => {
@@ -35,5 +35,34 @@ describe('Limiter', () => {
     const limiter = new Limiter(1);
     await assert.rejects(limiter.run(async () => Promise.reject(new Error('boom'))));
     assert.equal(await limiter.run(async () => 'next'), 'next');
+  });
+});
+
+describe('allEnded', () => {
+  it('gives every value, in order, once all have succeeded', async () => {
+    assert.deepEqual(await allEnded([Promise.resolve(1), Promise.resolve(2)]), [1, 2]);
+  });
+
+  it('throws the first failure only once every other promise has ended', async () => {
+    const order: string[] = [];
+    let finish: () => void = () => undefined;
+    const slow = new Promise<void>((resolve) => {
+      finish = resolve;
+    }).then(() => {
+      order.push('slow ended');
+    });
+    const failing = Promise.reject(new Error('first'));
+    const later = Promise.resolve().then(() => {
+      throw new Error('second');
+    });
+    const all = allEnded([slow, failing, later]).catch((error: Error) => {
+      order.push(`threw ${error.message}`);
+    });
+    // Both failures have happened by now; the slow promise has not ended.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, []);
+    finish();
+    await all;
+    assert.deepEqual(order, ['slow ended', 'threw first']);
   });
 });

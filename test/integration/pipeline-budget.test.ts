@@ -244,8 +244,10 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     await pubsub.topic('jobs').publishMessage({
       data: Buffer.from(JSON.stringify({ runId: 'dl-run', source: 'dead.example/team/a:v1' })),
     });
+    // The job goes to the dead-letter topic first and is recorded after
+    // (copy-job.ts, afterTransient): wait for both.
     const message = await until('the dead letter', () => deadLettered('dl-run'));
-    const kept = record('dl-run', 'v1');
+    const kept = await until('its record', () => record('dl-run', 'v1'));
     assert.equal(kept.deadLettered, true);
     assert.equal(kept.failures, MAX_FAILURES);
     assert.equal(kept.category, 'network');

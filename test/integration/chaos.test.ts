@@ -1,22 +1,16 @@
-// Run bookkeeping through dying instances (test/support/chaos.ts): 150 images
+// Run bookkeeping through dying instances (test/support/chaos.ts): 500 images
 // through the Pub/Sub emulator into copy functions under the real Functions
 // Framework, SIGKILLed at random moments and restarted, and once exactly
 // between the claim of the run's announcement and its publish. Whatever died
 // when: every image ends with exactly one final record, the run is announced
 // (at least once, every message with the run's id), nothing is dead-lettered,
 // and the run page says done.
-//
-// 150 images are still 16 shards of the run's completion bookkeeping (one hex
-// digit up to 1024 jobs, completion.ts), and a kill every 0.3-0.8 s (plus the
-// restart) gives as many kills while copies are in flight (~8, ~12 in all) as
-// 500 images with a kill every 1.5-3 s did, in two thirds of the CPU time.
-// `npm run bench` runs the 500-image chaos.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runChaos } from '../support/chaos.ts';
 
-const IMAGES = 150;
+const IMAGES = 500;
 
 describe(`chaos: copy instances killed during a ${IMAGES}-image run`, () => {
   it('ends every image once, announces the run, dead-letters nothing', {
@@ -25,7 +19,7 @@ describe(`chaos: copy instances killed during a ${IMAGES}-image run`, () => {
     const outcome = await runChaos({
       images: IMAGES,
       instances: 2,
-      killEveryMs: [300, 800],
+      killEveryMs: [1500, 3000],
       timeoutMs: 180_000,
       say: (line) => process.stdout.write(`# ${line}\n`),
     });

@@ -107,6 +107,9 @@ export class GcsObjectStore implements ObjectStore {
     return withRetry(this.#readRetry, () => this.#readOnce(name, generation));
   }
 
+  // A streamed download may print MaxListenersExceededWarning (11 error and
+  // close listeners on a PassThrough): teeny-request 11's pipeline of the
+  // node-fetch 3 body, harmless, open upstream (googleapis/google-cloud-node#9185).
   #readOnce(name: string, generation?: string): Promise<StoredObject | undefined> {
     const file = this.#reads.file(name, generation ? { generation } : {});
     return new Promise((resolve, reject) => {

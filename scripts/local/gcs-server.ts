@@ -179,175 +179,127 @@ function parseMultipart(
 }
 
 export async function startGcsServer(): Promise<GcsServer> {
-  const objects = new Map<string, StoredObject>();
-  const history = new Map<string, StoredObject>(); // bucket/name#generation → object
-  const requests: ServedRequest[] = [];
-  const faults: { count: number; status: number; match: (r: FaultMatch) => boolean }[] = [];
-  let generation = 1_700_000_000_000_000;
-  let preconditionFailures = 0;
-  let corruptions = 0;
+  const server = new StorageStandIn();
+  await server.listen();
+  return server;
+}
 
-  const store = (fields: Omit<StoredObject, 'generation' | 'created'>): StoredObject => {
-    const object = { ...fields, generation: ++generation, created: new Date().toISOString() };
-    objects.set(`${object.bucket}/${object.name}`, object);
-    history.set(`${object.bucket}/${object.name}#${object.generation}`, object);
-    return object;
-  };
+/** One request being answered: what came in, and the record of what was said. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly url: URL;
+  readonly body: Buffer;
+  readonly served: ServedRequest;
+}
 
-  const send = (
-    res: ServerResponse,
-    served: ServedRequest,
-    status: number,
-    headers: Record<string, string>,
-    body: Buffer | string,
-  ) => {
-    served.status = status;
-    served.bytes = Buffer.byteLength(body);
-    res.writeHead(status, { 'content-length': String(served.bytes), ...headers }).end(body);
-  };
-  const json = (res: ServerResponse, served: ServedRequest, status: number, value: unknown) =>
-    send(res, served, status, { 'content-type': 'application/json' }, JSON.stringify(value));
-  const error = (res: ServerResponse, served: ServedRequest, code: number, message: string) =>
-    json(res, served, code, {
-      error: {
-        code,
-        message,
-        errors: [{ domain: 'global', message, reason: REASONS[code] ?? 'invalid' }],
-      },
-    });
+function send(x: Exchange, status: number, headers: Record<string, string>, body: Buffer | string) {
+  x.served.status = status;
+  x.served.bytes = Buffer.byteLength(body);
+  x.res.writeHead(status, { 'content-length': String(x.served.bytes), ...headers }).end(body);
+}
 
-  const server: GcsServer = {
-    url: '',
-    requests,
-    preconditionFailures: () => preconditionFailures,
-    put: (bucket, name, data, options = {}) =>
-      store({
-        bucket,
-        name,
-        data: Buffer.from(data),
-        contentType: options.contentType ?? 'application/x-yaml',
-        ...(options.contentEncoding && { contentEncoding: options.contentEncoding }),
-      }).generation,
-    get: (bucket, name) => objects.get(`${bucket}/${name}`)?.data,
-    list: (bucket, prefix = '') =>
-      [...objects.values()]
-        .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
-        .map((o) => o.name),
-    fail: (count, status, match = () => true) => faults.push({ count, status, match }),
-    corrupt: (count) => {
-      corruptions += count;
+function json(x: Exchange, status: number, value: unknown) {
+  send(x, status, { 'content-type': 'application/json' }, JSON.stringify(value));
+}
+
+function error(x: Exchange, code: number, message: string) {
+  json(x, code, {
+    error: {
+      code,
+      message,
+      errors: [{ domain: 'global', message, reason: REASONS[code] ?? 'invalid' }],
     },
-    close: () =>
-      new Promise((resolve) => {
-        http.closeAllConnections();
-        http.close(() => resolve());
-      }),
-  };
+  });
+}
 
-  /** Answers with an injected fault, if one matches; true when it did. */
-  const injected = (res: ServerResponse, served: ServedRequest, name?: string): boolean => {
-    const request = {
-      method: served.method,
-      path: served.path,
-      ...(name !== undefined && { name }),
-    };
-    const fault = faults.find((f) => f.count > 0 && f.match(request));
-    if (!fault) return false;
-    fault.count--;
-    error(res, served, fault.status, `injected ${fault.status}`);
-    return true;
-  };
+/** The routes: uploads, one object (get, media, delete), and listings. */
+const UPLOAD = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/;
+const OBJECT = /^\/(?:download\/)?storage\/v1\/b\/([^/]+)\/o\/(.+)$/;
+const LISTING = /^\/storage\/v1\/b\/([^/]+)\/o$/;
 
-  const upload = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    served: ServedRequest,
-    url: URL,
+class StorageStandIn implements GcsServer {
+  readonly requests: ServedRequest[] = [];
+  onCommit?: (name: string) => Promise<void> | void;
+  readonly #objects = new Map<string, StoredObject>();
+  /** Every version, by `bucket/name#generation`. */
+  readonly #history = new Map<string, StoredObject>();
+  readonly #faults: { count: number; status: number; match: (r: FaultMatch) => boolean }[] = [];
+  #generation = 1_700_000_000_000_000;
+  #preconditionFailures = 0;
+  #corruptions = 0;
+  #url = '';
+  readonly #http = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      this.#handle(req, res, Buffer.concat(chunks)).catch((cause) => {
+        if (!res.headersSent) res.writeHead(500).end(String(cause));
+      });
+    });
+  });
+
+  get url(): string {
+    return this.#url;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.#http.listen(0, '127.0.0.1', resolve));
+    this.#url = `http://127.0.0.1:${(this.#http.address() as { port: number }).port}`;
+  }
+
+  preconditionFailures(): number {
+    return this.#preconditionFailures;
+  }
+
+  put(
     bucket: string,
-    body: Buffer,
-  ) => {
-    const type = url.searchParams.get('uploadType');
-    let fields: Record<string, unknown> = { name: url.searchParams.get('name') ?? '' };
-    let data = body;
-    if (type === 'multipart') {
-      const parsed = parseMultipart(body, req.headers['content-type'] ?? '');
-      fields = { ...fields, ...parsed.metadata };
-      data = parsed.media;
-    } else if (type !== 'media') {
-      return error(res, served, 400, `uploadType ${type} not supported by this test server`);
-    }
-    served.uploaded = fields;
-    const name = String(fields.name ?? '');
-    if (injected(res, served, name)) return;
-    if (fields.crc32c !== undefined && fields.crc32c !== crc32c(data))
-      return error(
-        res,
-        served,
-        400,
-        `Provided CRC32C "${fields.crc32c}" doesn't match calculated "${crc32c(data)}".`,
-      );
-    if (fields.md5Hash !== undefined && fields.md5Hash !== md5(data))
-      return error(
-        res,
-        served,
-        400,
-        `Provided MD5 hash "${fields.md5Hash}" doesn't match calculated MD5 hash "${md5(data)}".`,
-      );
-    const ifGenerationMatch = url.searchParams.get('ifGenerationMatch');
-    if (ifGenerationMatch !== null && !/^\d+$/.test(ifGenerationMatch))
-      return error(res, served, 400, `Invalid argument ifGenerationMatch=${ifGenerationMatch}`);
-    const existing = objects.get(`${bucket}/${name}`);
-    if (ifGenerationMatch !== null && String(existing?.generation ?? 0) !== ifGenerationMatch) {
-      preconditionFailures++;
-      return error(
-        res,
-        served,
-        412,
-        'At least one of the pre-conditions you specified did not hold.',
-      );
-    }
-    const object = store({
+    name: string,
+    data: Buffer | string,
+    options: { contentType?: string; contentEncoding?: string } = {},
+  ): number {
+    return this.#store({
       bucket,
       name,
-      data,
-      contentType: String(
-        fields.contentType ?? req.headers['content-type'] ?? 'application/octet-stream',
-      ),
-      ...(typeof fields.contentEncoding === 'string' && {
-        contentEncoding: fields.contentEncoding,
-      }),
-      ...(fields.metadata !== undefined && { metadata: fields.metadata as Record<string, string> }),
+      data: Buffer.from(data),
+      contentType: options.contentType ?? 'application/x-yaml',
+      ...(options.contentEncoding && { contentEncoding: options.contentEncoding }),
+    }).generation;
+  }
+
+  get(bucket: string, name: string): Buffer | undefined {
+    return this.#objects.get(`${bucket}/${name}`)?.data;
+  }
+
+  list(bucket: string, prefix = ''): string[] {
+    return [...this.#objects.values()]
+      .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
+      .map((o) => o.name);
+  }
+
+  fail(count: number, status: number, match: (request: FaultMatch) => boolean = () => true) {
+    this.#faults.push({ count, status, match });
+  }
+
+  corrupt(count: number): void {
+    this.#corruptions += count;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#http.closeAllConnections();
+      this.#http.close(() => resolve());
     });
-    await server.onCommit?.(name);
-    json(res, served, 200, resource(object));
-  };
+  }
 
-  const media = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    served: ServedRequest,
-    o: StoredObject,
-  ) => {
-    const gzipped = o.contentEncoding === 'gzip';
-    const acceptsGzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
-    const headers: Record<string, string> = {
-      'content-type': o.contentType,
-      'x-goog-generation': String(o.generation),
-      'x-goog-metageneration': '1',
-      'x-goog-hash': `crc32c=${crc32c(o.data)},md5=${md5(o.data)}`,
-      'x-goog-stored-content-encoding': o.contentEncoding ?? 'identity',
-      'x-goog-stored-content-length': String(o.data.length),
-    };
-    if (gzipped && acceptsGzip) headers['content-encoding'] = 'gzip';
-    const bytes = Buffer.from(gzipped && !acceptsGzip ? gunzipSync(o.data) : o.data);
-    if (corruptions > 0 && bytes.length > 0) {
-      corruptions--;
-      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
-    }
-    send(res, served, 200, headers, bytes);
-  };
+  #store(fields: Omit<StoredObject, 'generation' | 'created'>): StoredObject {
+    const object = { ...fields, generation: ++this.#generation, created: new Date().toISOString() };
+    this.#objects.set(`${object.bucket}/${object.name}`, object);
+    this.#history.set(`${object.bucket}/${object.name}#${object.generation}`, object);
+    return object;
+  }
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+  async #handle(req: IncomingMessage, res: ServerResponse, body: Buffer) {
     const url = new URL(req.url ?? '/', 'http://x');
     // With STORAGE_EMULATOR_HOST the client leaves out the /storage/v1 part.
     url.pathname = url.pathname.replace(
@@ -360,65 +312,156 @@ export async function startGcsServer(): Promise<GcsServer> {
       status: 0,
       bytes: 0,
     };
-    requests.push(served);
-    let match = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(url.pathname);
-    if (match && req.method === 'POST')
-      return upload(req, res, served, url, decodeURIComponent(match[1] as string), body);
-    match = /^\/(?:download\/)?storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(url.pathname);
-    if (match) {
-      const bucket = decodeURIComponent(match[1] as string);
-      const name = decodeURIComponent(match[2] as string);
-      if (injected(res, served, name)) return;
-      if (req.method === 'DELETE') {
-        if (!objects.delete(`${bucket}/${name}`)) return error(res, served, 404, 'No such object');
-        served.status = 204;
-        return void res.writeHead(204).end();
-      }
-      const wanted = url.searchParams.get('generation');
-      const object = wanted
-        ? history.get(`${bucket}/${name}#${wanted}`)
-        : objects.get(`${bucket}/${name}`);
-      if (!object) return error(res, served, 404, `No such object: ${bucket}/${name}`);
-      if (url.searchParams.get('alt') === 'media') return media(req, res, served, object);
-      return json(res, served, 200, pickFields(resource(object), url.searchParams.get('fields')));
-    }
-    match = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(url.pathname);
-    if (match && req.method === 'GET') {
-      if (injected(res, served)) return;
-      const bucket = decodeURIComponent(match[1] as string);
-      const prefix = url.searchParams.get('prefix') ?? '';
-      const glob = url.searchParams.get('matchGlob');
-      const matches = glob ? globPattern(glob) : undefined;
-      const all = [...objects.values()]
-        .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
-        .filter((o) => !matches || matches.test(o.name))
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      // Pages of at most maxResults (the service's default and ceiling: 1,000),
-      // the rest behind nextPageToken (here: the last name listed).
-      const pageSize = Math.min(Number(url.searchParams.get('maxResults') ?? 1000), 1000);
-      const after = url.searchParams.get('pageToken');
-      const rest = after === null ? all : all.filter((o) => o.name > after);
-      const page = rest.slice(0, pageSize);
-      const listing = {
-        kind: 'storage#objects',
-        ...(page.length > 0 && { items: page.map(resource) }),
-        ...(rest.length > page.length && { nextPageToken: page.at(-1)?.name }),
-      };
-      return json(res, served, 200, pickFields(listing, url.searchParams.get('fields')));
-    }
-    error(res, served, 501, `${req.method} ${url.pathname} is not implemented by this test server`);
-  };
+    this.requests.push(served);
+    const x: Exchange = { req, res, url, body, served };
+    const upload = UPLOAD.exec(url.pathname);
+    if (upload && req.method === 'POST')
+      return this.#upload(x, decodeURIComponent(upload[1] as string));
+    const object = OBJECT.exec(url.pathname);
+    if (object)
+      return this.#object(
+        x,
+        decodeURIComponent(object[1] as string),
+        decodeURIComponent(object[2] as string),
+      );
+    const listing = LISTING.exec(url.pathname);
+    if (listing && req.method === 'GET')
+      return this.#list(x, decodeURIComponent(listing[1] as string));
+    error(x, 501, `${req.method} ${url.pathname} is not implemented by this test server`);
+  }
 
-  const http = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      handle(req, res, Buffer.concat(chunks)).catch((cause) => {
-        if (!res.headersSent) res.writeHead(500).end(String(cause));
-      });
+  /** Answers with an injected fault, if one matches; true when it did. */
+  #injected(x: Exchange, name?: string): boolean {
+    const request = {
+      method: x.served.method,
+      path: x.served.path,
+      ...(name !== undefined && { name }),
+    };
+    const fault = this.#faults.find((f) => f.count > 0 && f.match(request));
+    if (!fault) return false;
+    fault.count--;
+    error(x, fault.status, `injected ${fault.status}`);
+    return true;
+  }
+
+  async #upload(x: Exchange, bucket: string) {
+    const type = x.url.searchParams.get('uploadType');
+    let fields: Record<string, unknown> = { name: x.url.searchParams.get('name') ?? '' };
+    let data = x.body;
+    if (type === 'multipart') {
+      const parsed = parseMultipart(x.body, x.req.headers['content-type'] ?? '');
+      fields = { ...fields, ...parsed.metadata };
+      data = parsed.media;
+    } else if (type !== 'media') {
+      return error(x, 400, `uploadType ${type} not supported by this test server`);
+    }
+    x.served.uploaded = fields;
+    const name = String(fields.name ?? '');
+    if (this.#injected(x, name)) return;
+    const refusal = this.#refusal(x, bucket, name, fields, data);
+    if (refusal) return error(x, refusal.code, refusal.message);
+    const object = this.#store({
+      bucket,
+      name,
+      data,
+      contentType: String(
+        fields.contentType ?? x.req.headers['content-type'] ?? 'application/octet-stream',
+      ),
+      ...(typeof fields.contentEncoding === 'string' && {
+        contentEncoding: fields.contentEncoding,
+      }),
+      ...(fields.metadata !== undefined && { metadata: fields.metadata as Record<string, string> }),
     });
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const port = (http.address() as { port: number }).port;
-  return Object.assign(server, { url: `http://127.0.0.1:${port}` });
+    await this.onCommit?.(name);
+    json(x, 200, resource(object));
+  }
+
+  /** Why an upload is refused: bytes that do not match their checksum, or a failed precondition. */
+  #refusal(
+    x: Exchange,
+    bucket: string,
+    name: string,
+    fields: Record<string, unknown>,
+    data: Buffer,
+  ): { code: number; message: string } | undefined {
+    if (fields.crc32c !== undefined && fields.crc32c !== crc32c(data))
+      return {
+        code: 400,
+        message: `Provided CRC32C "${fields.crc32c}" doesn't match calculated "${crc32c(data)}".`,
+      };
+    if (fields.md5Hash !== undefined && fields.md5Hash !== md5(data))
+      return {
+        code: 400,
+        message: `Provided MD5 hash "${fields.md5Hash}" doesn't match calculated MD5 hash "${md5(data)}".`,
+      };
+    const ifGenerationMatch = x.url.searchParams.get('ifGenerationMatch');
+    if (ifGenerationMatch === null) return undefined;
+    if (!/^\d+$/.test(ifGenerationMatch))
+      return { code: 400, message: `Invalid argument ifGenerationMatch=${ifGenerationMatch}` };
+    const existing = this.#objects.get(`${bucket}/${name}`);
+    if (String(existing?.generation ?? 0) === ifGenerationMatch) return undefined;
+    this.#preconditionFailures++;
+    return { code: 412, message: 'At least one of the pre-conditions you specified did not hold.' };
+  }
+
+  /** objects.get (metadata, or `alt=media`, at `generation=` if given) and objects.delete. */
+  #object(x: Exchange, bucket: string, name: string) {
+    if (this.#injected(x, name)) return;
+    if (x.req.method === 'DELETE') {
+      if (!this.#objects.delete(`${bucket}/${name}`)) return error(x, 404, 'No such object');
+      x.served.status = 204;
+      return void x.res.writeHead(204).end();
+    }
+    const wanted = x.url.searchParams.get('generation');
+    const object = wanted
+      ? this.#history.get(`${bucket}/${name}#${wanted}`)
+      : this.#objects.get(`${bucket}/${name}`);
+    if (!object) return error(x, 404, `No such object: ${bucket}/${name}`);
+    if (x.url.searchParams.get('alt') === 'media') return this.#media(x, object);
+    json(x, 200, pickFields(resource(object), x.url.searchParams.get('fields')));
+  }
+
+  #media(x: Exchange, o: StoredObject): void {
+    const gzipped = o.contentEncoding === 'gzip';
+    const acceptsGzip = /\bgzip\b/.test(String(x.req.headers['accept-encoding'] ?? ''));
+    const headers: Record<string, string> = {
+      'content-type': o.contentType,
+      'x-goog-generation': String(o.generation),
+      'x-goog-metageneration': '1',
+      'x-goog-hash': `crc32c=${crc32c(o.data)},md5=${md5(o.data)}`,
+      'x-goog-stored-content-encoding': o.contentEncoding ?? 'identity',
+      'x-goog-stored-content-length': String(o.data.length),
+    };
+    if (gzipped && acceptsGzip) headers['content-encoding'] = 'gzip';
+    const bytes = Buffer.from(gzipped && !acceptsGzip ? gunzipSync(o.data) : o.data);
+    if (this.#corruptions > 0 && bytes.length > 0) {
+      this.#corruptions--;
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
+    }
+    send(x, 200, headers, bytes);
+  }
+
+  #list(x: Exchange, bucket: string): void {
+    if (this.#injected(x)) return;
+    const params = x.url.searchParams;
+    const prefix = params.get('prefix') ?? '';
+    const glob = params.get('matchGlob');
+    const matches = glob ? globPattern(glob) : undefined;
+    const all = [...this.#objects.values()]
+      .filter((o) => o.bucket === bucket && o.name.startsWith(prefix))
+      .filter((o) => !matches || matches.test(o.name))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Pages of at most maxResults (the service's default and ceiling: 1,000),
+    // the rest behind nextPageToken (here: the last name listed).
+    const pageSize = Math.min(Number(params.get('maxResults') ?? 1000), 1000);
+    const after = params.get('pageToken');
+    const rest = after === null ? all : all.filter((o) => o.name > after);
+    const page = rest.slice(0, pageSize);
+    const listing = {
+      kind: 'storage#objects',
+      ...(page.length > 0 && { items: page.map(resource) }),
+      ...(rest.length > page.length && { nextPageToken: page.at(-1)?.name }),
+    };
+    json(x, 200, pickFields(listing, params.get('fields')));
+  }
 }

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PubSub } from '@google-cloud/pubsub';
+import { PubSub, type Topic } from '@google-cloud/pubsub';
 import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { sendStorageFinalized } from '../../test/support/functions.ts';
 import { listening, servingPort } from '../../test/support/ports.ts';
@@ -58,50 +58,27 @@ export interface LocalPipelineOptions {
   readonly line: (text: string) => void;
 }
 
-export async function startLocalPipeline(options: LocalPipelineOptions) {
+/** The names of the topics and buckets Terraform would create. */
+const NAMES = {
+  jobs: `${NAME}-jobs`,
+  requests: `${NAME}-requests`,
+  deadLetter: `${NAME}-jobs-dead-letter`,
+  runs: `${NAME}-runs`,
+  runsBucket: `${NAME}-runs-demo`,
+  imagesBucket: `${NAME}-images-demo`,
+};
+
+export async function startLocalPipeline(options: LocalPipelineOptions): Promise<LocalPipeline> {
   const { processes, gcs, source, target, say, line } = options;
   const infra = await loadInfra();
-  const names = {
-    jobs: `${NAME}-jobs`,
-    requests: `${NAME}-requests`,
-    deadLetter: `${NAME}-jobs-dead-letter`,
-    runs: `${NAME}-runs`,
-    runsBucket: `${NAME}-runs-demo`,
-    imagesBucket: `${NAME}-images-demo`,
-  };
-  const prefix = `${target.host}/external/`;
-  // Terraform expressions → the local stand-in of what they name.
-  const standIns: Record<string, string> = {
-    'google_pubsub_topic.jobs.name': names.jobs,
-    'google_pubsub_topic.requests.name': names.requests,
-    'google_pubsub_topic.runs.name': names.runs,
-    'google_pubsub_topic.dead_letter.name': names.deadLetter,
-    'google_storage_bucket.runs.name': names.runsBucket,
-    'google_storage_bucket.images.name': names.imagesBucket,
-    'local.target_prefix': prefix,
-    'var.project_id': PROJECT,
-    // The source-credentials secret, mounted as a file as infra/secrets.tf does,
-    // holding the local target's credentials in Docker's config.json form.
-    'local.credentials_enabled': 'true',
-    'local.mirrors_early': 'false',
-    'local.credentials_mount': options.secretsDir,
-  };
-  // Everything else (var.x, join(",", var.x)) stands in as the variable's default.
-  const functions = deployedFunctions(infra, standIns);
+  // Everything not stood in for (var.x, join(",", var.x)) is the variable's default.
+  const functions = deployedFunctions(infra, terraformStandIns(target, options.secretsDir));
   const maxDeliveryAttempts = Number(defaultOf(infra, 'max_delivery_attempts'));
-  writeFileSync(
-    join(options.secretsDir, 'config.json'),
-    JSON.stringify({
-      auths: {
-        [target.host]: { auth: Buffer.from(options.targetCredentials).toString('base64') },
-      },
-    }),
-  );
+  writeCredentialsSecret(options);
 
   // Every server here starts on port 0: the kernel picks a free port, read back once it serves.
   const emulator = processes.spawn(EMULATOR, ['--host=127.0.0.1', '--port=0'], process.env);
   const emulatorHost = `127.0.0.1:${await servingPort(emulator.child, 'the Pub/Sub emulator', isEmulator, { output: emulator.output })}`;
-
   const tokenHost = source.tokenServer ? new URL(source.tokenServer.url).host : undefined;
   const local: Record<(typeof LOCAL_ONLY)[number], string> = {
     PUBSUB_EMULATOR_HOST: emulatorHost,
@@ -113,13 +90,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
     SYNCER_ALLOW_PRIVATE_NETWORKS: [source.host, target.host, tokenHost].filter(Boolean).join(','),
   };
 
-  const urls: Record<string, string> = {};
   say(`functions under the Functions Framework, environment from infra/*.tf (${functions.length})`);
-  await Promise.all(
-    functions.map(async (fn) => {
-      urls[fn.entryPoint] = await startFunction(fn, { ...local, FUNCTION_TARGET: fn.entryPoint });
-    }),
-  );
+  const urls = await startFunctions(processes, functions, local);
   for (const fn of functions) {
     line(
       `${fn.entryPoint.padEnd(14)} ${urls[fn.entryPoint]}  ${Object.keys(fn.env).sort().join(' ')}`,
@@ -128,175 +100,242 @@ export async function startLocalPipeline(options: LocalPipelineOptions) {
   line(`local stand-ins: ${LOCAL_ONLY.join(' ')}`);
   line(`processes: ${processes.pids.join(' ')}`);
 
-  async function startFunction(fn: DeployedFunction, extra: Record<string, string>) {
-    const child = processes.spawn(
-      process.execPath,
-      [FRAMEWORK, `--target=${fn.entryPoint}`, '--source=functions/gcp/index.ts', '--port=0'],
-      { PATH: process.env.PATH, ...fn.env, ...extra },
-    );
-    const port = await servingPort(child.child, fn.entryPoint, listening, { output: child.output });
-    return `http://127.0.0.1:${port}`;
-  }
-
-  // Topics and subscriptions as infra/pubsub.tf declares them.
   process.env.PUBSUB_EMULATOR_HOST = emulatorHost;
   const pubsub = new PubSub({ projectId: PROJECT });
   processes.onStop(() => pubsub.close());
-  const [jobs] = await pubsub.createTopic(names.jobs);
-  const [deadLetter] = await pubsub.createTopic(names.deadLetter);
-  await deadLetter.createSubscription(`${names.deadLetter}-keep`);
+  const topics = await createTopics(pubsub, urls, maxDeliveryAttempts);
+  checkDeadLettering(functions, maxDeliveryAttempts, line);
+  const published = await tapJobs(topics.jobs, options);
+  const pipeline = new LocalPipeline(options, urls, topics.requests, published);
+  const watcher = setInterval(() => pipeline.showRecords(), 100);
+  processes.onStop(() => clearInterval(watcher));
+  return pipeline;
+}
+
+/** Terraform expressions → the local stand-in of what they name. */
+function terraformStandIns(target: TestRegistry, secretsDir: string): Record<string, string> {
+  return {
+    'google_pubsub_topic.jobs.name': NAMES.jobs,
+    'google_pubsub_topic.requests.name': NAMES.requests,
+    'google_pubsub_topic.runs.name': NAMES.runs,
+    'google_pubsub_topic.dead_letter.name': NAMES.deadLetter,
+    'google_storage_bucket.runs.name': NAMES.runsBucket,
+    'google_storage_bucket.images.name': NAMES.imagesBucket,
+    'local.target_prefix': `${target.host}/external/`,
+    'var.project_id': PROJECT,
+    // The source-credentials secret, mounted as a file as infra/secrets.tf does,
+    // holding the local target's credentials in Docker's config.json form.
+    'local.credentials_enabled': 'true',
+    'local.mirrors_early': 'false',
+    'local.credentials_mount': secretsDir,
+  };
+}
+
+function writeCredentialsSecret(options: LocalPipelineOptions): void {
+  const auth = Buffer.from(options.targetCredentials).toString('base64');
+  writeFileSync(
+    join(options.secretsDir, 'config.json'),
+    JSON.stringify({ auths: { [options.target.host]: { auth } } }),
+  );
+}
+
+/** Each function in its own Functions Framework process; their URLs by entry point. */
+async function startFunctions(
+  processes: Processes,
+  functions: readonly DeployedFunction[],
+  local: Record<string, string>,
+): Promise<Record<string, string>> {
+  const urls: Record<string, string> = {};
+  await Promise.all(
+    functions.map(async (fn) => {
+      const child = processes.spawn(
+        process.execPath,
+        [FRAMEWORK, `--target=${fn.entryPoint}`, '--source=functions/gcp/index.ts', '--port=0'],
+        { PATH: process.env.PATH, ...fn.env, ...local, FUNCTION_TARGET: fn.entryPoint },
+      );
+      const port = await servingPort(child.child, fn.entryPoint, listening, {
+        output: child.output,
+      });
+      urls[fn.entryPoint] = `http://127.0.0.1:${port}`;
+    }),
+  );
+  return urls;
+}
+
+/** Topics and subscriptions as infra/pubsub.tf declares them. */
+async function createTopics(
+  pubsub: PubSub,
+  urls: Record<string, string>,
+  maxDeliveryAttempts: number,
+): Promise<{ jobs: Topic; requests: Topic }> {
+  const [jobs] = await pubsub.createTopic(NAMES.jobs);
+  const [deadLetter] = await pubsub.createTopic(NAMES.deadLetter);
+  await deadLetter.createSubscription(`${NAMES.deadLetter}-keep`);
   await jobs.createSubscription(`${NAME}-jobs-push`, {
-    pushConfig: { pushEndpoint: `${urls.copyJob}/projects/${PROJECT}/topics/${names.jobs}` },
+    pushConfig: { pushEndpoint: `${urls.copyJob}/projects/${PROJECT}/topics/${NAMES.jobs}` },
     ackDeadlineSeconds: 60,
     retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 5 } },
-    deadLetterPolicy: {
-      deadLetterTopic: deadLetter.name,
-      maxDeliveryAttempts,
+    deadLetterPolicy: { deadLetterTopic: deadLetter.name, maxDeliveryAttempts },
+  });
+  // The run-completed messages go here; nothing in the demo subscribes.
+  await pubsub.createTopic(NAMES.runs);
+  const [requests] = await pubsub.createTopic(NAMES.requests);
+  await requests.createSubscription(`${NAME}-requests-push`, {
+    pushConfig: {
+      pushEndpoint: `${urls.fanOutRequest}/projects/${PROJECT}/topics/${NAMES.requests}`,
     },
   });
-  // copyJob dead-letters by its own count, to the topic Terraform names; the
-  // subscription's policy above is the backstop (infra/README.md, Sizing).
+  return { jobs, requests };
+}
+
+/**
+ * copyJob dead-letters by its own count, to the topic Terraform names; the
+ * jobs subscription's policy is the backstop (infra/README.md, Sizing).
+ */
+function checkDeadLettering(
+  functions: readonly DeployedFunction[],
+  maxDeliveryAttempts: number,
+  line: (text: string) => void,
+): void {
   const copyEnv = functions.find((fn) => fn.entryPoint === 'copyJob')?.env ?? {};
-  if (copyEnv.SYNCER_DEAD_LETTER_TOPIC !== names.deadLetter) {
+  if (copyEnv.SYNCER_DEAD_LETTER_TOPIC !== NAMES.deadLetter) {
     throw new Error(
-      `copyJob's SYNCER_DEAD_LETTER_TOPIC (${copyEnv.SYNCER_DEAD_LETTER_TOPIC}) is not the jobs subscription's dead-letter topic ${names.deadLetter}`,
+      `copyJob's SYNCER_DEAD_LETTER_TOPIC (${copyEnv.SYNCER_DEAD_LETTER_TOPIC}) is not the jobs subscription's dead-letter topic ${NAMES.deadLetter}`,
     );
   }
   line(
     `copyJob dead-letters to ${copyEnv.SYNCER_DEAD_LETTER_TOPIC} after ${copyEnv.SYNCER_MAX_DELIVERY_ATTEMPTS} counted failures; the subscription's backstop: ${maxDeliveryAttempts} attempts`,
   );
-  // The run-completed messages go here; nothing in the demo subscribes.
-  await pubsub.createTopic(names.runs);
-  const [requests] = await pubsub.createTopic(names.requests);
-  await requests.createSubscription(`${NAME}-requests-push`, {
-    pushConfig: {
-      pushEndpoint: `${urls.fanOutRequest}/projects/${PROJECT}/topics/${names.requests}`,
-    },
-  });
-  // A pull subscription beside the push one: the demo's view of jobs as they are published.
+}
+
+/** A pull subscription beside the push one: the demo's view of jobs as they are published, counted by run. */
+async function tapJobs(jobs: Topic, options: LocalPipelineOptions): Promise<Map<string, number>> {
   const [tap] = await jobs.createSubscription(`${NAME}-jobs-demo-tap`);
   const published = new Map<string, number>();
   tap.on('message', (message) => {
     const runId = message.attributes.runId ?? '?';
     published.set(runId, (published.get(runId) ?? 0) + 1);
-    line(`published  ${runId}  ${message.attributes.source ?? ''}`);
+    options.line(`published  ${runId}  ${message.attributes.source ?? ''}`);
     message.ack();
   });
-  processes.onStop(() => tap.close());
+  options.processes.onStop(() => tap.close());
+  return published;
+}
 
-  const statuses = new Map<string, RunStatusAnswer>();
+/** The running pipeline, driven as its users drive it: uploads, request messages, the HTTP API. */
+export class LocalPipeline {
+  readonly runsBucket = NAMES.runsBucket;
+  readonly #statuses = new Map<string, RunStatusAnswer>();
+  readonly #seen = new Set<string>();
 
-  async function status(runId: string, accept = 'application/json'): Promise<Response> {
-    return fetch(`${urls.api}/runs/${encodeURIComponent(runId)}`, { headers: { accept } });
+  readonly #options: LocalPipelineOptions;
+  readonly #urls: Record<string, string>;
+  readonly #requests: Topic;
+  /** Jobs published, by run id. */
+  readonly #published: Map<string, number>;
+
+  constructor(
+    options: LocalPipelineOptions,
+    urls: Record<string, string>,
+    requests: Topic,
+    published: Map<string, number>,
+  ) {
+    this.#options = options;
+    this.#urls = urls;
+    this.#requests = requests;
+    this.#published = published;
   }
 
   /** Prints each job's result once its record is in the runs bucket. */
-  const seen = new Set<string>();
-  function showRecords(): void {
-    for (const name of gcs.list(names.runsBucket, 'runs/')) {
-      if (!name.includes('/results/') || seen.has(name)) continue;
-      const record = JSON.parse(gcs.get(names.runsBucket, name)?.toString() ?? '{}');
+  showRecords(): void {
+    const { gcs, line } = this.#options;
+    for (const name of gcs.list(NAMES.runsBucket, 'runs/')) {
+      if (!name.includes('/results/') || this.#seen.has(name)) continue;
+      const record = JSON.parse(gcs.get(NAMES.runsBucket, name)?.toString() ?? '{}');
       if (record.retrying) continue;
-      seen.add(name);
+      this.#seen.add(name);
       const size = record.bytes ? ` ${(record.bytes / 1048576).toFixed(1)} MiB` : '';
       const took = record.durationMs !== undefined ? ` in ${record.durationMs} ms` : '';
       line(`finished   ${record.runId}  ${record.source} → ${record.status}${size}${took}`);
     }
   }
-  const watcher = setInterval(showRecords, 100);
-  processes.onStop(() => clearInterval(watcher));
 
-  return {
-    runsBucket: names.runsBucket,
+  async upload(name: string, text: string): Promise<string> {
+    const { gcs, line } = this.#options;
+    const generation = gcs.put(NAMES.imagesBucket, name, text, { contentType: 'application/yaml' });
+    line(`uploaded gs://${NAMES.imagesBucket}/${name} (generation ${generation})`);
+    const response = await sendStorageFinalized(
+      { url: this.#urls.fanOutUpload as string },
+      { bucket: NAMES.imagesBucket, name, generation },
+    );
+    if (!response.ok) throw new Error(`fanOutUpload answered ${response.status}`);
+    const runId = storageRunId(NAMES.imagesBucket, name, String(generation));
+    line(`fanOutUpload answered ${response.status}: run ${runId}`);
+    return runId;
+  }
 
-    async upload(name: string, text: string): Promise<string> {
-      const generation = gcs.put(names.imagesBucket, name, text, {
-        contentType: 'application/yaml',
+  async publishRequest(text: string, runId: string): Promise<string> {
+    const messageId = await this.#requests.publishMessage({
+      data: Buffer.from(text),
+      attributes: { runId },
+    });
+    this.#options.line(`published request message ${messageId} with runId=${runId}`);
+    return runId;
+  }
+
+  /** `image-syncer remote sync`, as the reusable workflow runs it. */
+  remoteSync(file: string, runId: string): Promise<{ code: number | null; output: string }> {
+    const args = ['remote', 'sync', '-i', file, '--url', this.#urls.api as string];
+    return new Promise((resolvePromise) => {
+      const child = spawn(process.execPath, ['bin/image-syncer.js', ...args, '--run-id', runId], {
+        env: { PATH: process.env.PATH },
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      line(`uploaded gs://${names.imagesBucket}/${name} (generation ${generation})`);
-      const response = await sendStorageFinalized(
-        { url: urls.fanOutUpload as string },
-        { bucket: names.imagesBucket, name, generation },
-      );
-      if (!response.ok) throw new Error(`fanOutUpload answered ${response.status}`);
-      const runId = storageRunId(names.imagesBucket, name, String(generation));
-      line(`fanOutUpload answered ${response.status}: run ${runId}`);
-      return runId;
-    },
+      let output = '';
+      const show = (chunk: Buffer) => {
+        output += chunk;
+        for (const l of chunk.toString().trimEnd().split('\n')) this.#options.line(`remote | ${l}`);
+      };
+      child.stdout.on('data', show);
+      child.stderr.on('data', show);
+      child.once('exit', (code) => resolvePromise({ code, output }));
+    });
+  }
 
-    async publishRequest(text: string, runId: string): Promise<string> {
-      const messageId = await requests.publishMessage({
-        data: Buffer.from(text),
-        attributes: { runId },
-      });
-      line(`published request message ${messageId} with runId=${runId}`);
-      return runId;
-    },
-
-    /** `image-syncer remote sync`, as the reusable workflow runs it. */
-    remoteSync(file: string, runId: string): Promise<{ code: number | null; output: string }> {
-      return new Promise((resolvePromise) => {
-        const child = spawn(
-          process.execPath,
-          [
-            'bin/image-syncer.js',
-            'remote',
-            'sync',
-            '-i',
-            file,
-            '--url',
-            urls.api as string,
-            '--run-id',
-            runId,
-          ],
-          { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        let output = '';
-        const show = (chunk: Buffer) => {
-          output += chunk;
-          for (const l of chunk.toString().trimEnd().split('\n')) line(`remote | ${l}`);
-        };
-        child.stdout.on('data', show);
-        child.stderr.on('data', show);
-        child.once('exit', (code) => resolvePromise({ code, output }));
-      });
-    },
-
-    /** Waits until the run is done, as GET /runs/{id} says. */
-    async follow(runId: string, timeoutMs = 120_000): Promise<RunStatusAnswer> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const response = await status(runId);
-        if (response.ok) {
-          const answer = (await response.json()) as RunStatusAnswer;
-          if (answer.done) {
-            showRecords();
-            statuses.set(runId, answer);
-            line(
-              `run ${runId} done: ${Object.entries(answer.counts)
-                .map(([k, v]) => `${v} ${k}`)
-                .join(', ')} (${published.get(runId) ?? 0} jobs published)`,
-            );
-            return answer;
-          }
-        } else {
-          await response.body?.cancel();
+  /** Waits until the run is done, as GET /runs/{id} says. */
+  async follow(runId: string, timeoutMs = 120_000): Promise<RunStatusAnswer> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const response = await this.#status(runId);
+      if (response.ok) {
+        const answer = (await response.json()) as RunStatusAnswer;
+        if (answer.done) {
+          this.showRecords();
+          this.#statuses.set(runId, answer);
+          const counts = Object.entries(answer.counts).map(([k, v]) => `${v} ${k}`);
+          const jobs = this.#published.get(runId) ?? 0;
+          this.#options.line(`run ${runId} done: ${counts.join(', ')} (${jobs} jobs published)`);
+          return answer;
         }
-        if (Date.now() > deadline) throw new Error(`run ${runId} did not finish in time`);
-        await sleep(200);
+      } else {
+        await response.body?.cancel();
       }
-    },
+      if (Date.now() > deadline) throw new Error(`run ${runId} did not finish in time`);
+      await sleep(200);
+    }
+  }
 
-    async markdownStatus(runId: string): Promise<string> {
-      const response = await status(runId, 'text/markdown');
-      return response.text();
-    },
+  async markdownStatus(runId: string): Promise<string> {
+    return (await this.#status(runId, 'text/markdown')).text();
+  }
 
-    allCopied(runIds: readonly string[]): boolean {
-      return runIds.every((id) => {
-        const answer = statuses.get(id);
-        return answer?.images.every((i) => i.status === 'copied') === true;
-      });
-    },
-  };
+  allCopied(runIds: readonly string[]): boolean {
+    return runIds.every(
+      (id) => this.#statuses.get(id)?.images.every((i) => i.status === 'copied') === true,
+    );
+  }
+
+  #status(runId: string, accept = 'application/json'): Promise<Response> {
+    return fetch(`${this.#urls.api}/runs/${encodeURIComponent(runId)}`, { headers: { accept } });
+  }
 }

@@ -17,6 +17,7 @@ import type { ObjectStore } from '../pipeline/object-store.ts';
 import type { RunEventPublisher } from '../pipeline/run-completed.ts';
 import { RunStore } from '../pipeline/run-store.ts';
 import {
+  type AccessTokenSource,
   CredentialChain,
   DockerConfigCredentials,
   GoogleCredentials,
@@ -76,10 +77,11 @@ function once<T>(make: () => Promise<T>): () => Promise<T> {
   };
 }
 
-export function createRuntime(
-  config: FunctionConfig,
-  logger: Logger = cloudLogger(undefined, config.debug),
-): Runtime & { preload(libraries: readonly ClientLibrary[]): Promise<void> } {
+/**
+ * Google's clients, each loaded and created on first use, so a function's
+ * cold start loads only the libraries it uses.
+ */
+function googleClients(config: FunctionConfig) {
   const projectOptions = config.project ? { projectId: config.project } : {};
   // Application Default Credentials: on Cloud Run, the function's service
   // account from the metadata server.
@@ -87,7 +89,6 @@ export function createRuntime(
     const { GoogleAuth } = await import('google-auth-library');
     return new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
   });
-  const accessToken = { getAccessToken: async () => (await googleAuth()).getAccessToken() };
   const storage = once(async () => {
     const { storageBuckets } = await import('./gcs-object-store.ts');
     return storageBuckets({
@@ -98,11 +99,51 @@ export function createRuntime(
         : { authClient: await googleAuth() }),
     });
   });
-  const bucket = (name: string) => once(async () => (await storage())(name));
   const pubsub = once(async (): Promise<PubSub> => {
     const { PubSub } = await import('@google-cloud/pubsub');
     return new PubSub(projectOptions);
   });
+  return {
+    accessToken: { getAccessToken: async () => (await googleAuth()).getAccessToken() },
+    storage,
+    bucket: (name: string) => once(async () => (await storage())(name)),
+    pubsub,
+  };
+}
+
+/** The registries: the mounted source credentials first, then the function's own identity. */
+function registriesOf(
+  config: FunctionConfig,
+  accessToken: AccessTokenSource,
+  logger: Logger,
+): Registries {
+  return new Registries({
+    credentials: new CredentialChain([
+      ...(config.sourceCredentials
+        ? [DockerConfigCredentials.fromText(config.sourceCredentials, 'SYNCER_SOURCE_CREDENTIALS')]
+        : []),
+      new GoogleCredentials(accessToken),
+    ]),
+    endpoints: config.registryEndpoints,
+    insecureRegistries: config.insecureRegistries,
+    // A spent pull budget is waited out in-process only briefly; then the
+    // delivery goes back to Pub/Sub (pipeline/rate-limited-job.ts).
+    retry: {
+      attempts: config.retryAttempts,
+      maxRateLimitWaitMs: config.rateLimitWaitSeconds * 1000,
+    },
+    logger,
+    policy: config.policy,
+    authHosts: config.registryAuthHosts,
+    throttles: config.throttles,
+  });
+}
+
+export function createRuntime(
+  config: FunctionConfig,
+  logger: Logger = cloudLogger(undefined, config.debug),
+): Runtime & { preload(libraries: readonly ClientLibrary[]): Promise<void> } {
+  const { accessToken, storage, bucket, pubsub } = googleClients(config);
   let store: RunStore | undefined;
   let publisher: JobPublisher | undefined;
   let registries: Registries | undefined;
@@ -143,31 +184,7 @@ export function createRuntime(
         .publishMessage({ data: Buffer.from(data), attributes });
     },
     registries() {
-      registries ??= new Registries({
-        credentials: new CredentialChain([
-          ...(config.sourceCredentials
-            ? [
-                DockerConfigCredentials.fromText(
-                  config.sourceCredentials,
-                  'SYNCER_SOURCE_CREDENTIALS',
-                ),
-              ]
-            : []),
-          new GoogleCredentials(accessToken),
-        ]),
-        endpoints: config.registryEndpoints,
-        insecureRegistries: config.insecureRegistries,
-        // A spent pull budget is waited out in-process only briefly; then the
-        // delivery goes back to Pub/Sub (pipeline/rate-limited-job.ts).
-        retry: {
-          attempts: config.retryAttempts,
-          maxRateLimitWaitMs: config.rateLimitWaitSeconds * 1000,
-        },
-        logger,
-        policy: config.policy,
-        authHosts: config.registryAuthHosts,
-        throttles: config.throttles,
-      });
+      registries ??= registriesOf(config, accessToken, logger);
       return registries;
     },
     async preload(libraries) {

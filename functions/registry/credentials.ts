@@ -219,7 +219,7 @@ export function isGoogleRegistry(host: string): boolean {
  * Application Default Credentials for Artifact Registry and GCR: the registry
  * takes an OAuth access token as the password of the user `oauth2accesstoken`.
  */
-interface AccessTokenSource {
+export interface AccessTokenSource {
   getAccessToken(): Promise<string | null | undefined>;
 }
 

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jobKey } from '../functions/pipeline/job.ts';
-import { startGcsServer } from '../scripts/local/gcs-server.ts';
+import { type GcsServer, startGcsServer } from '../scripts/local/gcs-server.ts';
 import {
   type FunctionProcess,
   firstAnswer,
@@ -77,11 +77,43 @@ export async function benchBoot(
   layout.tag('v1', layout.image({ layers: [50_000] }));
   await push(layout, 'v1', image, { creds: creds.source });
   await push(layout, 'v1', mirrored, { creds: creds.target });
+  const cases = bootCases(bootEnv(source, target, creds, gcs.url, prefix), gcs, image, mirrored);
+  const samples: Record<CaseName, BootFigure[]> = { hello: [], copyJob: [], planApi: [] };
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      // Rotate who goes first: the page cache and the CPU boost favour no one.
+      const names = Object.keys(cases) as CaseName[];
+      const order = names.map((_, i) => names[(i + round) % names.length] as CaseName);
+      for (const name of order) {
+        const sample = await bootOnce(name, cases[name], `boot-${round}`);
+        samples[name].push(sample);
+        process.stdout.write(
+          `  boot round ${round} ${name.padEnd(8)} ${sample.ms.toFixed(0)} ms, ${sample.rssMiB.toFixed(0)} MiB peak RSS\n`,
+        );
+      }
+    }
+  } finally {
+    await gcs.close();
+  }
+  const figure = (name: CaseName): BootFigure => ({
+    ms: median(samples[name].map((s) => s.ms)),
+    rssMiB: Math.max(...samples[name].map((s) => s.rssMiB)),
+  });
+  return { hello: figure('hello'), copyJob: figure('copyJob'), planApi: figure('planApi') };
+}
 
-  const env: NodeJS.ProcessEnv = {
+/** The functions' environment, as Terraform gives it, with the local Storage server and registries. */
+function bootEnv(
+  source: TestRegistry,
+  target: TestRegistry,
+  creds: { target: string },
+  storageUrl: string,
+  prefix: string,
+): NodeJS.ProcessEnv {
+  return {
     NODE_ENV: 'production',
     METADATA_SERVER_DETECTION: 'none',
-    STORAGE_EMULATOR_HOST: gcs.url,
+    STORAGE_EMULATOR_HOST: storageUrl,
     LOG_EXECUTION_ID: 'true',
     SYNCER_PROJECT: 'bench',
     SYNCER_TARGET_REPO_PREFIX: prefix,
@@ -96,76 +128,72 @@ export async function benchBoot(
       auths: { [target.host]: { auth: Buffer.from(creds.target).toString('base64') } },
     }),
   };
+}
+
+/** What is started, asked, and checked: the first answer must be the right one. */
+interface BootCase {
+  start(): Promise<FunctionProcess>;
+  ask(fn: FunctionProcess, runId: string): Promise<Response>;
+  check(answer: Response, runId: string): Promise<boolean>;
+}
+
+type CaseName = 'hello' | 'copyJob' | 'planApi';
+
+function bootCases(
+  env: NodeJS.ProcessEnv,
+  gcs: GcsServer,
+  image: string,
+  mirrored: string,
+): Record<CaseName, BootCase> {
   const hello = helloWorld();
-  let runId = 'boot';
-  const cases = {
+  return {
     hello: {
       start: () => spawnFunction(hello, 'hello', { ...env, FUNCTION_TARGET: 'hello' }),
-      ask: (fn: FunctionProcess) => firstAnswer(fn, '/', {}),
-      check: async (answer: Response) => (await answer.text()) === 'hello',
+      ask: (fn) => firstAnswer(fn, '/', {}),
+      check: async (answer) => (await answer.text()) === 'hello',
     },
     copyJob: {
       start: () => spawnFunction(APP, 'copyJob', { ...env, FUNCTION_TARGET: 'copyJob' }),
-      ask: (fn: FunctionProcess) =>
+      ask: (fn, runId) =>
         // The path is the one an emulator push would use, so an older CloudEvent copyJob works too.
         firstAnswer(fn, '/projects/bench/topics/jobs', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: pushEnvelope({ runId, source: image }, { deliveryAttempt: 1 }),
         }),
-      check: async (answer: Response) => {
+      check: async (answer, runId) => {
         const record = gcs.get('runs', `runs/${runId}/results/${jobKey(mirrored)}.json`);
         return answer.status === 204 && JSON.parse(String(record)).status === 'exists';
       },
     },
     planApi: {
       start: () => spawnFunction(APP, 'planApi', { ...env, FUNCTION_TARGET: 'planApi' }),
-      ask: (fn: FunctionProcess) =>
+      ask: (fn) =>
         firstAnswer(fn, '/plan', {
           method: 'POST',
           headers: { 'content-type': 'application/yaml' },
           body: `images:\n- source: ${image}\n`,
         }),
-      check: async (answer: Response) => {
+      check: async (answer) => {
         const plan = (await answer.json()) as { results?: { status: string }[] };
         return answer.status === 200 && plan.results?.[0]?.status === 'exists';
       },
     },
   };
-  type Name = keyof typeof cases;
-  const samples: Record<Name, BootFigure[]> = { hello: [], copyJob: [], planApi: [] };
+}
+
+/** One cold start: from spawn to the first right answer, and the peak RSS by then. */
+async function bootOnce(name: CaseName, bootCase: BootCase, runId: string): Promise<BootFigure> {
+  const started = performance.now();
+  const fn = await bootCase.start();
   try {
-    for (let round = 1; round <= rounds; round++) {
-      // Rotate who goes first: the page cache and the CPU boost favour no one.
-      const names = Object.keys(cases) as Name[];
-      const order = names.map((_, i) => names[(i + round) % names.length] as Name);
-      for (const name of order) {
-        runId = `boot-${round}`;
-        const started = performance.now();
-        const fn = await cases[name].start();
-        try {
-          const answer = await cases[name].ask(fn);
-          const ms = performance.now() - started;
-          const rssMiB = peakRssMiB(fn.child.pid);
-          if (!(await cases[name].check(answer)))
-            throw new Error(
-              `${name} gave a wrong first answer (${answer.status}):\n${fn.output()}`,
-            );
-          samples[name].push({ ms, rssMiB });
-          process.stdout.write(
-            `  boot round ${round} ${name.padEnd(8)} ${ms.toFixed(0)} ms, ${rssMiB.toFixed(0)} MiB peak RSS\n`,
-          );
-        } finally {
-          await fn.stop();
-        }
-      }
-    }
+    const answer = await bootCase.ask(fn, runId);
+    const ms = performance.now() - started;
+    const rssMiB = peakRssMiB(fn.child.pid);
+    if (!(await bootCase.check(answer, runId)))
+      throw new Error(`${name} gave a wrong first answer (${answer.status}):\n${fn.output()}`);
+    return { ms, rssMiB };
   } finally {
-    await gcs.close();
+    await fn.stop();
   }
-  const figure = (name: Name): BootFigure => ({
-    ms: median(samples[name].map((s) => s.ms)),
-    rssMiB: Math.max(...samples[name].map((s) => s.rssMiB)),
-  });
-  return { hello: figure('hello'), copyJob: figure('copyJob'), planApi: figure('planApi') };
 }

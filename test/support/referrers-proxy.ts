@@ -41,33 +41,79 @@ export async function startReferrersProxy(
   upstreamUrl: string,
   options: { pageSize?: number } = {},
 ): Promise<ReferrersProxy> {
-  const upstream = new URL(upstreamUrl);
-  const pageSize = options.pageSize ?? 2;
+  const api = new ReferrersApi(upstreamUrl, options.pageSize ?? 2);
+  const server = createServer((req, res) => api.handle(req, res));
+  return {
+    ...(await listenOnLoopback(server)),
+    seen: api.seen,
+  };
+}
+
+/** The manifest fields the referrers index reads. */
+interface PushedManifest {
+  mediaType: string;
+  artifactType?: string;
+  config?: { mediaType?: string };
+  subject?: { digest?: string };
+  annotations?: Record<string, string>;
+}
+
+/** The referrers routes, and the index of pushed manifests with a subject behind them. */
+class ReferrersApi {
+  readonly seen: ReferrersProxy['seen'] = [];
   /** `name@subject` → referrers, in push order. */
-  const index = new Map<string, Entry[]>();
-  const seen: ReferrersProxy['seen'] = [];
+  readonly #index = new Map<string, Entry[]>();
+  readonly #upstreamUrl: string;
+  readonly #upstream: URL;
+  readonly #pageSize: number;
+
+  constructor(upstreamUrl: string, pageSize: number) {
+    this.#upstreamUrl = upstreamUrl;
+    this.#upstream = new URL(upstreamUrl);
+    this.#pageSize = pageSize;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    let status: number;
+    try {
+      if (req.method === 'GET' && REFERRERS.test(url.pathname))
+        status = await this.#listReferrers(req, res, url);
+      else if (req.method === 'PUT' && MANIFEST_PUT.test(url.pathname))
+        status = await this.#putManifest(req, res, url);
+      else {
+        status = await passThrough(this.#upstream, req, res);
+      }
+    } catch {
+      res.destroy();
+      status = 502;
+    }
+    this.seen.push({ method: req.method ?? '', path: req.url ?? '', status });
+  }
 
   // Forwards with the client's own headers (its Authorization included); a GET carries no body.
-  const send = (req: IncomingMessage, path: string, method: string, body: Buffer | undefined) =>
-    sendUpstream(
-      upstreamUrl,
+  #send(req: IncomingMessage, path: string, method: string, body: Buffer | undefined) {
+    return sendUpstream(
+      this.#upstreamUrl,
       method,
       path,
       { ...req.headers, ...(method === 'GET' && { 'content-length': '0' }) },
       body,
     );
+  }
 
-  const listReferrers = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+  async #listReferrers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
     const [, name, subject] = REFERRERS.exec(url.pathname) as RegExpExecArray;
-    const auth = await send(req, `/v2/${name}/tags/list`, 'GET', undefined);
+    const auth = await this.#send(req, `/v2/${name}/tags/list`, 'GET', undefined);
     if (auth.status !== 200) {
       res.writeHead(auth.status, auth.headers).end(auth.body);
       return auth.status;
     }
     const artifactType = url.searchParams.get('artifactType');
-    let entries = index.get(`${name}@${subject}`) ?? [];
+    let entries = this.#index.get(`${name}@${subject}`) ?? [];
     if (artifactType) entries = entries.filter((e) => e.artifactType === artifactType);
     const page = Number(url.searchParams.get('page') ?? '0');
+    const pageSize = this.#pageSize;
     const slice = entries.slice(page * pageSize, (page + 1) * pageSize);
     const headers: Record<string, string> = {
       'content-type': 'application/vnd.oci.image.index.v1+json',
@@ -86,64 +132,41 @@ export async function startReferrersProxy(
       }),
     );
     return 200;
-  };
+  }
 
-  const putManifest = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+  async #putManifest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
     const [, name] = MANIFEST_PUT.exec(url.pathname) as RegExpExecArray;
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    const answer = await send(req, url.pathname + url.search, 'PUT', body);
+    const answer = await this.#send(req, url.pathname + url.search, 'PUT', body);
     const headers = { ...answer.headers };
     if (answer.status === 201) {
-      const manifest = JSON.parse(body.toString('utf8')) as {
-        mediaType: string;
-        artifactType?: string;
-        config?: { mediaType?: string };
-        subject?: { digest?: string };
-        annotations?: Record<string, string>;
-      };
-      const subject = manifest.subject?.digest as string | undefined;
-      if (subject) {
-        const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-        const artifactType = manifest.artifactType ?? manifest.config?.mediaType;
-        const entries = index.get(`${name}@${subject}`) ?? [];
-        if (!entries.some((e) => e.digest === digest)) {
-          entries.push({
-            mediaType: manifest.mediaType,
-            digest,
-            size: body.length,
-            ...(artifactType && { artifactType }),
-            ...(manifest.annotations && { annotations: manifest.annotations }),
-          });
-        }
-        index.set(`${name}@${subject}`, entries);
-        headers['oci-subject'] = subject;
-      }
+      const subject = this.#indexReferrer(name as string, body);
+      if (subject) headers['oci-subject'] = subject;
     }
     res.writeHead(answer.status, headers).end(answer.body);
     return answer.status;
-  };
+  }
 
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://proxy');
-    let status: number;
-    try {
-      if (req.method === 'GET' && REFERRERS.test(url.pathname))
-        status = await listReferrers(req, res, url);
-      else if (req.method === 'PUT' && MANIFEST_PUT.test(url.pathname))
-        status = await putManifest(req, res, url);
-      else {
-        status = await passThrough(upstream, req, res);
-      }
-    } catch {
-      res.destroy();
-      status = 502;
+  /** Indexes a pushed manifest under its subject, once; returns the subject's digest, if it has one. */
+  #indexReferrer(name: string, body: Buffer): string | undefined {
+    const manifest = JSON.parse(body.toString('utf8')) as PushedManifest;
+    const subject = manifest.subject?.digest as string | undefined;
+    if (!subject) return undefined;
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const artifactType = manifest.artifactType ?? manifest.config?.mediaType;
+    const entries = this.#index.get(`${name}@${subject}`) ?? [];
+    if (!entries.some((e) => e.digest === digest)) {
+      entries.push({
+        mediaType: manifest.mediaType,
+        digest,
+        size: body.length,
+        ...(artifactType && { artifactType }),
+        ...(manifest.annotations && { annotations: manifest.annotations }),
+      });
     }
-    seen.push({ method: req.method ?? '', path: req.url ?? '', status });
-  });
-  return {
-    ...(await listenOnLoopback(server)),
-    seen,
-  };
+    this.#index.set(`${name}@${subject}`, entries);
+    return subject;
+  }
 }

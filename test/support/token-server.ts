@@ -4,9 +4,9 @@
 // pull only (like Hub's public images); Basic-authenticated users get what they ask.
 
 import { execFileSync } from 'node:child_process';
-import { createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { createPrivateKey, type KeyObject, randomUUID, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listenOnFreePort } from './ports.ts';
@@ -47,6 +47,20 @@ function base64url(data: Buffer | string): string {
 }
 
 export async function startTokenServer(options: TokenServerOptions = {}): Promise<TokenServer> {
+  const server = new TokenIssuer(newSigningCertificate(), options);
+  await server.listen();
+  return server;
+}
+
+/** A self-signed certificate for the tokens' x5c header, and its RSA key. */
+interface SigningCertificate {
+  readonly certPath: string;
+  /** The certificate's DER bytes, base64 (the PEM body). */
+  readonly certDer: string;
+  readonly key: KeyObject;
+}
+
+function newSigningCertificate(): SigningCertificate {
   const dir = mkdtempSync(join(tmpdir(), 'token-'));
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
@@ -73,42 +87,81 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
   const certDer = readFileSync(certPath, 'utf8')
     .replace(/-----[^-]+-----/g, '')
     .replace(/\s+/g, '');
-  const service = 'test-registry';
-  const issuer = 'test-issuer';
-  const users = options.users ?? {};
-  const anonymousPull = options.anonymousPull ?? true;
-  const requests: TokenRequest[] = [];
-  let failures: { count: number; status: number } = { count: 0, status: 500 };
-  let expired = 0;
+  return { certPath, certDer, key };
+}
 
-  const userOf = (req: IncomingMessage): string | null | undefined => {
-    const header = req.headers.authorization;
-    if (!header) return undefined;
-    if (!header.startsWith('Basic ')) return null;
-    const decoded = Buffer.from(header.slice(6), 'base64').toString();
-    const colon = decoded.indexOf(':');
-    const user = decoded.slice(0, colon);
-    return users[user] !== undefined && users[user] === decoded.slice(colon + 1) ? user : null;
-  };
+/** One `type:name:actions` access entry of a token's claims. */
+interface Access {
+  readonly type: string;
+  readonly name: string;
+  readonly actions: string[];
+}
 
-  const state: { expiresIn: number; jwtLifetime: number | undefined } = {
-    expiresIn: 300,
-    jwtLifetime: undefined,
-  };
-  const server: Server = createServer((req, res) => {
+class TokenIssuer implements TokenServer {
+  readonly service = 'test-registry';
+  readonly issuer = 'test-issuer';
+  readonly requests: TokenRequest[] = [];
+  expiresIn = 300;
+  jwtLifetime: number | undefined = undefined;
+  readonly #certificate: SigningCertificate;
+  readonly #users: Readonly<Record<string, string>>;
+  readonly #anonymousPull: boolean;
+  #failures: { count: number; status: number } = { count: 0, status: 500 };
+  #expired = 0;
+  #url = '';
+  readonly #http: Server = createServer((req, res) => this.#handle(req, res));
+
+  constructor(certificate: SigningCertificate, options: TokenServerOptions) {
+    this.#certificate = certificate;
+    this.#users = options.users ?? {};
+    this.#anonymousPull = options.anonymousPull ?? true;
+  }
+
+  async listen(): Promise<void> {
+    this.#url = `http://127.0.0.1:${await listenOnFreePort(this.#http)}`;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  get realm(): string {
+    return `${this.#url}/token`;
+  }
+
+  get certPath(): string {
+    return this.#certificate.certPath;
+  }
+
+  failNext(count: number, status: number): void {
+    this.#failures = { count, status };
+  }
+
+  expireNext(count: number): void {
+    this.#expired = count;
+  }
+
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#http.closeAllConnections();
+      this.#http.close(() => resolve());
+    });
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const scopes = url.searchParams.getAll('scope');
-    const user = userOf(req);
-    requests.push({
+    const user = this.#userOf(req);
+    this.requests.push({
       scopes,
       service: url.searchParams.get('service'),
       authorization: req.headers.authorization,
       user: user ?? undefined,
     });
-    if (failures.count > 0) {
-      failures.count--;
+    if (this.#failures.count > 0) {
+      this.#failures.count--;
       res
-        .writeHead(failures.status, { 'content-type': 'application/json' })
+        .writeHead(this.#failures.status, { 'content-type': 'application/json' })
         .end('{"errors":[{"code":"UNAVAILABLE"}]}');
       return;
     }
@@ -122,67 +175,56 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
         .end('{"details":"incorrect username or password"}');
       return;
     }
-    const access = scopes.flatMap((scope) => {
+    const token = this.#token(user, this.#access(scopes, user));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        token,
+        access_token: token,
+        expires_in: this.expiresIn,
+        issued_at: new Date().toISOString(),
+      }),
+    );
+  }
+
+  /** The Basic user, undefined for an anonymous caller, null for wrong credentials. */
+  #userOf(req: IncomingMessage): string | null | undefined {
+    const header = req.headers.authorization;
+    if (!header) return undefined;
+    if (!header.startsWith('Basic ')) return null;
+    const decoded = Buffer.from(header.slice(6), 'base64').toString();
+    const colon = decoded.indexOf(':');
+    const user = decoded.slice(0, colon);
+    const users = this.#users;
+    return users[user] !== undefined && users[user] === decoded.slice(colon + 1) ? user : null;
+  }
+
+  /** What the token grants: all that a user asks, pull only (or nothing) to an anonymous caller. */
+  #access(scopes: string[], user: string | undefined): Access[] {
+    return scopes.flatMap((scope) => {
       const [type, name, actions] = scope.split(':');
       if (!type || !name || !actions) return [];
       const wanted = actions.split(',');
-      const granted = user ? wanted : anonymousPull ? wanted.filter((a) => a === 'pull') : [];
+      const granted = user ? wanted : this.#anonymousPull ? wanted.filter((a) => a === 'pull') : [];
       return granted.length > 0 ? [{ type, name, actions: granted }] : [];
     });
+  }
+
+  /** An RS256 JWT for `user` with `access`, expired when expireNext asked for it. */
+  #token(user: string | undefined, access: Access[]): string {
     const now = Math.floor(Date.now() / 1000);
-    const header = { typ: 'JWT', alg: 'RS256', x5c: [certDer] };
+    const header = { typ: 'JWT', alg: 'RS256', x5c: [this.#certificate.certDer] };
     const claims = {
-      iss: issuer,
+      iss: this.issuer,
       sub: user ?? '',
-      aud: service,
-      exp: expired-- > 0 ? now - 600 : now + (state.jwtLifetime ?? state.expiresIn),
+      aud: this.service,
+      exp: this.#expired-- > 0 ? now - 600 : now + (this.jwtLifetime ?? this.expiresIn),
       nbf: now - 10,
       iat: now,
       jti: randomUUID(),
       access,
     };
     const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
-    const signature = sign('sha256', Buffer.from(signingInput), key);
-    const token = `${signingInput}.${base64url(signature)}`;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(
-      JSON.stringify({
-        token,
-        access_token: token,
-        expires_in: state.expiresIn,
-        issued_at: new Date().toISOString(),
-      }),
-    );
-  });
-  const url = `http://127.0.0.1:${await listenOnFreePort(server)}`;
-  return {
-    url,
-    realm: `${url}/token`,
-    service,
-    issuer,
-    certPath,
-    requests,
-    get expiresIn() {
-      return state.expiresIn;
-    },
-    set expiresIn(value: number) {
-      state.expiresIn = value;
-    },
-    get jwtLifetime() {
-      return state.jwtLifetime;
-    },
-    set jwtLifetime(value: number | undefined) {
-      state.jwtLifetime = value;
-    },
-    failNext(count, status) {
-      failures = { count, status };
-    },
-    expireNext(count) {
-      expired = count;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+    const signature = sign('sha256', Buffer.from(signingInput), this.#certificate.key);
+    return `${signingInput}.${base64url(signature)}`;
+  }
 }

@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { listening, listenOnFreePort, servingPort } from './ports.ts';
+import { closeNow, listening, listenOnFreePort, servingPort } from './ports.ts';
 
 /** One Pub/Sub push the function answered: what the envelope said, and the answer. */
 export interface PushDelivery {
@@ -60,11 +60,7 @@ export async function serveFunction(name: string): Promise<FunctionServer> {
     url: `http://127.0.0.1:${port}`,
     calls,
     deliveries,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeNow(server),
   };
 }
 

@@ -9,7 +9,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { listenOnFreePort } from './ports.ts';
+import { closeNow, listenOnFreePort } from './ports.ts';
 
 export interface Listening {
   readonly url: string;
@@ -22,11 +22,7 @@ export async function listenOnLoopback(server: Server, hostname = '127.0.0.1'): 
   return {
     url: `http://${hostname}:${port}`,
     host: `${hostname}:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeNow(server),
   };
 }
 

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listenOnFreePort } from './ports.ts';
+import { closeNow, listenOnFreePort } from './ports.ts';
 
 export interface TokenRequest {
   readonly scopes: string[];
@@ -142,10 +142,7 @@ class TokenIssuer implements TokenServer {
   }
 
   close(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.#http.closeAllConnections();
-      this.#http.close(() => resolve());
-    });
+    return closeNow(this.#http);
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {

@@ -11,10 +11,10 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
+import { closeNow } from '../ports.ts';
 import type { TestRegistry } from '../registry.ts';
 import type { Behaviours, Profile } from './behaviours.ts';
 import {
-  close,
   errorBody,
   listen,
   MANIFEST_ACCEPT,
@@ -158,7 +158,7 @@ class ZooFront implements Front {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#front, this.#auth, this.#storage].map((l) => l && close(l.server)));
+    await Promise.all([this.#front, this.#auth, this.#storage].map((l) => l && closeNow(l.server)));
   }
 
   /** The token realm: forwarded to the test token server, which checks Basic credentials itself. */

@@ -10,7 +10,6 @@ import {
   request as httpRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
-  type Server,
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,13 +38,6 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return { server, host: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}` };
-}
-
-export function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
 }
 
 export function record(log: Seen[], req: IncomingMessage, res: ServerResponse): void {

@@ -227,15 +227,44 @@ export function referrersTable(signed: ReferrersFigures): Table {
   };
 }
 
+/**
+ * Targets per run size: at most 5 Storage requests and 16 KiB read per job,
+ * one announcement; larger runs within 1.2× of the smallest one's figures
+ * (the cost per job does not grow with the run).
+ */
 export function bookkeepingTable(figures: readonly BookkeepingFigure[]): Table {
+  const smallest = figures.reduce<BookkeepingFigure | undefined>(
+    (least, f) => (least && least.jobs <= f.jobs ? least : f),
+    undefined,
+  );
   return {
-    columns: ['run of', 'storage requests / job', 'KiB read / job', 'run-completed messages'],
-    rows: figures.map((f) => [
-      `${f.jobs.toLocaleString('en-US')} jobs`,
-      f.requestsPerJob.toFixed(2),
-      f.kibPerJob.toFixed(2),
-      String(f.messages),
-    ]),
+    columns: [
+      'run of',
+      'storage requests / job',
+      'KiB read / job',
+      'run-completed messages',
+      'target',
+      '',
+    ],
+    rows: figures.map((f) => {
+      const scales =
+        !smallest ||
+        f === smallest ||
+        (f.requestsPerJob <= 1.2 * smallest.requestsPerJob &&
+          f.kibPerJob <= 1.2 * smallest.kibPerJob);
+      const target =
+        f === smallest
+          ? '≤ 5, ≤ 16, 1'
+          : `≤ 5, ≤ 16, 1; ≤ 1.2× the ${smallest?.jobs.toLocaleString('en-US')}-job figures`;
+      return [
+        `${f.jobs.toLocaleString('en-US')} jobs`,
+        f.requestsPerJob.toFixed(2),
+        f.kibPerJob.toFixed(2),
+        String(f.messages),
+        target,
+        check(f.requestsPerJob <= 5 && f.kibPerJob <= 16 && f.messages === 1 && scales),
+      ];
+    }),
   };
 }
 

@@ -8,6 +8,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from '@cdktf/hcl2json';
+import type { Lookup } from './arithmetic.ts';
 
 export type Body = Record<string, unknown>;
 
@@ -213,13 +214,12 @@ export function block(body: Body, name: string): Body {
   return blocks(body, name)[0] ?? {};
 }
 
-/** A variable's default, as written. */
 /**
  * A name's value as far as the configuration alone says: a variable's default
  * (`var.x`) or a local (`local.x`, its expression unevaluated), for
  * arithmetic.ts to evaluate.
  */
-export function lookupIn(config: InfraConfig): (name: string) => unknown {
+export function lookupIn(config: InfraConfig): Lookup {
   return (name) => {
     const variable = /^var\.(\w+)$/.exec(name)?.[1];
     if (variable !== undefined) return defaultOf(config, variable);
@@ -228,6 +228,7 @@ export function lookupIn(config: InfraConfig): (name: string) => unknown {
   };
 }
 
+/** A variable's default, as written. */
 export function defaultOf(config: InfraConfig, name: string): unknown {
   const variable = config.variables.get(name);
   if (!variable) throw new Error(`variable ${name} is not declared`);

@@ -17,7 +17,15 @@ import {
 } from './measure.ts';
 import type { Workload } from './workload.ts';
 
-const TARGET_CREDS = 'bench:bench-write';
+const TARGET_USER = 'bench';
+const TARGET_PASSWORD = 'bench-write';
+/** `user:password` of the bench's target registries. */
+export const TARGET_CREDS = `${TARGET_USER}:${TARGET_PASSWORD}`;
+
+/** An empty target registry (Basic auth) that the bench's writer may push to. */
+export function startBenchTarget(): Promise<TestRegistry> {
+  return startRegistry({ kind: 'basic', users: { [TARGET_USER]: TARGET_PASSWORD } });
+}
 
 /** The files and settings both tools run with. */
 export interface CopySetup {
@@ -28,8 +36,8 @@ export interface CopySetup {
   readonly imagesFile: string;
   readonly syncFile: string;
   readonly emptyAuth: string;
-  /** Flags of every image-syncer run; the first is --referrers=false. */
-  readonly syncerArgs: readonly string[];
+  /** Flags of every image-syncer run, BENCH_SYNCER_ARGS. */
+  readonly extraArgs: readonly string[];
   /** Environment of every image-syncer run. */
   readonly syncerEnv: NodeJS.ProcessEnv;
 }
@@ -75,10 +83,9 @@ export function prepareCopy(
     syncFile,
     `${source.host}:\n  tls-verify: false\n  images:\n${[...byRepo].map(([repo, tags]) => `    ${repo}: [${tags.map((t) => `"${t}"`).join(', ')}]`).join('\n')}\n`,
   );
-  // Like for like with skopeo sync, which copies no signatures: --referrers=false.
-  const syncerArgs = ['--referrers=false', ...options.extraArgs];
   const syncerEnv = { DOCKER_CONFIG: dir, ...options.env };
-  return { source, workload, dir, imagesFile, syncFile, emptyAuth, syncerArgs, syncerEnv };
+  const { extraArgs } = options;
+  return { source, workload, dir, imagesFile, syncFile, emptyAuth, extraArgs, syncerEnv };
 }
 
 /** image-syncer's DOCKER_CONFIG (`dir`) names the target's credentials. */
@@ -91,18 +98,42 @@ export function useTarget(dir: string, target: TestRegistry): void {
   );
 }
 
-function runSyncer(
-  setup: CopySetup,
+/** image-syncer, as users run it: the built CLI, copying `file` to `target` under `prefix`. */
+export function runSyncer(
+  file: string,
   target: TestRegistry,
   prefix: string,
-  file = setup.imagesFile,
-  args = setup.syncerArgs,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
 ): Promise<Measurement> {
   return measure(
     'bin/image-syncer.js',
     ['-i', file, '-r', `${target.host}/${prefix}/`, ...args],
-    setup.syncerEnv,
+    env,
   );
+}
+
+/** Like for like with skopeo sync, which copies no signatures: --referrers=false. */
+function referrersOff(setup: CopySetup): string[] {
+  return ['--referrers=false', ...setup.extraArgs];
+}
+
+/** One measured run that must succeed, with the requests it caused on both registries. */
+export async function countedRun(
+  what: string,
+  source: TestRegistry,
+  target: TestRegistry,
+  run: () => Promise<Measurement>,
+): Promise<CopyRun> {
+  source.clearLog();
+  target.clearLog();
+  const m = await run();
+  if (m.exitCode !== 0) throw new Error(`${what} failed:\n${m.output.slice(-2000)}`);
+  return {
+    m,
+    source: countRequests(await settled(source)),
+    target: countRequests(await settled(target)),
+  };
 }
 
 function runSkopeo(setup: CopySetup, target: TestRegistry, prefix: string): Promise<Measurement> {
@@ -126,29 +157,23 @@ function runSkopeo(setup: CopySetup, target: TestRegistry, prefix: string): Prom
   );
 }
 
-/** One measured run, with the requests it caused on both registries. */
-async function runOnce(
+/** One measured run of `tool` in `phase`. */
+function runOnce(
   setup: CopySetup,
   phase: CopyPhase,
   tool: Tool,
   target: TestRegistry,
   round: number,
 ): Promise<CopyRun> {
-  setup.source.clearLog();
-  target.clearLog();
   const prefix = `r${round}`;
-  const m =
+  const { imagesFile, syncerEnv } = setup;
+  return countedRun(`${tool} ${phase}`, setup.source, target, () =>
     phase === 'noopReferrers'
-      ? await runSyncer(setup, target, prefix, setup.imagesFile, setup.syncerArgs.slice(1))
+      ? runSyncer(imagesFile, target, prefix, setup.extraArgs, syncerEnv)
       : tool === 'image-syncer'
-        ? await runSyncer(setup, target, prefix)
-        : await runSkopeo(setup, target, prefix);
-  if (m.exitCode !== 0) throw new Error(`${tool} ${phase} failed:\n${m.output.slice(-2000)}`);
-  return {
-    m,
-    source: countRequests(await settled(setup.source)),
-    target: countRequests(await settled(target)),
-  };
+        ? runSyncer(imagesFile, target, prefix, referrersOff(setup), syncerEnv)
+        : runSkopeo(setup, target, prefix),
+  );
 }
 
 /**
@@ -176,7 +201,7 @@ export async function benchCold(
   for (let round = 1; round <= rounds; round++) {
     const order: Tool[] = round % 2 ? ['image-syncer', 'skopeo'] : ['skopeo', 'image-syncer'];
     for (const tool of order) {
-      const empty = await startRegistry({ kind: 'basic', users: { bench: 'bench-write' } });
+      const empty = await startBenchTarget();
       useTarget(setup.dir, empty);
       try {
         await record('cold', tool, empty, round);
@@ -218,7 +243,13 @@ export async function benchBig(
   writeFileSync(bigFile, `images:\n- source: ${source.host}/${workload.big}\n`);
   const big: BigFigures = { mib: workload.bigLayerBytes / 1024 / 1024, syncer: [], curl: [] };
   for (let round = 1; round <= rounds; round++) {
-    const syncer = await runSyncer(setup, target, `big${round}`, bigFile);
+    const syncer = await runSyncer(
+      bigFile,
+      target,
+      `big${round}`,
+      referrersOff(setup),
+      setup.syncerEnv,
+    );
     if (syncer.exitCode !== 0)
       throw new Error(`image-syncer big failed:\n${syncer.output.slice(-2000)}`);
     big.syncer.push(syncer);

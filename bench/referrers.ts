@@ -8,32 +8,23 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pusher, SPDX } from '../test/support/artifacts.ts';
-import { startRegistry, type TestRegistry } from '../test/support/registry.ts';
-import { useTarget } from './copy.ts';
-import {
-  countRequests,
-  type Measurement,
-  measure,
-  type RequestCounts,
-  settled,
-} from './measure.ts';
+import type { TestRegistry } from '../test/support/registry.ts';
+import { countedRun, runSyncer, startBenchTarget, useTarget } from './copy.ts';
+import type { Measurement, RequestCounts } from './measure.ts';
+
+/** image-syncer's cold and no-op runs on the signed images, with one referrers setting. */
+export interface ReferrersRuns {
+  readonly cold: Measurement;
+  readonly noop: Measurement;
+  readonly coldSource: RequestCounts;
+  readonly noopSource: RequestCounts;
+  readonly noopTarget: RequestCounts;
+}
 
 export interface ReferrersFigures {
   readonly images: number;
-  readonly on: {
-    cold: Measurement;
-    noop: Measurement;
-    coldSource: RequestCounts;
-    noopSource: RequestCounts;
-    noopTarget: RequestCounts;
-  };
-  readonly off: {
-    cold: Measurement;
-    noop: Measurement;
-    coldSource: RequestCounts;
-    noopSource: RequestCounts;
-    noopTarget: RequestCounts;
-  };
+  readonly on: ReferrersRuns;
+  readonly off: ReferrersRuns;
 }
 
 const IMAGES = 20;
@@ -58,29 +49,14 @@ export async function benchReferrers(
   const file = join(dir, 'signed.yaml');
   writeFileSync(file, `images:\n${lines.join('\n')}\n`);
 
-  const phase = async (args: string[]) => {
-    const target = await startRegistry({ kind: 'basic', users: { bench: 'bench-write' } });
+  const phase = async (args: string[]): Promise<ReferrersRuns> => {
+    const target = await startBenchTarget();
     useTarget(dir, target);
     try {
-      const once = async () => {
-        source.clearLog();
-        target.clearLog();
-        const m = await measure(
-          'bin/image-syncer.js',
-          ['-i', file, '-r', `${target.host}/m/`, ...args],
-          {
-            DOCKER_CONFIG: dir,
-            ...env,
-          },
+      const once = () =>
+        countedRun(`image-syncer ${args.join(' ')}`, source, target, () =>
+          runSyncer(file, target, 'm', args, { DOCKER_CONFIG: dir, ...env }),
         );
-        if (m.exitCode !== 0)
-          throw new Error(`image-syncer ${args.join(' ')} failed:\n${m.output.slice(-2000)}`);
-        return {
-          m,
-          source: countRequests(await settled(source)),
-          target: countRequests(await settled(target)),
-        };
-      };
       const cold = await once();
       const noop = await once();
       return {

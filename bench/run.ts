@@ -10,7 +10,7 @@ import { startRegistry } from '../test/support/registry.ts';
 import { benchBookkeeping } from './bookkeeping.ts';
 import { benchBoot } from './boot.ts';
 import { benchChaos } from './chaos.ts';
-import { benchBig, benchCold, prepareCopy } from './copy.ts';
+import { benchBig, benchCold, prepareCopy, startBenchTarget, TARGET_CREDS } from './copy.ts';
 import { benchFanOut } from './fanout.ts';
 import { benchReferrers } from './referrers.ts';
 import {
@@ -60,18 +60,22 @@ const PROFILE = process.env.BENCH_PROFILE
   : {};
 const MiB = 1024 * 1024;
 
+const SOURCE_USER = 'pusher';
+const SOURCE_PASSWORD = 'bench-push';
+const SOURCE_CREDS = `${SOURCE_USER}:${SOURCE_PASSWORD}`;
+
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const rounds = (n: number) => (n === 1 ? '1 round' : `${n} rounds, medians`);
 
 /** The phases that copy from the seeded source registry, in the order they run. */
 async function registryPhases(): Promise<Section[]> {
-  const source = await startRegistry({ kind: 'token', users: { pusher: 'bench-push' } });
-  const target = await startRegistry({ kind: 'basic', users: { bench: 'bench-write' } });
+  const source = await startRegistry({ kind: 'token', users: { [SOURCE_USER]: SOURCE_PASSWORD } });
+  const target = await startBenchTarget();
   const sections: Section[] = [];
   try {
     say(`source ${source.url} (token auth), target ${target.url} (Basic auth); ${ROUNDS} rounds`);
     say('seeding…');
-    const workload = await seedWorkload(source.host, 'pusher:bench-push', {
+    const workload = await seedWorkload(source.host, SOURCE_CREDS, {
       bigLayerMiB: BIG_MIB,
       largeLayerMiB: 256,
     });
@@ -89,7 +93,7 @@ async function registryPhases(): Promise<Section[]> {
       sections.push({ name: 'big', scope: rounds(bigRounds), table: bigTable(big) });
     }
     if (PHASES.has('referrers')) {
-      const signed = await benchReferrers(source, 'pusher:bench-push', setup.dir, {
+      const signed = await benchReferrers(source, SOURCE_CREDS, setup.dir, {
         PATH,
         ...PROFILE,
       });
@@ -102,7 +106,7 @@ async function registryPhases(): Promise<Section[]> {
     }
     if (PHASES.has('boot')) {
       const bootRounds = Math.max(ROUNDS, 5);
-      const creds = { source: 'pusher:bench-push', target: 'bench:bench-write' };
+      const creds = { source: SOURCE_CREDS, target: TARGET_CREDS };
       const boot = await benchBoot(source, target, creds, bootRounds);
       sections.push({ name: 'boot', scope: rounds(bootRounds), table: bootTable(boot) });
     }

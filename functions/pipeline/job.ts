@@ -101,6 +101,16 @@ export function isValidRunId(runId: string): boolean {
   return RUN_ID.test(runId);
 }
 
+/** A run id that follows from `parts`: `prefix-` and the first `hexChars` of their sha256, joined by newlines. */
+export function deterministicRunId(
+  prefix: string,
+  parts: readonly (string | number)[],
+  hexChars = 20,
+): string {
+  const hash = createHash('sha256').update(parts.join('\n')).digest('hex');
+  return `${prefix}-${hash.slice(0, hexChars)}`;
+}
+
 /** The message of one planned job of a run. */
 export function jobMessage(
   run: { readonly runId: string; readonly dryRun: boolean },

@@ -161,11 +161,6 @@ export function withDefaults(policy: ImagePolicy, defaults: ImagePolicy): ImageP
   return resolved as ImagePolicy;
 }
 
-/** Only the policy fields of an entry, a planned job or a message. */
-export function policyOf(fields: ImagePolicy): ImagePolicy {
-  return withDefaults(fields, {});
-}
-
 /** `fields` with its policy replaced by `policy`. */
 export function withPolicy<T extends ImagePolicy>(fields: T, policy: ImagePolicy): T {
   const rest: Record<string, unknown> = { ...(fields as object) };
@@ -187,6 +182,6 @@ export function copyRequest(
     sourceRef: image.sourceRef,
     target: image.target,
     ...(image.sourceDigest !== undefined && { sourceDigest: image.sourceDigest }),
-    ...withDefaults(policyOf(image), defaults),
+    ...withDefaults(image, defaults),
   };
 }

@@ -17,7 +17,7 @@ import { formatReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
 import { checkEntry } from './entry.ts';
-import { FIELD_NAMES, IMAGE_FIELDS, mergePolicies, policyOf, withPolicy } from './fields.ts';
+import { FIELD_NAMES, IMAGE_FIELDS, mergePolicies, withPolicy } from './fields.ts';
 import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
 
@@ -307,7 +307,7 @@ function addEntries(
       });
       return;
     }
-    const merged = mergePolicies(policyOf(earlier), policyOf(entry));
+    const merged = mergePolicies(earlier, entry);
     if ('conflicts' in merged) {
       for (const { field, conflict } of merged.conflicts)
         problems.push({

@@ -46,14 +46,14 @@ export interface UnpinnedEntry {
 }
 
 /** How one entry is pinned; `note` says why an entry kept its `tag:` under the renovate style. */
-export interface PinPlan {
+interface PinPlan {
   readonly entry: UnpinnedEntry;
   readonly form: PinStyle;
   readonly dropTag?: Edit;
   readonly note?: string;
 }
 
-export interface Edit {
+interface Edit {
   readonly at: number;
   readonly remove: number;
   readonly insert: string;

@@ -15,7 +15,7 @@ export interface FieldNodes {
   readonly valueRange?: readonly [number, number];
 }
 
-export interface EntryNodes {
+interface EntryNodes {
   readonly index: number;
   /** A flow mapping (`{source: …, tag: …}`) rather than a block one. */
   readonly flow: boolean;

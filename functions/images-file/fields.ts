@@ -14,9 +14,9 @@ import type { Diagnostic } from './diagnostics.ts';
 import { readPlatforms } from './platforms-field.ts';
 
 /** Where a field's value stands: file, line, and its path (`images[3].platforms`). */
-export type FieldAt = Omit<Diagnostic, 'message'>;
+type FieldAt = Omit<Diagnostic, 'message'>;
 
-export interface FieldSpec<T, Encoded> {
+interface FieldSpec<T, Encoded> {
   /** The value written at `at`, or undefined after adding a problem naming file, line and field. */
   read(
     node: Node | null,

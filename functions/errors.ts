@@ -88,10 +88,13 @@ export class SyncerError extends Error {
 /** A reference (image name, tag or digest) that the distribution grammar rejects. */
 export class InvalidReferenceError extends SyncerError {
   readonly input: string;
+  /** Why the grammar refuses `input`, without the input itself. */
+  readonly reason: string;
 
   constructor(input: string, reason: string) {
     super('INVALID_REFERENCE', `invalid image reference ${JSON.stringify(input)}: ${reason}`);
     this.input = input;
+    this.reason = reason;
   }
 }
 

@@ -11,6 +11,7 @@ import { formatDiagnostic } from '../images-file/diagnostics.ts';
 import { copyRequest } from '../images-file/fields.ts';
 import { checkImagesFile, type ImagesFileCheck } from '../images-file/parse.ts';
 import { mutableTagWarnings } from '../images-file/platforms-field.ts';
+import { decodeUtf8 } from '../images-file/yaml-text.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Logger } from '../util/logger.ts';
 import { entryOf, validationEntries } from '../views/entries.ts';
@@ -114,7 +115,10 @@ async function checkFile(options: CliOptions): Promise<{ check: ImagesFileCheck;
   const check = checkImagesFile(path, bytes, options.targetRepoPrefix, {
     isRegistryAllowed: (registry) => isRegistryAllowed(options.policy, registry),
   });
-  return { check, text: bytes.toString('utf8') };
+  // The text as checkImagesFile decodes it (a byte-order mark dropped); a file
+  // that does not decode has a problem, so its text is never looked at.
+  const text = decodeUtf8(path, bytes);
+  return { check, text: typeof text === 'string' ? text : '' };
 }
 
 /** `validate`, or any command on a file with problems: every entry's line, every problem, nothing copied. */

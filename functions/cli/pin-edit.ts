@@ -16,7 +16,7 @@
 
 import { parse, type Scalar } from 'yaml';
 import { pinnedSource, sourceName } from '../engine/drift.ts';
-import { entryNodes, type FieldNodes, lineFinder } from '../images-file/entry-nodes.ts';
+import { entryNodes, type FieldNodes } from '../images-file/entry-nodes.ts';
 import { parseReference } from '../reference/reference.ts';
 
 export type PinStyle = 'renovate' | 'digest';
@@ -46,14 +46,14 @@ export interface UnpinnedEntry {
 }
 
 /** How one entry is pinned; `note` says why an entry kept its `tag:` under the renovate style. */
-export interface PinPlan {
+interface PinPlan {
   readonly entry: UnpinnedEntry;
   readonly form: PinStyle;
   readonly dropTag?: Edit;
   readonly note?: string;
 }
 
-export interface Edit {
+interface Edit {
   readonly at: number;
   readonly remove: number;
   readonly insert: string;
@@ -69,9 +69,9 @@ export interface Hunk {
 
 /** Every entry of a valid file whose source names no digest, in file order. */
 export function unpinnedEntries(text: string): UnpinnedEntry[] {
-  const lineAt = lineFinder(text);
+  const { entries, lineAt } = entryNodes(text);
   const out: UnpinnedEntry[] = [];
-  for (const { index, flow, source, tag } of entryNodes(text)) {
+  for (const { index, flow, source, tag } of entries) {
     const node = source?.value;
     if (!source?.valueRange || !node || typeof node.value !== 'string') continue;
     const reference = parseReference(node.value);

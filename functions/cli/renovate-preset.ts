@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { describeError } from '../errors.ts';
 import type { Diagnostic } from '../images-file/diagnostics.ts';
-import { entryNodes, lineFinder } from '../images-file/entry-nodes.ts';
+import { entryNodes } from '../images-file/entry-nodes.ts';
 import type { ImageEntry } from '../images-file/types.ts';
 
 export const PRESET_FILE = 'renovate/external-images.json';
@@ -141,9 +141,9 @@ export function renovateWarnings(
       },
     ];
   }
-  const lineAt = lineFinder(text);
+  const { entries: nodes, lineAt } = entryNodes(text);
   const ranges = new Map(
-    entryNodes(text).flatMap((n) => (n.source?.valueRange ? [[n.index, n.source.valueRange]] : [])),
+    nodes.flatMap((n) => (n.source?.valueRange ? [[n.index, n.source.valueRange]] : [])),
   );
   const inside = (range: readonly [number, number] | undefined) =>
     range ? deps.filter((d) => d.offset >= range[0] && d.offset < range[1]) : [];

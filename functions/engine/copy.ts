@@ -70,12 +70,10 @@ function outcome(errorCode: ErrorCode, error: string) {
 /** One image's copy under way: both sides, where it goes, what it has moved. */
 interface ImageCopy {
   readonly job: CopyJob;
-  readonly ctx: CopyContext;
   /** The result fields every outcome carries. */
   readonly base: { readonly source: string; readonly target: string };
   readonly tree: Tree;
   readonly targetTag: string;
-  readonly op: { readonly signal: AbortSignal | undefined };
 }
 
 type SupplyChain = Awaited<ReturnType<typeof beginSupplyChain>>;
@@ -83,7 +81,8 @@ type Found = { readonly digest: string; readonly mediaType: string };
 
 export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyResult> {
   const copy = begin(job, ctx);
-  const { base, tree, op } = copy;
+  const { base, tree } = copy;
+  const { op } = tree;
   try {
     const wanted = job.sourceDigest ?? manifestReference(job.sourceRef);
     const sourceHead = await tree.source.headManifest(tree.sourceRepository, wanted, op);
@@ -125,7 +124,6 @@ export async function copyImage(job: CopyJob, ctx: CopyContext): Promise<CopyRes
 function begin(job: CopyJob, ctx: CopyContext): ImageCopy {
   return {
     job,
-    ctx,
     base: { source: job.source, target: formatReference(job.target) },
     tree: {
       source: ctx.registries.client(job.sourceRef.registry),
@@ -134,9 +132,9 @@ function begin(job: CopyJob, ctx: CopyContext): ImageCopy {
       targetRepository: job.target.repository,
       stats: emptyStats(),
       ctx,
+      op: { signal: ctx.signal },
     },
     targetTag: job.target.tag ?? 'latest',
-    op: { signal: ctx.signal },
   };
 }
 
@@ -149,7 +147,8 @@ function notFound({ job, base }: ImageCopy): CopyResult {
   };
 }
 
-function supplyChain({ job, ctx, tree }: ImageCopy, digest: string): Promise<SupplyChain> {
+function supplyChain({ job, tree }: ImageCopy, digest: string): Promise<SupplyChain> {
+  const { ctx } = tree;
   return beginSupplyChain(
     {
       ...(ctx.referrers && { options: ctx.referrers }),
@@ -175,8 +174,8 @@ async function alreadyTagged(
   found: Found,
   held: ManifestHead,
 ): Promise<CopyResult> {
-  const { tree, targetTag, op } = copy;
-  const { destination, targetRepository } = tree;
+  const { tree, targetTag } = copy;
+  const { destination, targetRepository, op } = tree;
   if (!(await holdsManifest(destination, targetRepository, targetTag, held, found.digest, op)))
     return conflict(copy, chain, found, held, 'already points at');
   const required = copy.job.platforms ?? [];
@@ -235,8 +234,8 @@ async function write(
   found: Found,
   manifest: Manifest,
 ): Promise<CopyResult> {
-  const { tree, targetTag, op } = copy;
-  const { destination, targetRepository, stats } = tree;
+  const { tree, targetTag } = copy;
+  const { destination, targetRepository, stats, op } = tree;
   await copyChildren(tree, manifest, 0);
   try {
     throwIfCancelled(op.signal);
@@ -276,6 +275,8 @@ interface Tree {
   readonly targetRepository: string;
   readonly stats: CopyStats;
   readonly ctx: CopyContext;
+  /** The options of every request: the copy's cancellation. */
+  readonly op: { readonly signal: AbortSignal | undefined };
 }
 
 /** Puts everything `manifest` refers to into the target, leaving the manifest itself to the caller. */
@@ -311,13 +312,13 @@ async function copyChildren(tree: Tree, manifest: Manifest, depth: number): Prom
   }
   // Every child of an index (all platforms, attestations included) is copied,
   // by digest, before the index: a registry refuses an index whose children it lacks.
-  const op = { signal: tree.ctx.signal };
+  const { op } = tree;
   await allEnded(
     parsed.manifests.map(async (child) => {
       if (await tree.destination.headManifest(tree.targetRepository, child.digest, op)) return;
       const childManifest = await tree.source.getManifest(tree.sourceRepository, child.digest, op);
       await copyChildren(tree, childManifest, depth + 1);
-      throwIfCancelled(tree.ctx.signal);
+      throwIfCancelled(op.signal);
       await tree.destination.putManifest(tree.targetRepository, child.digest, childManifest, op);
       tree.stats.manifestsPut++;
     }),

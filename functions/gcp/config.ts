@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
+import type { TrustPolicy } from '../pipeline/early-mirror.ts';
 import { parseTrustPattern } from '../reference/trust.ts';
 import { bool, listOf, optionalText, wholeNumber } from '../settings/parsers.ts';
 import { envName, readSettings, setting, type Values } from '../settings/setting.ts';
@@ -144,6 +145,8 @@ export const CLOUD_SETTINGS = {
 export interface FunctionConfig extends SharedSettings, Values<typeof CLOUD_SETTINGS> {
   /** STORAGE_EMULATOR_HOST (the Google clients' convention): a Cloud Storage stand-in, no credentials. */
   readonly storageEmulator: string | undefined;
+  /** Which sources a pull request may mirror early, and whether forks' count (pipeline/early-mirror.ts). */
+  readonly trust: TrustPolicy;
 }
 
 /** Every SYNCER_ variable the functions read. */
@@ -193,6 +196,7 @@ export function loadConfig(
     project: cloud.project || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || undefined,
     sourceCredentials: sourceCredentials(cloud),
     storageEmulator: env.STORAGE_EMULATOR_HOST || undefined,
+    trust: { patterns: cloud.trustedSources, forks: cloud.trustForkPullRequests },
   };
   // A plan function that mirrors trusted sources early publishes jobs and records runs.
   const early = functionTarget === 'planApi' && config.trustedSources.length > 0;

@@ -2,20 +2,15 @@
 // object-finalized events and request messages on the requests topic each
 // start a run. Return to acknowledge, throw to have the event delivered again.
 
-import { createHash } from 'node:crypto';
 import { fanOut } from '../pipeline/fanout.ts';
-import { isValidRunId } from '../pipeline/job.ts';
+import { deterministicRunId, isValidRunId } from '../pipeline/job.ts';
 import { isRegistryAllowed } from '../registry/network-policy.ts';
 import type { Event, MessagePublishedData, StorageObjectData } from './events.ts';
 import type { Runtime } from './runtime.ts';
 
-function deterministicRunId(kind: string, ...parts: string[]): string {
-  return `${kind}-${createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 20)}`;
-}
-
 /** One run per uploaded object generation: a redelivered event finds its run. */
 export function storageRunId(bucket: string, name: string, generation: string | undefined): string {
-  return deterministicRunId('gcs', bucket, name, generation ?? '');
+  return deterministicRunId('gcs', [bucket, name, generation ?? '']);
 }
 
 /** What every fan-out adapter hands the core. */
@@ -98,7 +93,8 @@ export async function onSyncRequested(
     });
     return;
   }
-  const runId = requestedRunId || deterministicRunId('msg', message?.messageId ?? event.id ?? text);
+  const runId =
+    requestedRunId || deterministicRunId('msg', [message?.messageId ?? event.id ?? text]);
   const dryRun = rt.config.dryRun || request?.dryRun === true || attributes.dryRun === 'true';
   let file = 'request message';
   let bytes: Buffer = Buffer.from(text);

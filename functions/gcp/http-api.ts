@@ -97,7 +97,7 @@ async function plan(req: Request, res: Response, rt: Runtime): Promise<void> {
     referrers: rt.config.referrers,
     defaults: rt.config.defaults,
   };
-  const trust = { patterns: rt.config.trustedSources, forks: rt.config.trustForkPullRequests };
+  const { trust } = rt.config;
   const outcome: PullRequestPlan =
     pullRequest && trust.patterns.length > 0
       ? await planPullRequest('request body', body, pullRequest, {

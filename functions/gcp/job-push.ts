@@ -104,7 +104,7 @@ export function copyJobDeps(rt: Runtime): CopyJobDeps {
     deadlineSeconds: config.jobDeadlineSeconds,
     referrers: config.referrers,
     defaults: config.defaults,
-    trust: { patterns: config.trustedSources, forks: config.trustForkPullRequests },
+    trust: config.trust,
     onJobEnded: (job) => {
       const events = rt.runEvents?.();
       return completeRunIfDone(job, {

@@ -3,7 +3,16 @@
 // edits bytes in place, and `validate` compares what a text-matching tool
 // (Renovate's regex manager) would read with what the entry says.
 
-import { isMap, isScalar, isSeq, type Node, type Pair, parseDocument, type Scalar } from 'yaml';
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  type Pair,
+  parseDocument,
+  type Scalar,
+} from 'yaml';
 
 /** A key and its value as the file has them; `value` is undefined for an alias or a collection. */
 export interface FieldNodes {
@@ -15,7 +24,7 @@ export interface FieldNodes {
   readonly valueRange?: readonly [number, number];
 }
 
-export interface EntryNodes {
+interface EntryNodes {
   readonly index: number;
   /** A flow mapping (`{source: …, tag: …}`) rather than a block one. */
   readonly flow: boolean;
@@ -47,35 +56,33 @@ function fieldNodes(text: string, pair: Pair | undefined): FieldNodes | undefine
   };
 }
 
-/** Each mapping of the `images` list, in file order, with its source and tag nodes. */
-export function entryNodes(text: string): EntryNodes[] {
-  const doc = parseDocument(text, { uniqueKeys: false });
+/**
+ * Each mapping of the `images` list, in file order, with its source and tag
+ * nodes; and the 1-based line of any offset in `text` (yaml's LineCounter,
+ * which the parser feeds every line start).
+ */
+export function entryNodes(text: string): {
+  entries: EntryNodes[];
+  lineAt: (offset: number) => number;
+} {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: false, lineCounter });
+  const lineAt = (offset: number) => lineCounter.linePos(offset).line;
   const images = isMap(doc.contents) ? doc.contents.get('images', true) : undefined;
-  if (!isSeq(images)) return [];
-  const out: EntryNodes[] = [];
-  images.items.forEach((item, index) => {
-    if (!isMap(item)) return;
-    const find = (name: string) =>
-      item.items.find((p) => isScalar(p.key) && p.key.value === name) as Pair | undefined;
-    const source = fieldNodes(text, find('source'));
-    const tag = fieldNodes(text, find('tag'));
-    out.push({ index, flow: item.flow === true, ...(source && { source }), ...(tag && { tag }) });
-  });
-  return out;
-}
-
-/** The 1-based line of an offset in `text`. */
-export function lineFinder(text: string): (offset: number) => number {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text[i] === '\n') starts.push(i + 1);
-  return (offset) => {
-    let low = 0;
-    let high = starts.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if ((starts[mid] as number) <= offset) low = mid;
-      else high = mid - 1;
-    }
-    return low + 1;
-  };
+  const entries: EntryNodes[] = [];
+  if (isSeq(images))
+    images.items.forEach((item, index) => {
+      if (!isMap(item)) return;
+      const find = (name: string) =>
+        item.items.find((p) => isScalar(p.key) && p.key.value === name) as Pair | undefined;
+      const source = fieldNodes(text, find('source'));
+      const tag = fieldNodes(text, find('tag'));
+      entries.push({
+        index,
+        flow: item.flow === true,
+        ...(source && { source }),
+        ...(tag && { tag }),
+      });
+    });
+  return { entries, lineAt };
 }

@@ -48,7 +48,7 @@ export function checkEntry(
     });
     return undefined;
   }
-  const fields = readFields(node, at, line, ctx);
+  const fields = readFields(node, at, ctx);
   if (fields.source === undefined) {
     if (fields.valid)
       ctx.problems.push({ file: ctx.file, line, field: `${at}.source`, message: 'missing' });
@@ -82,7 +82,7 @@ interface Fields {
 }
 
 /** Every key of the entry: its source, its tag, its policy (fields.ts); each problem reported at its line. */
-function readFields(node: YAMLMap, at: string, line: number, ctx: EntryContext): Fields {
+function readFields(node: YAMLMap, at: string, ctx: EntryContext): Fields {
   const { file, lineOf, problems, warnings } = ctx;
   const policy: Record<string, unknown> = {};
   const fields: Fields = { policy: policy as ImagePolicy, valid: true };
@@ -95,7 +95,7 @@ function readFields(node: YAMLMap, at: string, line: number, ctx: EntryContext):
     const keyNode = pair.key as Node;
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
     const valueNode = pair.value as Node | null;
-    const where = { file, line: lineOf(keyNode) || line, field: `${at}.${key}` };
+    const where = { file, line: lineOf(keyNode), field: `${at}.${key}` };
     const first = seen.get(key);
     if (first !== undefined) {
       refuse(where, `duplicate field (first on line ${first})`);

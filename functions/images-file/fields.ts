@@ -14,9 +14,9 @@ import type { Diagnostic } from './diagnostics.ts';
 import { readPlatforms } from './platforms-field.ts';
 
 /** Where a field's value stands: file, line, and its path (`images[3].platforms`). */
-export type FieldAt = Omit<Diagnostic, 'message'>;
+type FieldAt = Omit<Diagnostic, 'message'>;
 
-export interface FieldSpec<T, Encoded> {
+interface FieldSpec<T, Encoded> {
   /** The value written at `at`, or undefined after adding a problem naming file, line and field. */
   read(
     node: Node | null,
@@ -161,11 +161,6 @@ export function withDefaults(policy: ImagePolicy, defaults: ImagePolicy): ImageP
   return resolved as ImagePolicy;
 }
 
-/** Only the policy fields of an entry, a planned job or a message. */
-export function policyOf(fields: ImagePolicy): ImagePolicy {
-  return withDefaults(fields, {});
-}
-
 /** `fields` with its policy replaced by `policy`. */
 export function withPolicy<T extends ImagePolicy>(fields: T, policy: ImagePolicy): T {
   const rest: Record<string, unknown> = { ...(fields as object) };
@@ -187,6 +182,6 @@ export function copyRequest(
     sourceRef: image.sourceRef,
     target: image.target,
     ...(image.sourceDigest !== undefined && { sourceDigest: image.sourceDigest }),
-    ...withDefaults(policyOf(image), defaults),
+    ...withDefaults(image, defaults),
   };
 }

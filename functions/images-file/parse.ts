@@ -16,8 +16,8 @@ import type { ImagePolicy } from '../engine/types.ts';
 import { formatReference } from '../reference/reference.ts';
 import type { TargetPrefix } from '../reference/target.ts';
 import { type Diagnostic, ImagesFileError } from './diagnostics.ts';
-import { checkEntry } from './entry.ts';
-import { FIELD_NAMES, IMAGE_FIELDS, mergePolicies, policyOf, withPolicy } from './fields.ts';
+import { checkEntry, type EntryContext } from './entry.ts';
+import { FIELD_NAMES, IMAGE_FIELDS, mergePolicies, withPolicy } from './fields.ts';
 import type { CheckOptions, ImageEntry } from './types.ts';
 import { closest, decodeUtf8, nestingDepth } from './yaml-text.ts';
 
@@ -69,21 +69,14 @@ export function checkImagesFile(
   options: CheckOptions = {},
 ): ImagesFileCheck {
   const found: Found = { file, problems: [], warnings: [], listed: [], entries: [] };
-  const done = (): ImagesFileCheck => ({
-    file,
-    entries: found.entries,
-    warnings: found.warnings,
-    problems: found.problems,
-    listed: found.listed,
-  });
   const parsed = readDocument(file, bytes, found.problems);
-  if (!parsed) return done();
+  if (!parsed) return found;
   const top = readTopLevel(parsed, found);
-  if (!top) return done();
+  if (!top) return found;
   const items = imagesList(top, found);
   if (items)
     addEntries(items, { ...found, prefix, options, lineOf: parsed.lineOf, defaults: top.defaults });
-  return done();
+  return found;
 }
 
 /** What a check has found so far: every problem and warning, every listed and valid entry. */
@@ -161,7 +154,6 @@ interface TopLevel {
   readonly imagesLine: number;
   /** The policy the top level states for entries without their own (fields.ts `fileDefault`). */
   readonly defaults: ImagePolicy;
-  readonly lineOf: Parsed['lineOf'];
 }
 
 const TOP_LEVEL_FIELDS = FIELD_NAMES.filter((name) => IMAGE_FIELDS[name].fileDefault === true);
@@ -246,7 +238,7 @@ function readTopLevel({ doc, lineOf }: Parsed, found: Found): TopLevel | undefin
     });
     return undefined;
   }
-  return { images, imagesLine, defaults: defaults as ImagePolicy, lineOf };
+  return { images, imagesLine, defaults: defaults as ImagePolicy };
 }
 
 /** The list's items (none for an empty `images:`), or undefined after saying why it is no list. */
@@ -281,10 +273,7 @@ function imagesList(
  * one image when their sources are the same (merged, their policies by each
  * field's rule), and a problem when they are not.
  */
-function addEntries(
-  items: readonly unknown[],
-  ctx: Found & Pick<Parameters<typeof checkEntry>[2], 'prefix' | 'options' | 'lineOf' | 'defaults'>,
-): void {
+function addEntries(items: readonly unknown[], ctx: Found & EntryContext): void {
   const { file, problems, warnings, entries } = ctx;
   const byTarget = new Map<string, ImageEntry>();
   items.forEach((item, index) => {
@@ -307,7 +296,7 @@ function addEntries(
       });
       return;
     }
-    const merged = mergePolicies(policyOf(earlier), policyOf(entry));
+    const merged = mergePolicies(earlier, entry);
     if ('conflicts' in merged) {
       for (const { field, conflict } of merged.conflicts)
         problems.push({

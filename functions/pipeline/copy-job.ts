@@ -41,9 +41,9 @@ import {
   InvalidJobError,
   type JobMessage,
   jobKey,
-  parseEarlyMirror,
   parseJob,
   parseRunJobs,
+  RefusedJobError,
 } from './job.ts';
 import { afterTransientFailure, earlyRedelivery, RateLimitedJobError } from './rate-limited-job.ts';
 import { recordResult } from './record-result.ts';
@@ -157,8 +157,8 @@ async function record(
 }
 
 /**
- * A message that is not a valid job is acknowledged (it would fail the same
- * way forever); recorded under its planned key when it names one, so the run
+ * A message that is not a valid job, or an early job this deployment does not
+ * trust, is acknowledged (it would fail the same way forever); recorded under its planned key when it names one, so the run
  * it belongs to still completes.
  */
 async function refuse(
@@ -166,7 +166,7 @@ async function refuse(
   deps: CopyJobDeps,
   error: unknown,
 ): Promise<JobResultRecord | undefined> {
-  const invalid = error instanceof InvalidJobError ? error : undefined;
+  const invalid = error instanceof RefusedJobError ? error : undefined;
   deps.logger.warn('invalid job message acknowledged without retry', {
     runId: invalid?.runId,
     messageId: delivery.messageId,
@@ -176,7 +176,6 @@ async function refuse(
   const target = runId && invalid.fields ? plannedTarget(invalid.fields, deps) : undefined;
   if (!runId || !target) return undefined;
   const ended = endedJob(runId, target, delivery);
-  const early = invalid.fields?.early;
   return record(deps, ended, {
     key: ended.key,
     runId,
@@ -188,8 +187,7 @@ async function refuse(
     category: classifyCode(invalid.code).category,
     ...(delivery.attempt !== undefined && { attempt: delivery.attempt }),
     finishedAt: new Date().toISOString(),
-    ...(invalid instanceof UntrustedJobError &&
-      early !== undefined && { early: parseEarlyMirror(early) }),
+    ...(invalid instanceof UntrustedJobError && { early: invalid.early }),
   });
 }
 

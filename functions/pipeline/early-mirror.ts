@@ -16,7 +16,7 @@
 import type { CopyResult } from '../engine/types.ts';
 import type { ImageReference } from '../reference/reference.ts';
 import { type TrustPattern, trustedBy } from '../reference/trust.ts';
-import { InvalidJobError, type JobMessage } from './job.ts';
+import { type JobMessage, RefusedJobError } from './job.ts';
 import type { EarlyMirror, JobResultRecord, PullRequest } from './records.ts';
 import type { RunStore } from './run-store.ts';
 
@@ -45,9 +45,13 @@ export function earlyTrust(
 }
 
 /** A job marked early that the copy function does not trust: refused and recorded, never copied. */
-export class UntrustedJobError extends InvalidJobError {
-  constructor(reason: string, job: JobMessage) {
-    super(reason, job.runId, job, 'UNTRUSTED_SOURCE');
+export class UntrustedJobError extends RefusedJobError {
+  /** The pull request the job was mirrored early for, and the pattern it claimed. */
+  readonly early: EarlyMirror;
+
+  constructor(reason: string, job: JobMessage, early: EarlyMirror) {
+    super('UNTRUSTED_SOURCE', `refused: ${reason}`, job.runId, job);
+    this.early = early;
   }
 }
 
@@ -59,7 +63,7 @@ export function checkEarlyJob(
 ): void {
   if (!job.early) return;
   const decided = earlyTrust(trust ?? { patterns: [], forks: false }, job.early, source);
-  if ('refusal' in decided) throw new UntrustedJobError(decided.refusal, job);
+  if ('refusal' in decided) throw new UntrustedJobError(decided.refusal, job, job.early);
 }
 
 /**
@@ -79,7 +83,7 @@ export async function earlyProvenance(
       await store.writeEarlyMirror(key, {
         ...job.early,
         target: result.target,
-        digest: result.digest as string,
+        digest: inTarget,
         runId: job.runId,
         mirroredAt: new Date().toISOString(),
       });

@@ -8,7 +8,7 @@
 // images-file/fields.ts declares them.
 
 import { createHash } from 'node:crypto';
-import { describeError, SyncerError } from '../errors.ts';
+import { describeError, type ErrorCode, SyncerError } from '../errors.ts';
 import {
   decodePolicy,
   type EncodedPolicy,
@@ -32,9 +32,9 @@ export interface JobMessage extends EncodedPolicy {
 }
 
 /**
- * The order fields are written in. The first seven are what copy functions
- * read today, byte for byte (test/unit/job-message.test.ts); a policy field
- * added later is written after them.
+ * The order fields are written in: these fields keep this order and a new
+ * field goes after them, because the bytes are a contract (docs/pipeline.md,
+ * "The job message"; test/unit/job-message.test.ts).
  */
 const WIRE_ORDER: readonly string[] = [
   'runId',
@@ -79,26 +79,39 @@ export function parseEarlyMirror(value: unknown): EarlyMirror {
   return { ...pullRequest, trustedBy };
 }
 
-export class InvalidJobError extends SyncerError {
+/** A message the copy function acknowledges without copying: recorded under the target it names. */
+export class RefusedJobError extends SyncerError {
   /** The run the message claimed to belong to, when it said one that is well formed. */
   readonly runId: string | undefined;
   /** The message's fields, when it was a JSON object: its source and tag still name its target. */
   readonly fields: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(
-    reason: string,
-    runId?: string,
-    fields?: object,
-    code: 'INVALID_JOB' | 'UNTRUSTED_SOURCE' = 'INVALID_JOB',
-  ) {
-    super(code, code === 'INVALID_JOB' ? `invalid job message: ${reason}` : `refused: ${reason}`);
+  constructor(code: ErrorCode, message: string, runId?: string, fields?: object) {
+    super(code, message);
     this.runId = runId;
     this.fields = fields as Readonly<Record<string, unknown>> | undefined;
   }
 }
 
+/** A message that is not a valid job. */
+export class InvalidJobError extends RefusedJobError {
+  constructor(reason: string, runId?: string, fields?: object) {
+    super('INVALID_JOB', `invalid job message: ${reason}`, runId, fields);
+  }
+}
+
 export function isValidRunId(runId: string): boolean {
   return RUN_ID.test(runId);
+}
+
+/** A run id that follows from `parts`: `prefix-` and the first `hexChars` of their sha256, joined by newlines. */
+export function deterministicRunId(
+  prefix: string,
+  parts: readonly (string | number)[],
+  hexChars = 20,
+): string {
+  const hash = createHash('sha256').update(parts.join('\n')).digest('hex');
+  return `${prefix}-${hash.slice(0, hexChars)}`;
 }
 
 /** The message of one planned job of a run. */
@@ -161,13 +174,14 @@ export function parseJob(data: Uint8Array): JobMessage {
   }
   if (job.dryRun !== undefined && typeof job.dryRun !== 'boolean')
     throw fail('dryRun must be a boolean');
+  let early: EarlyMirror | undefined;
   try {
     decodePolicy(job);
-    if (job.early !== undefined) parseEarlyMirror(job.early);
+    if (job.early !== undefined) early = parseEarlyMirror(job.early);
   } catch (error) {
     throw fail(describeError(error));
   }
-  return job as unknown as JobMessage;
+  return { ...job, ...(early && { early }) } as unknown as JobMessage;
 }
 
 /**

@@ -6,10 +6,10 @@
 // touched. The run's id follows from the pull request and its commit, so the
 // workflow re-run on the same commit finds the same run.
 
-import { createHash } from 'node:crypto';
 import { formatReference, type ImageReference } from '../reference/reference.ts';
 import { earlyTrust, FORK_REFUSAL, type TrustPolicy } from './early-mirror.ts';
 import { type FanOutDeps, fanOut } from './fanout.ts';
+import { deterministicRunId } from './job.ts';
 import { type PlanOutcome, planImagesFile } from './plan.ts';
 import type { PullRequest } from './records.ts';
 
@@ -27,11 +27,9 @@ export interface PullRequestPlan extends PlanOutcome {
   readonly notEarly?: string;
 }
 
-export function pullRequestRunId(pullRequest: PullRequest): string {
-  const hash = createHash('sha256')
-    .update([pullRequest.repository, pullRequest.number, pullRequest.commit].join('\n'))
-    .digest('hex');
-  return `pr-${pullRequest.number}-${hash.slice(0, 16)}`;
+function pullRequestRunId(pullRequest: PullRequest): string {
+  const { repository, number, commit } = pullRequest;
+  return deterministicRunId(`pr-${number}`, [repository, number, commit], 16);
 }
 
 export async function planPullRequest(

@@ -13,6 +13,7 @@
 // wildcard inside a component (`sap-*`), a tag or a digest. A source that the
 // grammar refuses (`ghcr.io/sap/../x`) never gets this far.
 
+import { describeError, InvalidReferenceError } from '../errors.ts';
 import { type ImageReference, parseReference } from './reference.ts';
 
 export interface TrustPattern {
@@ -23,8 +24,8 @@ export interface TrustPattern {
   readonly components: readonly string[];
 }
 
-const ONE = 'x0trustone';
-const ANY = 'x0trustany';
+/** What a wildcard becomes while the reference grammar normalises the pattern. */
+const PLACEHOLDER = 'x0trustwildcard';
 
 /** Parses one pattern; throws with the reason it is not one. */
 export function parseTrustPattern(text: string): TrustPattern {
@@ -32,9 +33,15 @@ export function parseTrustPattern(text: string): TrustPattern {
   const parts = trimmed.split('/');
   if (parts[0]?.includes('*'))
     throw new Error(`"${text}": a host is never a wildcard; write the registry out`);
-  const placeholders = parts.map((part) => {
-    if (part === '*') return ONE;
-    if (part === '**') return ANY;
+  // Wildcards are remembered by their place counted from the end, because
+  // normalisation may prepend components (a Hub name gains `library/`); a
+  // literal component spelled like the placeholder stays a literal.
+  const wildcards = new Map<number, string>();
+  const placeholders = parts.map((part, i) => {
+    if (part === '*' || part === '**') {
+      wildcards.set(parts.length - 1 - i, part);
+      return PLACEHOLDER;
+    }
     if (part.includes('*'))
       throw new Error(
         `"${text}": a wildcard stands for a whole path component (* or **), not part of one`,
@@ -47,27 +54,27 @@ export function parseTrustPattern(text: string): TrustPattern {
   try {
     ref = parseReference(placeholders.join('/'));
   } catch (error) {
-    throw new Error(
-      `"${text}": ${(error as Error).message.replace(/^invalid image reference "[^"]*": /, '')}`,
-    );
+    const reason = error instanceof InvalidReferenceError ? error.reason : describeError(error);
+    throw new Error(`"${text}": ${reason}`);
   }
+  const components = ref.repository.split('/');
   return {
     text: trimmed,
     registry: ref.registry,
-    components: ref.repository
-      .split('/')
-      .map((component) => (component === ONE ? '*' : component === ANY ? '**' : component)),
+    components: components.map(
+      (component, i) => wildcards.get(components.length - 1 - i) ?? component,
+    ),
   };
 }
 
 function matches(pattern: readonly string[], path: readonly string[]): boolean {
   if (pattern.length === 0) return path.length === 0;
   const [head, ...rest] = pattern as [string, ...string[]];
-  if (head === '**')
-    return (
-      path.some((_, i) => i > 0 && matches(rest, path.slice(i))) ||
-      (rest.length === 0 && path.length > 0)
-    );
+  if (head === '**') {
+    // One or more components: `rest` matches what follows the first i of them.
+    for (let i = 1; i <= path.length; i++) if (matches(rest, path.slice(i))) return true;
+    return false;
+  }
   if (path.length === 0) return false;
   return (head === '*' || head === path[0]) && matches(rest, path.slice(1));
 }

@@ -61,8 +61,26 @@ describe('trusted-source patterns', () => {
       assert.throws(() => parseTrustPattern(pattern), reason, pattern);
   });
 
-  it('a source the grammar refuses is never trusted, whatever the pattern', () => {
-    assert.throws(() => parseReference('ghcr.io/sap/../x:1'));
+  it('the grammar refuses a source with a dot-dot component before any pattern sees it', () => {
+    assert.throws(() => parseReference('ghcr.io/sap/../x:1'), /invalid path component/);
+  });
+
+  it('a component spelled like a wildcard placeholder is a literal, never a wildcard', () => {
+    for (const literal of ['x0trustone', 'x0trustany']) {
+      const pattern = parseTrustPattern(`ghcr.io/${literal}/app`);
+      assert.deepEqual(pattern.components, [literal, 'app']);
+      assert.ok(!trusts(`ghcr.io/${literal}/app`, 'ghcr.io/evil/app:1'), literal);
+      assert.ok(!trusts(`ghcr.io/${literal}/app`, 'ghcr.io/a/b/app:1'), literal);
+      assert.ok(trusts(`ghcr.io/${literal}/app`, `ghcr.io/${literal}/app:1`), literal);
+      assert.ok(!trusts(literal, 'docker.io/library/evil:1'), literal);
+    }
+  });
+
+  it('keeps wildcards where they were written, beside literal placeholder text', () => {
+    const pattern = parseTrustPattern('x0trustone/*');
+    assert.deepEqual(pattern.components, ['x0trustone', '*']);
+    assert.ok(trusts('x0trustone/*', 'docker.io/x0trustone/app:1'));
+    assert.ok(!trusts('x0trustone/*', 'docker.io/evil/app:1'));
   });
 });
 

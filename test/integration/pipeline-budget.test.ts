@@ -241,7 +241,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
 
   it('other transient failures are counted, and the function dead-letters the job at its own limit', async () => {
     const calls = fns.copyJob?.calls.count ?? 0;
-    await pubsub.topic('jobs').publishMessage({
+    const messageId = await pubsub.topic('jobs').publishMessage({
       data: Buffer.from(JSON.stringify({ runId: 'dl-run', source: 'dead.example/team/a:v1' })),
     });
     // The job goes to the dead-letter topic first and is recorded after
@@ -259,5 +259,13 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     // though a handed-back one would have come again within the retry backoff.
     await sleep((BACKOFF_SECONDS + 0.5) * 1000);
     assert.equal((fns.copyJob?.calls.count ?? 0) - calls, MAX_FAILURES);
+    // The delivery that dead-lettered the job was answered 2xx: a push
+    // subscription's acknowledgement (https://cloud.google.com/pubsub/docs/push).
+    const statuses = (fns.copyJob?.deliveries ?? [])
+      .filter((d) => d.messageId === messageId)
+      .map((d) => d.status);
+    assert.equal(statuses.length, MAX_FAILURES, `${statuses}`);
+    const last = statuses.at(-1) ?? 0;
+    assert.ok(last >= 200 && last < 300, `the last delivery was answered ${last}`);
   });
 });

@@ -226,9 +226,7 @@ describe('serverless pipeline on the emulators', () => {
     );
     // A conflict and a missing source are permanent: acknowledged once, never
     // redelivered (checked for good by the last test, after the ack deadline).
-    const deliveries = await acknowledgedDeliveries(await publishedIds(runId, 4));
-    assert.equal(new Set(deliveries.map((d) => d.messageId)).size, 4);
-    expectAcknowledgedOnce(deliveries);
+    expectAcknowledgedOnce(await acknowledgedDeliveries(await publishedIds(runId, 4)));
   });
 
   it('a redelivered upload event starts no second run; a new upload of the same file copies nothing', async () => {

@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { evaluateNumber } from '../../scripts/terraform/arithmetic.ts';
 import {
   edited,
   type InfraConfig,
   infraFiles,
   loadInfra,
+  lookupIn,
   waitsFor,
 } from '../../scripts/terraform/config.ts';
 import {
@@ -330,7 +332,12 @@ describe('Terraform rules (offline)', () => {
     );
     // infra/README.md states the figures the configuration computes.
     const readme = readFileSync(new URL('../../infra/README.md', import.meta.url), 'utf8');
-    for (const figure of ['5 + 5 + 10 + 5 + 5 = **30**', '**16.65**', '**4.983**'])
+    const computed = (local: string) => evaluateNumber(`local.${local}`, lookupIn(config));
+    for (const figure of [
+      `5 + 5 + 10 + 5 + 5 = **${computed('target_instances')}**`,
+      `**${computed('target_requests_per_second')}**`,
+      `**${computed('target_writes_per_second')}**`,
+    ])
       assert.ok(readme.includes(figure), `infra/README.md states ${figure}`);
   });
 

@@ -77,8 +77,8 @@ describe('operations: run-completed messages and the run page', () => {
     ).length;
   /** The run-completed messages of a run on the runs topic. */
   const completionsOf = (runId: string) =>
-    pipeline.taps.runs
-      .filter((m) => m.data?.runId === runId)
+    pipeline
+      .tapped('runs', runId)
       .map((m) => ({ data: m.data as unknown as RunCompletedEvent, attributes: m.attributes }));
   const drainRunsTopic = () => pipeline.drain('runs');
 

@@ -13,16 +13,13 @@ import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PubSub } from '@google-cloud/pubsub';
-import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import type { GcsServer } from '../../scripts/local/gcs-server.ts';
 import { type Pair, runCliCaptured, SOURCE_PUSHER } from '../support/fixture.ts';
-import { type FunctionServer, sendStorageFinalized } from '../support/functions.ts';
 import { type HubBudgetProxy, startHubBudgetProxy } from '../support/hub-budget-proxy.ts';
 import { Layout, push } from '../support/images.ts';
 import { listenOnLoopback } from '../support/listen.ts';
 import {
   type Endpoint,
-  IMAGES_BUCKET,
   type Pipeline,
   RUNS_BUCKET,
   startPipeline,
@@ -74,8 +71,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       .find((n) => JSON.parse(String(gcs.get(RUNS_BUCKET, n))).target.endsWith(`:${tag}`));
     return name ? JSON.parse(String(gcs.get(RUNS_BUCKET, name))) : undefined;
   };
-  const deadLettered = (runId: string) =>
-    pipeline.taps['jobs-dead-letter'].find((j) => j.data?.runId === runId);
+  const deadLettered = (runId: string) => pipeline.tapped('jobs-dead-letter', runId)[0];
 
   before(async () => {
     pipeline = await startPipeline({
@@ -111,19 +107,10 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
 
   it('refuses a run that cannot fit: nothing published, the numbers in the run record and /runs', async () => {
     hub.reset({ limit: 4, windowSeconds: 60 });
-    const name = 'team/external-images.yaml';
-    const generation = gcs.put(
-      IMAGES_BUCKET,
-      name,
+    const { runId } = await pipeline.upload(
+      'team/external-images.yaml',
       'images:\n- source: hub.example/team/multi:v1\n- source: hub.example/team/a:v1\n',
     );
-    const response = await sendStorageFinalized(fns.fanOutUpload as FunctionServer, {
-      bucket: IMAGES_BUCKET,
-      name,
-      generation,
-    });
-    assert.equal(response.status, 204, await response.text());
-    const runId = storageRunId(IMAGES_BUCKET, name, String(generation));
     const status = (await (await fetch(`${fns.api?.url}/runs/${runId}`)).json()) as {
       done: boolean;
       state: string;
@@ -200,11 +187,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
       /error: .*pull budget: .*hub\.example: an estimated \d+ pulls; 4 of 4/,
     );
     await pipeline.drain('jobs');
-    assert.deepEqual(
-      pipeline.taps.jobs.filter((j) => j.data?.runId === runId),
-      [],
-      'nothing published',
-    );
+    assert.deepEqual(pipeline.tapped('jobs', runId), [], 'nothing published');
   });
 
   it('a 429 hands the delivery back until the window resets, without spending counted attempts', async () => {
@@ -241,7 +224,7 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
 
   it('other transient failures are counted, and the function dead-letters the job at its own limit', async () => {
     const calls = fns.copyJob?.calls.count ?? 0;
-    await pubsub.topic('jobs').publishMessage({
+    const messageId = await pubsub.topic('jobs').publishMessage({
       data: Buffer.from(JSON.stringify({ runId: 'dl-run', source: 'dead.example/team/a:v1' })),
     });
     // The job goes to the dead-letter topic first and is recorded after
@@ -259,5 +242,13 @@ describe('Docker Hub pull budget (pipeline on the emulator)', () => {
     // though a handed-back one would have come again within the retry backoff.
     await sleep((BACKOFF_SECONDS + 0.5) * 1000);
     assert.equal((fns.copyJob?.calls.count ?? 0) - calls, MAX_FAILURES);
+    // The delivery that dead-lettered the job was answered 2xx: a push
+    // subscription's acknowledgement (https://cloud.google.com/pubsub/docs/push).
+    const statuses = (fns.copyJob?.deliveries ?? [])
+      .filter((d) => d.messageId === messageId)
+      .map((d) => d.status);
+    assert.equal(statuses.length, MAX_FAILURES, `${statuses}`);
+    const last = statuses.at(-1) ?? 0;
+    assert.ok(last >= 200 && last < 300, `the last delivery was answered ${last}`);
   });
 });

@@ -135,6 +135,12 @@ describe('the pull request flow: trusted images mirrored before merge', () => {
     assert.match(answer.notEarly ?? '', /from a fork may not mirror early/);
     assert.equal(answer.results[0]?.status, 'planned');
     await pipeline.drain('jobs');
+    // Nothing published: the jobs tap, which saw every message up to the
+    // drain's marker, carried no job for the image.
+    const published = pipeline.taps.jobs.filter(
+      (m) => m.data?.source === `${source}/trusted/tool:v2`,
+    );
+    assert.deepEqual(published, []);
     assert.equal(await mirrored('trusted/tool:v2'), undefined);
   });
 

@@ -12,12 +12,13 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PubSub, type Subscription } from '@google-cloud/pubsub';
 import { loadConfig } from '../../functions/gcp/config.ts';
+import { storageRunId } from '../../functions/gcp/fanout-events.ts';
 import { registerFunctions } from '../../functions/gcp/register.ts';
 import { createRuntime } from '../../functions/gcp/runtime.ts';
 import { MemoryLogger } from '../../functions/util/logger.ts';
 import { type GcsServer, startGcsServer } from '../../scripts/local/gcs-server.ts';
 import { type Pair, pairFunctionEnv, startPair } from './fixture.ts';
-import { type FunctionServer, serveFunction } from './functions.ts';
+import { type FunctionServer, sendStorageFinalized, serveFunction } from './functions.ts';
 import { type PubSubEmulator, startPubSubEmulator } from './pubsub-emulator.ts';
 
 export const RUNS_BUCKET = 'runs';
@@ -105,7 +106,20 @@ export interface Pipeline<R extends Record<string, Endpoint>> {
    * was published before has come through by then.
    */
   drain(topic: Topic): Promise<void>;
+  /**
+   * Puts `text` in the images bucket as `name` and sends the fan-out its
+   * finalized event, as Eventarc would; the fan-out must answer 204.
+   */
+  upload(name: string, text: string): Promise<Uploaded>;
+  /** The messages a topic's tap saw for a run (their data's runId). */
+  tapped(topic: Topic, runId: string): Tapped[];
   stop(): Promise<void>;
+}
+
+/** An object put in the images bucket, and the run id its finalized event starts. */
+export interface Uploaded {
+  readonly runId: string;
+  readonly generation: number;
 }
 
 /** Polls `probe` until it gives a value (not undefined, null or false). */
@@ -243,7 +257,19 @@ async function serve<R extends Record<string, Endpoint>>(
         copyJob.deliveries.some((d) => d.data.includes(marker)),
       );
   };
-  return { env, logs, fns, pubsub, taps, api, waitForRun, drain };
+  const upload = async (name: string, text: string): Promise<Uploaded> => {
+    const generation = gcs.put(IMAGES_BUCKET, name, text);
+    const response = await sendStorageFinalized(fns.fanOutUpload as FunctionServer, {
+      bucket: IMAGES_BUCKET,
+      name,
+      generation,
+    });
+    assert.equal(response.status, 204, await response.text());
+    return { runId: storageRunId(IMAGES_BUCKET, name, String(generation)), generation };
+  };
+  const tapped = (topic: Topic, runId: string) =>
+    taps[topic].filter((m) => m.data?.runId === runId);
+  return { env, logs, fns, pubsub, taps, api, waitForRun, drain, upload, tapped };
 }
 
 /** The topics and subscriptions of infra/pubsub.tf and infra/monitoring.tf, plus a tap on each topic. */

@@ -1,7 +1,6 @@
 // bench/report.ts: the bench replaces its tables' blocks in bench/README.md and
 // nothing else; a block it cannot find is an error naming the marker, before
-// anything is written; a phase not run keeps its table; a table of no run is
-// never rendered.
+// anything is written; a phase not run keeps its table.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,8 @@
-// The job message, byte for byte (a contract: README "Job message"): what the
-// fan-out publishes through the Pub/Sub publisher for entries using every
-// field, and what the copy function accepts and refuses. Copy functions of
-// another version read these bytes, so their order and spelling are pinned.
+// The job message, byte for byte (the contract between the fan-out and the
+// copy function: docs/pipeline.md, "The job message"): what the fan-out
+// publishes through the Pub/Sub publisher for entries using every field, and
+// what the copy function accepts and refuses. Messages still in the topic are
+// read by whatever copy function runs next, so their order and spelling are pinned.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -28,7 +29,7 @@ function capturingPubSub() {
 }
 
 describe('the job message', () => {
-  it('is published byte for byte as it always was, every field in its place', async () => {
+  it('is published as docs/pipeline.md specifies: only the fields with something to say, in its order', async () => {
     const { pubsub, published } = capturingPubSub();
     const file = [
       'platforms: [linux/amd64]',

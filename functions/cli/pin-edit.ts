@@ -73,14 +73,17 @@ export function unpinnedEntries(text: string): UnpinnedEntry[] {
   const out: UnpinnedEntry[] = [];
   for (const { index, flow, source, tag } of entries) {
     const node = source?.value;
-    if (!source?.valueRange || !node || typeof node.value !== 'string') continue;
-    const reference = parseReference(node.value);
+    if (!source?.valueRange || !node) continue;
+    // The text as written, as the images file's check reads it: `source: 0` is
+    // the image `0`, not a number.
+    const text = String(node.source ?? node.value);
+    const reference = parseReference(text);
     if (reference.digest !== undefined) continue;
     const tagValue = tag?.value && String(tag.value.source ?? tag.value.value);
     out.push({
       index,
       line: lineAt(source.valueRange[0]),
-      source: node.value,
+      source: text,
       sourceTag: reference.tag ?? 'latest',
       targetTag: tagValue ?? reference.tag ?? 'latest',
       flow,

@@ -139,6 +139,15 @@ images:
     assert.equal(out, `images:\n- source: reg.example.com:5000/a/b@${A}\n  tag: "1"\n`);
   });
 
+  it('pins a source YAML would read as a number by its text, as the file check does', () => {
+    assert.deepEqual(
+      unpinnedEntries('images:\n- source: 0\n- source: 123:4\n').map((e) => e.source),
+      ['0', '123:4'],
+    );
+    const { text: out } = pin('images:\n- source: 0\n', { '0': A });
+    assert.equal(out, `images:\n- source: 0@${A}\n  tag: latest\n`);
+  });
+
   it('replaces a block scalar source up to its last line, not into the next key', () => {
     // A block scalar's range ends after its line break: replacing all of it
     // glued the next key onto the source's line (invalid YAML, pin refused).
